@@ -1,0 +1,88 @@
+package he
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
+)
+
+// Preset is a named parameter literal. Presets go through the same
+// validation as user literals.
+type Preset struct {
+	Name    string
+	Summary string
+	Literal ckks.ParametersLiteral
+}
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// presets, smallest first. Each has Q0 about 10 bits above the scale (room
+// for messages up to about ±2^9 at the last level), rescaling primes equal to
+// the scale, and P primes at least as large as any Q prime so key-switching
+// noise stays below the scale.
+var presets = []Preset{
+	{
+		Name:    "n12",
+		Summary: "N=2^12, depth 1, scale 2^30: small and fast, for tests and toy models",
+		Literal: ckks.ParametersLiteral{LogN: 12, LogQ: []int{38, 30}, LogP: []int{38}, LogDefaultScale: 30},
+	},
+	{
+		Name:    "n13",
+		Summary: "N=2^13, depth 3, scale 2^40: batch inference of one-hidden-layer models",
+		Literal: ckks.ParametersLiteral{LogN: 13, LogQ: []int{50, 40, 40, 40}, LogP: []int{45}, LogDefaultScale: 40},
+	},
+	{
+		Name:    "n14",
+		Summary: "N=2^14, depth 7, scale 2^45: deeper models",
+		Literal: ckks.ParametersLiteral{LogN: 14, LogQ: append([]int{55}, repeat(45, 7)...), LogP: []int{55}, LogDefaultScale: 45},
+	},
+	{
+		Name:    "n15",
+		Summary: "N=2^15, depth 15, scale 2^45: deep circuits and large batches",
+		Literal: ckks.ParametersLiteral{LogN: 15, LogQ: append([]int{55}, repeat(45, 15)...), LogP: []int{55, 55}, LogDefaultScale: 45},
+	},
+}
+
+// Presets returns the built-in presets, smallest first.
+func Presets() []Preset { return slices.Clone(presets) }
+
+// PresetNames returns the names of the built-in presets, smallest first.
+func PresetNames() []string {
+	names := make([]string, len(presets))
+	for i, p := range presets {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// PresetByName validates and returns a built-in preset.
+func PresetByName(name string) (Parameters, error) {
+	for _, p := range presets {
+		if p.Name == name {
+			return NewParameters(p.Name, p.Literal)
+		}
+	}
+	return Parameters{}, fmt.Errorf("%w %q (have %v)", ErrUnknownPreset, name, PresetNames())
+}
+
+// PresetForDepth returns the smallest built-in preset whose multiplicative
+// depth (number of rescalings) is at least depth.
+func PresetForDepth(depth int) (Parameters, error) {
+	if depth < 0 {
+		return Parameters{}, fmt.Errorf("%w: negative depth %d", ErrInvalidParameters, depth)
+	}
+	for _, p := range presets {
+		if len(p.Literal.LogQ)-1 >= depth {
+			return NewParameters(p.Name, p.Literal)
+		}
+	}
+	return Parameters{}, fmt.Errorf("%w: no preset has depth %d (the deepest has %d)",
+		ErrInvalidParameters, depth, len(presets[len(presets)-1].Literal.LogQ)-1)
+}
