@@ -1,0 +1,68 @@
+// Package dp releases differentially private aggregates and keeps the
+// privacy-budget ledger that pays for them, with a hash-chained, signed audit
+// log that an auditor who does not trust the node can verify.
+//
+// # Entry point
+//
+// Almost every caller wants [Ledger.Release]: it takes a [Query] (built from
+// a validated [Laplace] mechanism over an aggregate the caller computed, or
+// from an [Aggregate] over a column of local data), debits the query's ε from
+// a named [Budget] in one database transaction, draws the noise, stores the
+// released value with its idempotency key, and returns the value only after
+// the transaction has committed. There is no other exported way to obtain a
+// noised value, so nothing can be released without its ledger entry.
+//
+//	ledger, _ := dp.OpenNode(ctx, dataDir)
+//	mech, _ := dp.NewLaplaceFromLiteral(dp.LaplaceLiteral{Epsilon: 500_000, Lower: 0, Upper: 100, FracBits: 16})
+//	q, _ := mech.Query(sum)
+//	rel, err := ledger.Release(ctx, dp.ReleaseRequest{Budget: "tenant-a", Query: q, IdempotencyKey: key})
+//
+// # Mechanisms
+//
+// Noise is the Laplace mechanism (Dwork and Roth, "The Algorithmic
+// Foundations of Differential Privacy", 2014, Definition 3.3 and Theorem
+// 3.6): a value with ℓ1 sensitivity Δ released with Laplace(Δ/ε) noise is
+// ε-differentially private. Sensitivity always comes from declared clamp
+// bounds and contribution limits, never from the data: Δ = ℓ0 · ℓ∞ with
+// ℓ∞ = max(|lower|, |upper|) · contributions, and for a vector every
+// coordinate counts in ℓ0 (a unit may move all of them). A release without
+// bounds is refused with [ErrMissingBounds].
+//
+// The noise is drawn by github.com/google/differential-privacy
+// (noise.Laplace) on its integer path, AddNoiseInt64, applied to fixed-point
+// values x·2^f. Textbook floating-point Laplace samplers leak the input
+// through the pattern of representable outputs (Mironov, "On Significance of
+// the Least Significant Bits for Differential Privacy", CCS 2012); the
+// library's integer path samples a two-sided geometric distribution and
+// never adds noise to a raw float. Each release carries the library's 95%
+// confidence interval (ComputeConfidenceIntervalInt64).
+//
+// The library's bounded aggregations (dpagg.Count, dpagg.BoundedSumInt64)
+// serve [Aggregate] queries over a local column. The bounded mean follows
+// dpagg.BoundedMean's construction (a count and a sum normalised around the
+// midpoint, ε/2 each, the ratio clamped to the bounds, and its confidence
+// interval search), but over dpagg.BoundedSumInt64 on fixed-point values,
+// because dpagg.BoundedMean adds noise to float64 sums.
+//
+// The noise source is the library's own (crypto/rand); it cannot be
+// injected, so the noise is checked statistically in the tests.
+//
+// # Ledger and audit log
+//
+// Budgets and ε are exact integers in micro-ε ([MicroEpsilon]); this package
+// implements pure ε-DP (δ = 0) and sequential composition: a budget of total
+// ε pays for releases whose ε sum to at most that total. There are no
+// refunds. Every budget creation and every spend appends an [Entry] to one
+// chain; entry i carries
+//
+//	hash_i = SHA-256(hash_{i-1} ‖ canonical(entry_i)),  hash_0 = 32 zero bytes,
+//
+// where canonical is the encoding documented on [Entry.Canonical]. The node
+// signs [Checkpoint]s (entry count, head hash, time) with its Ed25519 key
+// (internal/nodekey). [Verify] recomputes the chain, checks every checkpoint
+// signature and that each budget's spent total is the sum of its entries;
+// [Ledger.Export] and [VerifyExport] carry the same check offline through the
+// JSON document described on [AuditDocument]. Entries never hold a raw
+// value; the released (noised) values are kept beside the chain, keyed by
+// entry, only so that a retry with the same idempotency key returns them.
+package dp

@@ -1,0 +1,619 @@
+package dp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/internal/store"
+)
+
+// Component is the name under which the ledger's migrations are recorded.
+const Component = "dp"
+
+// Migrations returns the ledger's schema migrations, for [store.DB.Migrate].
+func Migrations() []store.Migration {
+	return []store.Migration{{Version: 1, Name: "ledger", SQL: `
+CREATE TABLE dp_budgets (
+	name        TEXT    PRIMARY KEY,
+	total_micro INTEGER NOT NULL CHECK (total_micro > 0),
+	spent_micro INTEGER NOT NULL DEFAULT 0 CHECK (spent_micro >= 0 AND spent_micro <= total_micro),
+	description TEXT    NOT NULL,
+	created_at  INTEGER NOT NULL
+);
+CREATE TABLE dp_entries (
+	seq             INTEGER PRIMARY KEY,
+	kind            TEXT    NOT NULL,
+	budget          TEXT    NOT NULL,
+	epsilon_micro   INTEGER NOT NULL,
+	mechanism       TEXT    NOT NULL,
+	l0              INTEGER NOT NULL,
+	linf            INTEGER NOT NULL,
+	frac_bits       INTEGER NOT NULL,
+	lower_bound     INTEGER NOT NULL,
+	upper_bound     INTEGER NOT NULL,
+	requester       TEXT    NOT NULL,
+	purpose         TEXT    NOT NULL,
+	created_at      INTEGER NOT NULL,
+	idempotency_key TEXT    NOT NULL,
+	prev_hash       BLOB    NOT NULL,
+	hash            BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX dp_entries_idempotency ON dp_entries (budget, idempotency_key) WHERE idempotency_key <> '';
+CREATE INDEX dp_entries_budget ON dp_entries (budget, seq);
+CREATE TABLE dp_releases (
+	seq          INTEGER PRIMARY KEY REFERENCES dp_entries (seq),
+	request_hash BLOB    NOT NULL,
+	result       TEXT    NOT NULL
+);
+CREATE TABLE dp_checkpoints (
+	id          INTEGER PRIMARY KEY,
+	entry_count INTEGER NOT NULL,
+	head_hash   BLOB    NOT NULL,
+	created_at  INTEGER NOT NULL,
+	signature   BLOB    NOT NULL
+);`}}
+}
+
+// DefaultCheckpointEvery is how many entries pass between automatic
+// checkpoints.
+const DefaultCheckpointEvery = 64
+
+// LedgerOptions tunes [NewLedger]. The zero value gives the defaults.
+type LedgerOptions struct {
+	// CheckpointEvery signs a checkpoint in the same transaction as every
+	// n-th entry; 0 means DefaultCheckpointEvery, negative disables.
+	CheckpointEvery int
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+}
+
+// Ledger is the privacy-budget ledger and audit log of one node. It is safe
+// for concurrent use, and several processes may share one database: every
+// spend runs in a write-locking (BEGIN IMMEDIATE) transaction.
+type Ledger struct {
+	db    *store.DB
+	key   *nodekey.Key
+	owned bool // Close closes db
+	every int
+	now   func() time.Time
+	mu    sync.Mutex // serialises this process's writers; the DB lock covers others
+}
+
+// NewLedger applies the ledger's migrations to db and returns a ledger that
+// signs checkpoints with key.
+func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOptions) (*Ledger, error) {
+	if err := db.Migrate(ctx, Component, Migrations()); err != nil {
+		return nil, err
+	}
+	l := &Ledger{db: db, key: key, every: opt.CheckpointEvery, now: opt.Now}
+	if l.every == 0 {
+		l.every = DefaultCheckpointEvery
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l, nil
+}
+
+// OpenNode opens the ledger in a node's data directory: its store and its
+// node key (created on first use). Close releases both.
+func OpenNode(ctx context.Context, dataDir string) (*Ledger, error) {
+	key, err := nodekey.LoadOrCreate(dataDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := NewLedger(ctx, db, key, LedgerOptions{})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.owned = true
+	return l, nil
+}
+
+// Close closes the store if the ledger opened it.
+func (l *Ledger) Close() error {
+	if l.owned {
+		return l.db.Close()
+	}
+	return nil
+}
+
+// PublicKey returns the key that verifies this ledger's checkpoints.
+func (l *Ledger) PublicKey() nodekey.PublicKey { return l.key.Public() }
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	keyRE  = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+)
+
+const maxTextLen = 512
+
+func checkText(field, s string) error {
+	if len(s) > maxTextLen || !utf8.ValidString(s) {
+		return specErr(field, "must be valid UTF-8 of at most %d bytes", maxTextLen)
+	}
+	return nil
+}
+
+// BudgetLiteral declares a budget: a named scope (a dataset, a tenant) with
+// a total ε.
+type BudgetLiteral struct {
+	Name        string       // 1–64 of [a-z0-9._-], starting with a letter or digit
+	Total       MicroEpsilon // in (0, MaxEpsilon]
+	Description string       // free text, at most 512 bytes
+}
+
+// Budget is a validated [BudgetLiteral]. It is immutable.
+type Budget struct{ lit BudgetLiteral }
+
+// NewBudgetFromLiteral validates lit once.
+func NewBudgetFromLiteral(lit BudgetLiteral) (*Budget, error) {
+	if !nameRE.MatchString(lit.Name) {
+		return nil, specErr("name", "must be 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+	}
+	if lit.Total <= 0 || lit.Total > MaxEpsilon {
+		return nil, specErr("total", "must be in (0, %s]", MaxEpsilon)
+	}
+	if err := checkText("description", lit.Description); err != nil {
+		return nil, err
+	}
+	return &Budget{lit: lit}, nil
+}
+
+// Name returns the budget's name.
+func (b *Budget) Name() string { return b.lit.Name }
+
+// Total returns the budget's total ε.
+func (b *Budget) Total() MicroEpsilon { return b.lit.Total }
+
+// BudgetStatus is a budget as the ledger holds it now.
+type BudgetStatus struct {
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Total       MicroEpsilon `json:"total_micro_epsilon"`
+	Spent       MicroEpsilon `json:"spent_micro_epsilon"`
+	Remaining   MicroEpsilon `json:"remaining_micro_epsilon"`
+	Releases    int64        `json:"releases"`
+	CreatedAt   time.Time    `json:"created_at"`
+}
+
+// CreateBudget records a new budget and its creation entry in the chain;
+// createdBy names who asked (an operator, an API principal).
+func (l *Ledger) CreateBudget(ctx context.Context, b *Budget, createdBy string) (BudgetStatus, error) {
+	if b == nil {
+		return BudgetStatus{}, specErr("budget", "nil")
+	}
+	if err := checkText("requester", createdBy); err != nil {
+		return BudgetStatus{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now().UTC()
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dp_budgets WHERE name = ?`, b.lit.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %q", ErrBudgetExists, b.lit.Name)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_budgets (name, total_micro, spent_micro, description, created_at) VALUES (?, ?, 0, ?, ?)`,
+			b.lit.Name, int64(b.lit.Total), b.lit.Description, now.UnixMicro()); err != nil {
+			return err
+		}
+		_, err := l.appendEntry(ctx, tx, &Entry{
+			Kind: KindBudget, Budget: b.lit.Name, Epsilon: b.lit.Total,
+			Requester: createdBy, Purpose: b.lit.Description, Time: now.UnixMicro(),
+		})
+		return err
+	})
+	if err != nil {
+		return BudgetStatus{}, err
+	}
+	return l.Budget(ctx, b.lit.Name)
+}
+
+// Budget returns one budget's status.
+func (l *Ledger) Budget(ctx context.Context, name string) (BudgetStatus, error) {
+	bs, err := l.budgets(ctx, name)
+	if err != nil {
+		return BudgetStatus{}, err
+	}
+	if len(bs) == 0 {
+		return BudgetStatus{}, fmt.Errorf("%w: %q", ErrUnknownBudget, name)
+	}
+	return bs[0], nil
+}
+
+// Budgets lists all budgets by name.
+func (l *Ledger) Budgets(ctx context.Context) ([]BudgetStatus, error) { return l.budgets(ctx, "") }
+
+func (l *Ledger) budgets(ctx context.Context, name string) ([]BudgetStatus, error) {
+	q := `SELECT b.name, b.description, b.total_micro, b.spent_micro, b.created_at,
+		(SELECT COUNT(*) FROM dp_entries e WHERE e.budget = b.name AND e.kind = 'spend')
+		FROM dp_budgets b`
+	var args []any
+	if name != "" {
+		q += ` WHERE b.name = ?`
+		args = append(args, name)
+	}
+	rows, err := l.db.SQL().QueryContext(ctx, q+` ORDER BY b.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("dp: read budgets: %w", err)
+	}
+	defer rows.Close()
+	var out []BudgetStatus
+	for rows.Next() {
+		var b BudgetStatus
+		var created int64
+		if err := rows.Scan(&b.Name, &b.Description, &b.Total, &b.Spent, &created, &b.Releases); err != nil {
+			return nil, fmt.Errorf("dp: read budgets: %w", err)
+		}
+		b.Remaining = b.Total - b.Spent
+		b.CreatedAt = time.UnixMicro(created).UTC()
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dp: read budgets: %w", err)
+	}
+	return out, nil
+}
+
+// ReleaseRequest is one release against one budget.
+type ReleaseRequest struct {
+	Budget string
+	Query  Query
+	// Requester and Purpose are recorded in the ledger entry (free text, at
+	// most 512 bytes each).
+	Requester string
+	Purpose   string
+	// IdempotencyKey makes a retry free: a second request with the same key
+	// on the same budget returns the first release's value without a debit
+	// or a new draw. Empty means the ledger picks a random key (returned in
+	// the Release). 1–128 of [A-Za-z0-9._:-].
+	IdempotencyKey string
+}
+
+// Release is a committed release.
+type Release struct {
+	Seq            int64        `json:"seq"`
+	Budget         string       `json:"budget"`
+	Epsilon        MicroEpsilon `json:"epsilon_micro"`
+	IdempotencyKey string       `json:"idempotency_key"`
+	Time           time.Time    `json:"time"`
+	// Replayed is true when the release was found under its idempotency key
+	// and nothing was spent this time.
+	Replayed bool `json:"replayed"`
+	// Remaining is the budget's remaining ε after this release.
+	Remaining MicroEpsilon `json:"remaining_micro_epsilon"`
+	Result
+}
+
+// Release debits the query's ε from the budget and releases the query's
+// noised result, in one transaction:
+//
+//  1. if the idempotency key is known on this budget, return the stored
+//     release (or ErrIdempotencyConflict if the request differs);
+//  2. check and debit the budget (*ExhaustedError if too little remains);
+//  3. append the spend entry to the hash chain;
+//  4. draw the noise and store the released value under the entry;
+//  5. commit (durably: synchronous=FULL), and only then return the value.
+//
+// If anything fails before the commit, nothing is spent and the drawn value
+// is discarded unseen. There are no refunds.
+func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, error) {
+	if req.Query == nil {
+		return nil, specErr("query", "required")
+	}
+	if !nameRE.MatchString(req.Budget) {
+		return nil, specErr("budget", "invalid name")
+	}
+	if err := checkText("requester", req.Requester); err != nil {
+		return nil, err
+	}
+	if err := checkText("purpose", req.Purpose); err != nil {
+		return nil, err
+	}
+	if req.IdempotencyKey == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("dp: idempotency key: %w", err)
+		}
+		req.IdempotencyKey = hex.EncodeToString(b[:])
+	} else if !keyRE.MatchString(req.IdempotencyKey) {
+		return nil, specErr("idempotency_key", "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'")
+	}
+	eps := req.Query.Epsilon()
+	sens := req.Query.Sensitivity()
+	fp := requestHash(req, sens)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var rel *Release
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		rel = nil
+		// 1. Idempotent replay.
+		var (
+			seq     int64
+			created int64
+			stored  []byte
+			result  string
+			spent   MicroEpsilon
+		)
+		err := tx.QueryRowContext(ctx, `SELECT e.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result
+			FROM dp_entries e JOIN dp_releases r ON r.seq = e.seq
+			WHERE e.budget = ? AND e.idempotency_key = ?`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result)
+		switch {
+		case err == nil:
+			if string(stored) != string(fp[:]) {
+				return ErrIdempotencyConflict
+			}
+			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: spent, IdempotencyKey: req.IdempotencyKey,
+				Time: time.UnixMicro(created).UTC(), Replayed: true}
+			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
+				return fmt.Errorf("dp: stored release %d: %w", seq, err)
+			}
+			var total, nowSpent MicroEpsilon
+			if err := tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &nowSpent); err != nil {
+				return err
+			}
+			r.Remaining = total - nowSpent
+			rel = r
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		// 2. Check and debit. (PostgreSQL: SELECT … FOR UPDATE here.)
+		var total MicroEpsilon
+		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
+		}
+		if err != nil {
+			return err
+		}
+		if eps > total-spent {
+			return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE dp_budgets SET spent_micro = spent_micro + ? WHERE name = ? AND spent_micro + ? <= total_micro`,
+			int64(eps), req.Budget, int64(eps))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
+		}
+		// 3. Chain the entry.
+		now := l.now().UTC()
+		e := &Entry{Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
+			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
+			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey}
+		seq, err = l.appendEntry(ctx, tx, e)
+		if err != nil {
+			return err
+		}
+		// 4. Noise, after the debit, inside the transaction.
+		out, err := req.Query.release()
+		if err != nil {
+			return err
+		}
+		enc, err := json.Marshal(out)
+		if err != nil {
+			return fmt.Errorf("dp: encode release: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_releases (seq, request_hash, result) VALUES (?, ?, ?)`, seq, fp[:], string(enc)); err != nil {
+			return err
+		}
+		rel = &Release{Seq: seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
+			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Result: *out}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rel, nil
+}
+
+// requestHash fingerprints everything about a request except its raw data,
+// so that a reused idempotency key with another request is caught without
+// storing anything derived from the data.
+func requestHash(req ReleaseRequest, s Sensitivity) [32]byte {
+	var b canonicalBuilder
+	b.str("aios/dp/release-request/v1")
+	b.str(req.Budget)
+	b.i64(int64(req.Query.Epsilon()))
+	b.str(req.Query.Mechanism())
+	b.i64(int64(req.Query.Dimension()))
+	b.i64(s.L0)
+	b.i64(s.LInf)
+	b.i64(s.FracBits)
+	b.i64(s.Lower)
+	b.i64(s.Upper)
+	b.str(req.Requester)
+	b.str(req.Purpose)
+	return sha256.Sum256(b.buf)
+}
+
+// inTx runs f in a read-write (immediate) transaction and commits it.
+func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := l.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dp: begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback() //nolint:errcheck // the first error matters
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("dp: commit: %w", err)
+	}
+	return nil
+}
+
+// appendEntry chains e after the current head, inserts it and, every
+// l.every entries, signs a checkpoint in the same transaction.
+func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, error) {
+	var prevSeq int64
+	prev := make([]byte, 32)
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM dp_entries ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("dp: read chain head: %w", err)
+	}
+	if len(prev) != 32 {
+		return 0, fmt.Errorf("%w: chain head %d has a malformed hash", ErrAuditFailed, prevSeq)
+	}
+	e.Seq = prevSeq + 1
+	copy(e.PrevHash[:], prev)
+	e.Hash = e.ChainHash()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
+		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
+		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, e.PrevHash[:], e.Hash[:]); err != nil {
+		return 0, fmt.Errorf("dp: append entry: %w", err)
+	}
+	if l.every > 0 && e.Seq%int64(l.every) == 0 {
+		if _, err := l.checkpointTx(ctx, tx, e.Seq, e.Hash); err != nil {
+			return 0, err
+		}
+	}
+	return e.Seq, nil
+}
+
+// Checkpoint signs and records a checkpoint of the current head.
+func (l *Ledger) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var cp *Checkpoint
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		head := make([]byte, 32)
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM dp_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &head)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("dp: read chain head: %w", err)
+		}
+		var h [32]byte
+		copy(h[:], head)
+		cp, err = l.checkpointTx(ctx, tx, seq, h)
+		return err
+	})
+	return cp, err
+}
+
+func (l *Ledger) checkpointTx(ctx context.Context, tx *sql.Tx, count int64, head [32]byte) (*Checkpoint, error) {
+	cp := &Checkpoint{EntryCount: count, HeadHash: head, Time: l.now().UTC().UnixMicro()}
+	sig, err := l.key.Sign(cp.Message(l.key.Public()))
+	if err != nil {
+		return nil, err
+	}
+	cp.Signature = sig
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_checkpoints (entry_count, head_hash, created_at, signature) VALUES (?, ?, ?, ?)`,
+		cp.EntryCount, cp.HeadHash[:], cp.Time, cp.Signature); err != nil {
+		return nil, fmt.Errorf("dp: record checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// LatestCheckpoint returns the most recent checkpoint, or nil if none.
+func (l *Ledger) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	cps, err := l.checkpoints(ctx, ` ORDER BY id DESC LIMIT 1`)
+	if err != nil || len(cps) == 0 {
+		return nil, err
+	}
+	return &cps[0], nil
+}
+
+func (l *Ledger) checkpoints(ctx context.Context, tail string) ([]Checkpoint, error) {
+	rows, err := l.db.SQL().QueryContext(ctx, `SELECT entry_count, head_hash, created_at, signature FROM dp_checkpoints`+tail)
+	if err != nil {
+		return nil, fmt.Errorf("dp: read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []Checkpoint
+	for rows.Next() {
+		var cp Checkpoint
+		var head []byte
+		if err := rows.Scan(&cp.EntryCount, &head, &cp.Time, &cp.Signature); err != nil {
+			return nil, fmt.Errorf("dp: read checkpoints: %w", err)
+		}
+		copy(cp.HeadHash[:], head) // a wrong length shows up as a bad signature
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}
+
+// Entries returns up to limit entries with seq > after, in order; budget ""
+// means all budgets. limit ≤ 0 means 1000.
+func (l *Ledger) Entries(ctx context.Context, budget string, after int64, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := `SELECT seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
+		requester, purpose, created_at, idempotency_key, prev_hash, hash FROM dp_entries WHERE seq > ?`
+	args := []any{after}
+	if budget != "" {
+		q += ` AND budget = ?`
+		args = append(args, budget)
+	}
+	q += ` ORDER BY seq LIMIT ?`
+	args = append(args, limit)
+	return l.scanEntries(ctx, q, args...)
+}
+
+func (l *Ledger) scanEntries(ctx context.Context, q string, args ...any) ([]Entry, error) {
+	rows, err := l.db.SQL().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("dp: read entries: %w", err)
+	}
+	return collectEntries(rows)
+}
+
+func collectEntries(rows *sql.Rows) ([]Entry, error) {
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var prev, hash []byte
+		if err := rows.Scan(&e.Seq, &e.Kind, &e.Budget, &e.Epsilon, &e.Mechanism, &e.L0, &e.LInf, &e.FracBits,
+			&e.Lower, &e.Upper, &e.Requester, &e.Purpose, &e.Time, &e.IdempotencyKey, &prev, &hash); err != nil {
+			return nil, fmt.Errorf("dp: read entries: %w", err)
+		}
+		if len(prev) != 32 || len(hash) != 32 {
+			return nil, &AuditError{Seq: e.Seq, Reason: "malformed hash column"}
+		}
+		copy(e.PrevHash[:], prev)
+		copy(e.Hash[:], hash)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dp: read entries: %w", err)
+	}
+	return out, nil
+}
+
+var sqlReadOnly = sql.TxOptions{ReadOnly: true}
+
+func scanEntriesTx(ctx context.Context, tx *sql.Tx) ([]Entry, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
+		requester, purpose, created_at, idempotency_key, prev_hash, hash FROM dp_entries ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("dp: read entries: %w", err)
+	}
+	return collectEntries(rows)
+}
