@@ -1,0 +1,394 @@
+package dp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/internal/store"
+)
+
+func newTestLedger(t *testing.T, dir string, opt LedgerOptions) *Ledger {
+	t.Helper()
+	ctx := context.Background()
+	key, err := nodekey.LoadOrCreate(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLedger(ctx, db, key, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return l
+}
+
+func mustBudget(t *testing.T, l *Ledger, name string, total MicroEpsilon) {
+	t.Helper()
+	b, err := NewBudgetFromLiteral(BudgetLiteral{Name: name, Total: total, Description: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CreateBudget(context.Background(), b, "tester"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustQuery(t testing.TB, eps MicroEpsilon, v float64) Query {
+	t.Helper()
+	m, err := NewLaplaceFromLiteral(LaplaceLiteral{Epsilon: eps, Lower: 0, Upper: 1, FracBits: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := m.Query(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestIdempotentReplay(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
+	mustBudget(t, l, "b", MicroPerEpsilon)
+	req := ReleaseRequest{Budget: "b", Query: mustQuery(t, 100_000, 42), Requester: "r", Purpose: "p", IdempotencyKey: "k1"}
+	r1, err := l.Release(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Replayed || r1.Remaining != 900_000 {
+		t.Fatalf("first release: replayed=%v remaining=%v", r1.Replayed, r1.Remaining)
+	}
+	for range 3 {
+		// A retry (even one carrying another raw value) is free and returns
+		// the stored draw, never a fresh one.
+		req.Query = mustQuery(t, 100_000, 7)
+		r2, err := l.Release(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r2.Replayed || r2.Seq != r1.Seq || r2.Values[0] != r1.Values[0] || r2.CI[0] != r1.CI[0] {
+			t.Fatalf("replay differs: %+v vs %+v", r2, r1)
+		}
+	}
+	st, err := l.Budget(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Spent != 100_000 || st.Releases != 1 {
+		t.Errorf("after retries spent=%v releases=%d, want 100000 and 1", st.Spent, st.Releases)
+	}
+	// The same key for another request is a conflict, not a replay.
+	req.Query = mustQuery(t, 200_000, 42)
+	if _, err := l.Release(ctx, req); !errors.Is(err, ErrIdempotencyConflict) {
+		t.Errorf("key reuse with another ε: %v", err)
+	}
+	// Keys are scoped by budget.
+	mustBudget(t, l, "other", MicroPerEpsilon)
+	req.Budget, req.Query = "other", mustQuery(t, 100_000, 42)
+	if r3, err := l.Release(ctx, req); err != nil || r3.Replayed {
+		t.Errorf("same key on another budget: %v, replayed=%v", err, r3 != nil && r3.Replayed)
+	}
+}
+
+func TestExhaustion(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
+	mustBudget(t, l, "b", 250_000)
+	if _, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 200_000, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 100_000, 1)})
+	var ee *ExhaustedError
+	if !errors.Is(err, ErrBudgetExhausted) || !errors.As(err, &ee) {
+		t.Fatalf("overspend: %v, want *ExhaustedError", err)
+	}
+	if ee.Budget != "b" || ee.Remaining != 50_000 || ee.Requested != 100_000 {
+		t.Errorf("ExhaustedError = %+v", ee)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "ε=0.05 remaining") || !strings.Contains(msg, "needs ε=0.1") {
+		t.Errorf("message does not say what remains: %q", msg)
+	}
+	// Exactly the remainder still fits; then nothing does.
+	if _, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 50_000, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 1, 1)}); !errors.Is(err, ErrBudgetExhausted) {
+		t.Errorf("spend on an empty budget: %v", err)
+	}
+	if _, err := l.Release(ctx, ReleaseRequest{Budget: "nope", Query: mustQuery(t, 1, 1)}); !errors.Is(err, ErrUnknownBudget) {
+		t.Errorf("unknown budget: %v", err)
+	}
+	b, _ := NewBudgetFromLiteral(BudgetLiteral{Name: "b", Total: 1})
+	if _, err := l.CreateBudget(ctx, b, ""); !errors.Is(err, ErrBudgetExists) {
+		t.Errorf("duplicate budget: %v", err)
+	}
+	if _, err := l.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentSpend has 64 goroutines spend against one budget: the total
+// spent never exceeds the budget and every successful spend has exactly one
+// ledger entry.
+func TestConcurrentSpend(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t, t.TempDir(), LedgerOptions{CheckpointEvery: 16})
+	const (
+		workers = 64
+		tries   = 4
+		each    = 10_000
+		total   = 1_000_000 // room for 100 of the 256 attempts
+	)
+	mustBudget(t, l, "shared", total)
+	var (
+		mu   sync.Mutex
+		seqs = map[int64]bool{}
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range tries {
+				r, err := l.Release(ctx, ReleaseRequest{Budget: "shared", Query: mustQuery(t, each, 1),
+					IdempotencyKey: fmt.Sprintf("w%d-%d", w, i)})
+				if errors.Is(err, ErrBudgetExhausted) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seqs[r.Seq] {
+					t.Errorf("seq %d returned twice", r.Seq)
+				}
+				seqs[r.Seq] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	st, err := l.Budget(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Spent > total || st.Spent != MicroEpsilon(len(seqs))*each || len(seqs) != total/each {
+		t.Errorf("spent %v over %d successes, want %d successes of %d", st.Spent, len(seqs), total/each, each)
+	}
+	entries, err := l.Entries(ctx, "shared", 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spends := 0
+	for _, e := range entries {
+		if e.Kind == KindSpend {
+			spends++
+			if !seqs[e.Seq] {
+				t.Errorf("entry %d has no successful spend", e.Seq)
+			}
+		}
+	}
+	if spends != len(seqs) {
+		t.Errorf("%d spend entries for %d successful spends", spends, len(seqs))
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checkpoints == 0 {
+		t.Error("no automatic checkpoint")
+	}
+}
+
+const crashEnv = "AIOS_DP_CRASH_CHILD_DIR"
+
+// TestCrashChild is the child of TestCrash: it spends in a loop and prints
+// each committed release until it is killed.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("run by TestCrash")
+	}
+	ctx := context.Background()
+	l := newTestLedger(t, dir, LedgerOptions{CheckpointEvery: 5})
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		key := "c" + strconv.Itoa(i)
+		r, err := l.Release(ctx, ReleaseRequest{Budget: "crash", Query: mustQuery(t, 1, 0.5), IdempotencyKey: key})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		fmt.Fprintf(out, "released %s %d %s\n", key, r.Seq, strconv.FormatFloat(r.Values[0], 'g', -1, 64))
+		out.Flush()
+	}
+}
+
+// TestCrash kills a spending child with SIGKILL, then checks after reopening
+// that the chain verifies, that everything the child printed (it prints
+// only after Release returned) has its entry and the same stored value, and
+// that no entry is duplicated.
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process")
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	l := newTestLedger(t, dir, LedgerOptions{})
+	mustBudget(t, l, "crash", MaxEpsilon)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	released := map[string]string{} // key → "seq value"
+	sc := bufio.NewScanner(stdout)
+	deadline := time.Now().Add(20 * time.Second)
+	killed := false
+	for sc.Scan() { // read to EOF: lines printed up to the kill all count
+		f := strings.Fields(sc.Text())
+		if len(f) == 4 && f[0] == "released" {
+			released[f[1]] = f[2] + " " + f[3]
+		}
+		if !killed && (len(released) >= 40 || time.Now().After(deadline)) {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	if !killed {
+		t.Fatalf("child exited early; stderr: %s", stderr.String())
+	}
+	_ = cmd.Wait()
+	if len(released) < 10 {
+		t.Fatalf("child released only %d values before the kill; stderr: %s", len(released), stderr.String())
+	}
+
+	// Reopen as a restarted node would.
+	l2 := newTestLedger(t, dir, LedgerOptions{})
+	rep, err := l2.Verify(ctx)
+	if err != nil {
+		t.Fatalf("chain after SIGKILL: %v", err)
+	}
+	entries, err := l2.Entries(ctx, "crash", 0, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]Entry{}
+	for _, e := range entries {
+		if e.Kind != KindSpend {
+			continue
+		}
+		if _, dup := byKey[e.IdempotencyKey]; dup {
+			t.Errorf("idempotency key %s has two entries", e.IdempotencyKey)
+		}
+		byKey[e.IdempotencyKey] = e
+	}
+	for key, got := range released {
+		e, ok := byKey[key]
+		if !ok {
+			t.Errorf("released %s without a ledger entry", key)
+			continue
+		}
+		// The stored value is what was released: a retry returns it.
+		r, err := l2.Release(ctx, ReleaseRequest{Budget: "crash", Query: mustQuery(t, 1, 0.5), IdempotencyKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%d %s", e.Seq, strconv.FormatFloat(r.Values[0], 'g', -1, 64)); want != got || !r.Replayed {
+			t.Errorf("key %s: child saw %q, ledger has %q", key, got, want)
+		}
+	}
+	st, _ := l2.Budget(ctx, "crash")
+	if int64(len(byKey)) != st.Releases || st.Spent != MicroEpsilon(len(byKey)) {
+		t.Errorf("budget says %d releases / %v spent, chain has %d", st.Releases, st.Spent, len(byKey))
+	}
+	t.Logf("child committed %d releases (%d seen before SIGKILL); %d checkpoints verified", len(byKey), len(released), rep.Checkpoints)
+}
+
+func TestBudgetLiteral(t *testing.T) {
+	for name, lit := range map[string]BudgetLiteral{
+		"empty name": {Total: 1},
+		"upper case": {Name: "Tenant", Total: 1},
+		"slash":      {Name: "a/b", Total: 1},
+		"long":       {Name: strings.Repeat("a", 65), Total: 1},
+		"zero":       {Name: "a", Total: 0},
+		"too large":  {Name: "a", Total: MaxEpsilon + 1},
+		"bad utf8":   {Name: "a", Total: 1, Description: "\xff"},
+	} {
+		if _, err := NewBudgetFromLiteral(lit); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestReleaseRequestValidation(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
+	mustBudget(t, l, "b", MicroPerEpsilon)
+	q := mustQuery(t, 1, 1)
+	for name, req := range map[string]ReleaseRequest{
+		"nil query":    {Budget: "b"},
+		"bad key":      {Budget: "b", Query: q, IdempotencyKey: "has space"},
+		"long purpose": {Budget: "b", Query: q, Purpose: strings.Repeat("x", 513)},
+		"bad budget":   {Budget: "B!", Query: q},
+	} {
+		if _, err := l.Release(ctx, req); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if st, _ := l.Budget(ctx, "b"); st.Spent != 0 {
+		t.Error("an invalid request was charged")
+	}
+}
+
+func TestOpenNode(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "node")
+	l, err := OpenNode(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBudget(t, l, "b", 1)
+	id := l.PublicKey()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = OpenNode(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.PublicKey() != id {
+		t.Error("node key changed on reopen")
+	}
+	if _, err := l.Budget(ctx, "b"); err != nil {
+		t.Error(err)
+	}
+}
