@@ -26,6 +26,11 @@ func Encode(m *Model) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	return encode(m)
+}
+
+// encode writes m without validating it (tests use it to build bad files).
+func encode(m *Model) ([]byte, error) {
 	meta, err := json.Marshal(&m.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata: %w", ErrMalformed, err)
