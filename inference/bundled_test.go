@@ -1,0 +1,79 @@
+package inference_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/dataset"
+)
+
+func TestBundledDigitsModel(t *testing.T) {
+	m, err := inference.ReadFile(filepath.Join("..", "testvectors", "models", "digits.aios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataset.LoadCSVFile(filepath.Join("..", "testvectors", "datasets", m.Meta.Dataset), dataset.CSVOptions{Features: m.Features()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := dataset.Split(d, 0.2, m.Meta.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := inference.NewEvaluator(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := ev.Score(test.X, test.Y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc != m.Meta.Accuracy.Quantized || test.Len() != m.Meta.Accuracy.TestSize {
+		t.Fatalf("test accuracy %.4f on %d samples, metadata says %.4f on %d", acc, test.Len(), m.Meta.Accuracy.Quantized, m.Meta.Accuracy.TestSize)
+	}
+	if acc < 0.95 {
+		t.Fatalf("test accuracy %.4f below the 95%% target", acc)
+	}
+	b, err := ev.Trace(train.X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(b) != fmt.Sprint(m.Meta.Bounds) {
+		t.Fatalf("bounds %+v, metadata says %+v", b, m.Meta.Bounds)
+	}
+	p, lvl, err := inference.ChoosePreset(b)
+	if err != nil || p != m.Meta.Preset || lvl != m.Meta.InputLevel {
+		t.Fatalf("ChoosePreset gives %s level %d (%v), the model records %s level %d: regenerate it (testvectors/models/README.md)",
+			p, lvl, err, m.Meta.Preset, m.Meta.InputLevel)
+	}
+	if _, err := ev.Predict([][]float64{make([]float64, 30)}); err == nil {
+		t.Fatal("30 features accepted by a 64-feature model")
+	}
+}
+
+func Example() {
+	m, err := inference.ReadFile("../testvectors/models/digits.aios")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ev, err := inference.NewEvaluator(m)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A blank 8×8 image with a vertical bar: raw grey levels 0–16.
+	x := make([]float64, 64)
+	for r := range 8 {
+		x[r*8+4] = 16
+	}
+	logits, err := ev.Predict([][]float64{x})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(m.Meta.Preset, m.Meta.Depth, len(logits[0]))
+	// Output: n13 1 10
+}
