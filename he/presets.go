@@ -23,15 +23,16 @@ func repeat(v, n int) []int {
 	return out
 }
 
-// presets, smallest first. Each has Q0 about 10 bits above the scale (room
-// for messages up to about ±2^9 at the last level), rescaling primes equal to
-// the scale, and P primes at least as large as any Q prime so key-switching
-// noise stays below the scale.
+// presets, smallest first. Q0 sits 6 (n12) or 10 bits above the scale: room
+// for messages up to ±2^5 or ±2^9 at the last level. Rescaling primes equal
+// the scale, and the P primes are about as large as the largest Q prime so
+// key-switching noise stays far below the scale. n12's scale of 2^32 keeps a
+// fresh encryption within 2^-20 of its message.
 var presets = []Preset{
 	{
 		Name:    "n12",
-		Summary: "N=2^12, depth 1, scale 2^30: small and fast, for tests and toy models",
-		Literal: ckks.ParametersLiteral{LogN: 12, LogQ: []int{38, 30}, LogP: []int{38}, LogDefaultScale: 30},
+		Summary: "N=2^12, depth 1, scale 2^32: small and fast, for tests and toy models",
+		Literal: ckks.ParametersLiteral{LogN: 12, LogQ: []int{38, 32}, LogP: []int{38}, LogDefaultScale: 32},
 	},
 	{
 		Name:    "n13",

@@ -1,0 +1,145 @@
+package he
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+)
+
+// ErrKeySpec is returned for a key request that cannot be honoured.
+var ErrKeySpec = errors.New("he: invalid key specification")
+
+// KeySpec says which evaluation keys a client generates: a relinearization
+// key (needed to multiply two ciphertexts) and Galois keys for the listed
+// automorphisms (needed to rotate slots). A model says which it needs.
+type KeySpec struct {
+	Relinearization bool
+	GaloisElements  []uint64
+}
+
+// GaloisElementsForRotations returns the Galois elements of the slot
+// rotations by each k (positive: to the left), deduplicated and sorted.
+func GaloisElementsForRotations(p Parameters, rotations []int) []uint64 {
+	els := make([]uint64, 0, len(rotations))
+	for _, k := range rotations {
+		if el := p.GaloisElementForRotation(k); el != 1 {
+			els = append(els, el)
+		}
+	}
+	slices.Sort(els)
+	return slices.Compact(els)
+}
+
+// normalize validates the spec against p and l and returns its Galois
+// elements deduplicated and sorted.
+func (s KeySpec) normalize(p Parameters, l Limits) ([]uint64, error) {
+	els := slices.Clone(s.GaloisElements)
+	slices.Sort(els)
+	els = slices.Compact(els)
+	nthRoot := p.RingQ().NthRoot()
+	for _, el := range els {
+		if el&1 == 0 || el <= 1 || el >= nthRoot {
+			return nil, fmt.Errorf("%w: Galois element %d is not an odd residue in (1, %d)", ErrKeySpec, el, nthRoot)
+		}
+	}
+	if len(els) > l.MaxGaloisKeys {
+		return nil, fmt.Errorf("%w: %d Galois keys requested, the limit is %d", ErrKeySpec, len(els), l.MaxGaloisKeys)
+	}
+	return els, nil
+}
+
+// KeyMaterial is everything a client holds. The secret key never leaves the
+// client; Evaluation is what it uploads.
+type KeyMaterial struct {
+	Params     Parameters
+	SecretKey  *rlwe.SecretKey
+	PublicKey  *rlwe.PublicKey
+	Evaluation *EvaluationKeySet
+}
+
+// EvaluationKeySet is the public evaluation keys a node needs to compute on a
+// client's ciphertexts, with the content identifier under which a node
+// stores it.
+type EvaluationKeySet struct {
+	Params Parameters
+	Keys   *rlwe.MemEvaluationKeySet
+	id     string
+	size   int
+}
+
+// ID is the hex SHA-256 of the set's canonical encoding (lattigo's
+// MemEvaluationKeySet binary encoding, Galois keys in increasing order).
+func (s *EvaluationKeySet) ID() string { return s.id }
+
+// Size is the length in bytes of the canonical encoding.
+func (s *EvaluationKeySet) Size() int { return s.size }
+
+// GaloisElements lists the Galois elements the set holds, sorted.
+func (s *EvaluationKeySet) GaloisElements() []uint64 {
+	els := s.Keys.GetGaloisKeysList()
+	slices.Sort(els)
+	return els
+}
+
+// HasRelinearizationKey reports whether the set can relinearize.
+func (s *EvaluationKeySet) HasRelinearizationKey() bool { return s.Keys.RelinearizationKey != nil }
+
+// Covers reports whether the set holds every key spec asks for, and if not,
+// which Galois elements are missing.
+func (s *EvaluationKeySet) Covers(spec KeySpec) (ok bool, missing []uint64) {
+	have := s.GaloisElements()
+	for _, el := range spec.GaloisElements {
+		if _, found := slices.BinarySearch(have, el); !found {
+			missing = append(missing, el)
+		}
+	}
+	return len(missing) == 0 && (!spec.Relinearization || s.HasRelinearizationKey()), missing
+}
+
+// MarshalBinary returns the canonical encoding.
+func (s *EvaluationKeySet) MarshalBinary() ([]byte, error) { return s.Keys.MarshalBinary() }
+
+// newEvaluationKeySet wraps keys whose canonical encoding is b.
+func newEvaluationKeySet(p Parameters, keys *rlwe.MemEvaluationKeySet, b []byte) *EvaluationKeySet {
+	sum := sha256.Sum256(b)
+	return &EvaluationKeySet{Params: p, Keys: keys, id: hex.EncodeToString(sum[:]), size: len(b)}
+}
+
+// ParseEvaluationKeySet decodes and validates an uploaded evaluation key set
+// (see [DecodeEvaluationKeySet]) and computes its ID.
+func ParseEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationKeySet, error) {
+	keys, err := DecodeEvaluationKeySet(p, l, b)
+	if err != nil {
+		return nil, err
+	}
+	// The walk admits only the canonical form, so b is what MarshalBinary
+	// would write and its hash is the set's ID.
+	return newEvaluationKeySet(p, keys, b), nil
+}
+
+// GenerateKeys creates a client's key material for p: a secret key (uniform
+// ternary), a public key, and the evaluation keys spec asks for.
+// Randomness comes from crypto/rand through lattigo's PRNG.
+func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
+	els, err := spec.normalize(p, DefaultLimits)
+	if err != nil {
+		return nil, err
+	}
+	kgen := rlwe.NewKeyGenerator(p.Parameters)
+	sk, pk := kgen.GenKeyPairNew()
+	var rlk *rlwe.RelinearizationKey
+	if spec.Relinearization {
+		rlk = kgen.GenRelinearizationKeyNew(sk)
+	}
+	gks := kgen.GenGaloisKeysNew(els, sk)
+	keys := rlwe.NewMemEvaluationKeySet(rlk, gks...)
+	b, err := keys.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("he: encode evaluation keys: %w", err)
+	}
+	return &KeyMaterial{Params: p, SecretKey: sk, PublicKey: pk, Evaluation: newEvaluationKeySet(p, keys, b)}, nil
+}
