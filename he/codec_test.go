@@ -21,7 +21,12 @@ func tinyParamsForTesting(t testing.TB) Parameters {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Parameters{Parameters: cp, name: "tiny-insecure", id: "tiny"}
+	js, err := cp.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(js)
+	return Parameters{Parameters: cp, name: "tiny-insecure", id: hex.EncodeToString(sum[:])}
 }
 
 type encodings struct {
