@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
@@ -383,9 +384,10 @@ func DecodeSecretKey(p Parameters, b []byte) (*rlwe.SecretKey, error) {
 // MaxParametersBytes bounds the JSON encoding of a parameter set.
 const MaxParametersBytes = 64 << 10
 
-// DecodeParameters parses lattigo's JSON encoding of CKKS parameters (as
-// written by ckks.Parameters.MarshalJSON) and validates it like any literal,
-// security included.
+// DecodeParameters parses a CKKS parameter literal in lattigo's JSON (as
+// ckks.Parameters.MarshalJSON writes it, with explicit Q and P primes, or
+// with LogQ and LogP bit sizes) and validates it like any literal, security
+// first, before any moduli are generated.
 func DecodeParameters(b []byte) (Parameters, error) {
 	if len(b) > MaxParametersBytes {
 		return Parameters{}, &DecodeError{What: "parameters", Reason: fmt.Sprintf("%d bytes, the limit is %d", len(b), MaxParametersBytes), Err: ErrTooLarge}
@@ -398,11 +400,16 @@ func DecodeParameters(b []byte) (Parameters, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Parameters{}, &DecodeError{What: "parameters", Reason: "trailing data after the JSON object", Err: ErrMalformed}
 	}
-	if len(lit.Q) == 0 || len(lit.LogQ) != 0 || len(lit.LogP) != 0 {
-		return Parameters{}, &DecodeError{What: "parameters", Reason: "moduli must be given as explicit Q and P primes", Err: ErrMalformed}
+	if (len(lit.Q) == 0) == (len(lit.LogQ) == 0) || (len(lit.P) != 0 && len(lit.LogP) != 0) {
+		return Parameters{}, &DecodeError{What: "parameters", Reason: "give the moduli either as Q and P primes or as LogQ and LogP bit sizes", Err: ErrMalformed}
 	}
-	if len(lit.Q)+len(lit.P) > 64 {
-		return Parameters{}, &DecodeError{What: "parameters", Reason: fmt.Sprintf("%d moduli, at most 64", len(lit.Q)+len(lit.P)), Err: ErrMalformed}
+	if n := len(lit.Q) + len(lit.P) + len(lit.LogQ) + len(lit.LogP); n > 64 {
+		return Parameters{}, &DecodeError{What: "parameters", Reason: fmt.Sprintf("%d moduli, at most 64", n), Err: ErrMalformed}
+	}
+	for _, b := range append(slices.Clone(lit.LogQ), lit.LogP...) {
+		if b < 1 || b > 61 {
+			return Parameters{}, &DecodeError{What: "parameters", Reason: fmt.Sprintf("modulus bit size %d outside 1…61", b), Err: ErrMalformed}
+		}
 	}
 	p, err := NewParameters("", lit)
 	if err != nil {
