@@ -1,0 +1,313 @@
+package inference
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
+
+	"github.com/aios-edge/aios/he"
+)
+
+// KeySpec returns the evaluation keys a client must generate to have the
+// model evaluated in packing: for batch, the relinearization key only; for
+// single, the relinearization key and the Galois keys of the rotations of
+// the baby-step giant-step linear transformations, all-zero diagonals left
+// out. The parameters are the model's preset.
+func (m *Model) KeySpec(packing Packing) (he.KeySpec, error) {
+	params, err := he.PresetByName(m.Meta.Preset)
+	if err != nil {
+		return he.KeySpec{}, fmt.Errorf("%w: model preset: %w", ErrNoPreset, err)
+	}
+	return m.keySpecFor(packing, params)
+}
+
+func (m *Model) keySpecFor(packing Packing, params he.Parameters) (he.KeySpec, error) {
+	switch packing {
+	case Batch:
+		if err := m.Validate(); err != nil {
+			return he.KeySpec{}, err
+		}
+		return he.KeySpec{Relinearization: m.Depth() > 0}, nil
+	case Single:
+		plan, err := m.PlanFor(Single, params)
+		if err != nil {
+			return he.KeySpec{}, err
+		}
+		return he.KeySpec{Relinearization: m.Depth() > 0, GaloisElements: singleGaloisElements(m.Circuit(), plan, params)}, nil
+	}
+	return he.KeySpec{}, fmt.Errorf("%w: %v", ErrPacking, packing)
+}
+
+// modelParams returns the model's preset.
+func modelParams(m *Model) (he.Parameters, error) {
+	params, err := he.PresetByName(m.Meta.Preset)
+	if err != nil {
+		return he.Parameters{}, fmt.Errorf("%w: model preset: %w", ErrNoPreset, err)
+	}
+	return params, nil
+}
+
+// checkKeys verifies that keys are for params and hold what spec asks.
+func checkKeys(keys *he.EvaluationKeySet, params he.Parameters, spec he.KeySpec, packing Packing) error {
+	if keys == nil || keys.Keys == nil {
+		return &MissingKeysError{Packing: packing, Relinearization: spec.Relinearization, GaloisElements: spec.GaloisElements}
+	}
+	if !keys.Params.Equal(params) {
+		return &ParamsError{What: "evaluation keys", WantName: params.Name(), WantID: params.ID(), GotName: keys.Params.Name(), GotID: keys.Params.ID()}
+	}
+	if ok, missing := keys.Covers(spec); !ok {
+		return &MissingKeysError{Packing: packing, Relinearization: spec.Relinearization && !keys.HasRelinearizationKey(), GaloisElements: missing}
+	}
+	return nil
+}
+
+// checkInput verifies that ct is a well-formed degree-1 ciphertext of
+// params at the plan's input level and scale, so that no kernel indexes
+// past its limbs and no result is silently wrong.
+func checkInput(i int, ct *rlwe.Ciphertext, params he.Parameters, level int, scale float64) error {
+	bad := func(field, want, got string) error {
+		return &CiphertextError{Index: i, Field: field, Want: want, Got: got}
+	}
+	if ct == nil || ct.MetaData == nil || len(ct.Value) == 0 {
+		return bad("nil", "a ciphertext", "nil or without metadata")
+	}
+	if ct.Degree() != 1 {
+		return bad("degree", "1", fmt.Sprint(ct.Degree()))
+	}
+	for _, p := range ct.Value {
+		if p.N() != params.N() {
+			return bad("ring degree", fmt.Sprint(params.N()), fmt.Sprint(p.N()))
+		}
+		if len(p.Coeffs) != ct.Level()+1 {
+			return bad("limbs", fmt.Sprint(ct.Level()+1), fmt.Sprint(len(p.Coeffs)))
+		}
+		for _, limb := range p.Coeffs {
+			if len(limb) != params.N() {
+				return bad("ring degree", fmt.Sprint(params.N()), fmt.Sprint(len(limb)))
+			}
+		}
+	}
+	if ct.Level() != level {
+		return bad("level", fmt.Sprint(level), fmt.Sprint(ct.Level()))
+	}
+	if !ct.IsNTT || ct.IsMontgomery {
+		return bad("layout", "NTT domain, not Montgomery", fmt.Sprintf("NTT %v, Montgomery %v", ct.IsNTT, ct.IsMontgomery))
+	}
+	if ct.LogDimensions != params.LogMaxDimensions() || !ct.IsBatched {
+		return bad("layout", fmt.Sprint(params.LogMaxDimensions()), fmt.Sprint(ct.LogDimensions))
+	}
+	if got := ct.Scale.Float64(); math.Abs(got-scale) > 1e-9*scale {
+		return bad("scale", fmt.Sprintf("2^%.2f", math.Log2(scale)), fmt.Sprintf("2^%.2f", math.Log2(got)))
+	}
+	return nil
+}
+
+// Client is the client side of an encrypted evaluation: it encrypts samples
+// in the layout and at the level and scale of the model's plan, and decrypts
+// the outputs to logits. It holds the secret key. A Client is not safe for
+// concurrent use.
+type Client struct {
+	model     *Model
+	plan      Plan
+	params    he.Parameters
+	encoder   *ckks.Encoder
+	encryptor *rlwe.Encryptor
+	decryptor *rlwe.Decryptor
+	outScale  []float64
+}
+
+// NewClient returns a client for m in packing with km's secret key. km
+// must be for the model's preset.
+func NewClient(m *Model, packing Packing, km *he.KeyMaterial) (*Client, error) {
+	params, err := modelParams(m)
+	if err != nil {
+		return nil, err
+	}
+	if km == nil || km.SecretKey == nil {
+		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
+	}
+	if !km.Params.Equal(params) {
+		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	}
+	plan, err := m.PlanFor(packing, params)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(m, plan, params, km), nil
+}
+
+// NewClientForPlan returns a client that encrypts at the level and scale of
+// plan (an evaluator's Plan, e.g. the naive baseline's [NaivePlan]).
+func NewClientForPlan(m *Model, plan Plan, km *he.KeyMaterial) (*Client, error) {
+	params, err := modelParams(m)
+	if err != nil {
+		return nil, err
+	}
+	if km == nil || km.SecretKey == nil {
+		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
+	}
+	if !km.Params.Equal(params) {
+		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	}
+	if plan.InputLevel < 0 || plan.InputLevel > params.MaxLevel() || plan.LogInputScale < 1 || plan.LogInputScale > 60 {
+		return nil, fmt.Errorf("%w: plan with input level %d, scale 2^%d", ErrNoPreset, plan.InputLevel, plan.LogInputScale)
+	}
+	if plan.Packing == Single && len(plan.Period) != len(m.Layers)+1 {
+		return nil, fmt.Errorf("%w: single plan without periods", ErrPacking)
+	}
+	return newClient(m, plan, params, km), nil
+}
+
+func newClient(m *Model, plan Plan, params he.Parameters, km *he.KeyMaterial) *Client {
+	c := m.Circuit()
+	return &Client{
+		model:     m,
+		plan:      plan,
+		params:    params,
+		encoder:   ckks.NewEncoder(params.Parameters),
+		encryptor: rlwe.NewEncryptor(params.Parameters, km.SecretKey),
+		decryptor: rlwe.NewDecryptor(params.Parameters, km.SecretKey),
+		outScale:  c[len(c)-1].OutScale,
+	}
+}
+
+// Plan returns the client's plan.
+func (c *Client) Plan() Plan { return c.plan }
+
+// MaxBatch is the most samples one batch holds (N/2).
+func (c *Client) MaxBatch() int { return c.params.MaxSlots() }
+
+func (c *Client) encrypt(values []float64) (*rlwe.Ciphertext, error) {
+	pt := ckks.NewPlaintext(c.params.Parameters, c.plan.InputLevel)
+	pt.Scale = rlwe.NewScale(c.plan.InputScale())
+	if err := c.encoder.Encode(values, pt); err != nil {
+		return nil, fmt.Errorf("inference: encode: %w", err)
+	}
+	ct, err := c.encryptor.EncryptNew(pt)
+	if err != nil {
+		return nil, fmt.Errorf("inference: encrypt: %w", err)
+	}
+	return ct, nil
+}
+
+func checkSample(n int, x []float64, features int) error {
+	if len(x) != features {
+		return &FeatureCountError{Sample: n, Want: features, Got: len(x)}
+	}
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("sample %d: %w", n, he.ErrNotFinite)
+		}
+	}
+	return nil
+}
+
+// EncryptBatch packs up to [Client.MaxBatch] samples (raw features) into
+// one ciphertext per feature: slot n of ciphertext i is feature i of
+// sample n.
+func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
+	if c.plan.Packing != Batch {
+		return nil, fmt.Errorf("%w: EncryptBatch on a %v client", ErrPacking, c.plan.Packing)
+	}
+	if len(x) == 0 || len(x) > c.MaxBatch() {
+		return nil, &BatchSizeError{Max: c.MaxBatch(), Got: len(x)}
+	}
+	features := c.model.Features()
+	for n, xs := range x {
+		if err := checkSample(n, xs, features); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*rlwe.Ciphertext, features)
+	col := make([]float64, len(x))
+	for i := range features {
+		for n := range x {
+			col[n] = x[n][i]
+		}
+		ct, err := c.encrypt(col)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ct
+	}
+	return out, nil
+}
+
+func (c *Client) decrypt(ct *rlwe.Ciphertext) ([]float64, error) {
+	if ct == nil || ct.MetaData == nil || ct.Degree() != 1 || ct.Level() > c.params.MaxLevel() || ct.Value[0].N() != c.params.N() {
+		return nil, &CiphertextError{Index: 0, Field: "output", Want: "a degree-1 ciphertext of the model's parameters", Got: "another"}
+	}
+	pt := c.decryptor.DecryptNew(ct)
+	values := make([]float64, c.params.MaxSlots())
+	if err := c.encoder.Decode(pt, values); err != nil {
+		return nil, fmt.Errorf("inference: decode: %w", err)
+	}
+	return values, nil
+}
+
+// DecryptBatch decrypts the outputs of a batch evaluation (one ciphertext
+// per class) and returns the logits of the first n samples.
+func (c *Client) DecryptBatch(out []*rlwe.Ciphertext, n int) ([][]float64, error) {
+	classes := len(c.outScale)
+	if len(out) != classes {
+		return nil, &CiphertextError{Index: -1, Field: "count", Want: fmt.Sprint(classes), Got: fmt.Sprint(len(out))}
+	}
+	if n < 1 || n > c.MaxBatch() {
+		return nil, &BatchSizeError{Max: c.MaxBatch(), Got: n}
+	}
+	logits := make([][]float64, n)
+	for s := range logits {
+		logits[s] = make([]float64, classes)
+	}
+	for o, ct := range out {
+		v, err := c.decrypt(ct)
+		if err != nil {
+			return nil, err
+		}
+		for s := range n {
+			logits[s][o] = v[s] // the evaluator folded OutScale into the scale
+		}
+	}
+	return logits, nil
+}
+
+// EncryptSingle encrypts one sample for the single packing: its features
+// in the first slots, replicated with period Plan.Period[0].
+func (c *Client) EncryptSingle(x []float64) (*rlwe.Ciphertext, error) {
+	if c.plan.Packing != Single {
+		return nil, fmt.Errorf("%w: EncryptSingle on a %v client", ErrPacking, c.plan.Packing)
+	}
+	if err := checkSample(0, x, c.model.Features()); err != nil {
+		return nil, err
+	}
+	return c.encrypt(replicate(x, c.plan.Period[0], c.params.MaxSlots()))
+}
+
+// DecryptSingle decrypts the output of a single-query evaluation and
+// returns the logits (it applies OutScale, which the single packing cannot
+// fold into one scale: it differs per slot).
+func (c *Client) DecryptSingle(ct *rlwe.Ciphertext) ([]float64, error) {
+	v, err := c.decrypt(ct)
+	if err != nil {
+		return nil, err
+	}
+	logits := make([]float64, len(c.outScale))
+	for o, s := range c.outScale {
+		logits[o] = s * v[o]
+	}
+	return logits, nil
+}
+
+// replicate returns x in slots [0, len(x)) of a period-long block, zero
+// padded, repeated over slots.
+func replicate(x []float64, period, slots int) []float64 {
+	out := make([]float64, slots)
+	for j := range out {
+		if k := j % period; k < len(x) {
+			out[j] = x[k]
+		}
+	}
+	return out
+}

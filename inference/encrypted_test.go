@@ -1,0 +1,108 @@
+package inference_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/dataset"
+)
+
+// digits loads the bundled model and its test split.
+func digits(t testing.TB) (*inference.Model, *dataset.Dataset) {
+	t.Helper()
+	m, err := inference.ReadFile(filepath.Join("..", "testvectors", "models", "digits.aios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataset.LoadCSVFile(filepath.Join("..", "testvectors", "datasets", m.Meta.Dataset), dataset.CSVOptions{Features: m.Features()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, test, err := dataset.Split(d, 0.2, m.Meta.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, test
+}
+
+func keysFor(t testing.TB, m *inference.Model, packing inference.Packing) *he.KeyMaterial {
+	t.Helper()
+	params, err := he.PresetByName(m.Meta.Preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := m.KeySpec(packing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := he.GenerateKeys(params, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return km
+}
+
+// compare returns the argmax agreement and the largest absolute logit
+// difference between got and the reference want.
+func compare(got, want [][]float64) (agree float64, maxErr float64) {
+	g, w := inference.Argmax(got), inference.Argmax(want)
+	same := 0
+	for n := range g {
+		if g[n] == w[n] {
+			same++
+		}
+		for o := range got[n] {
+			maxErr = max(maxErr, math.Abs(got[n][o]-want[n][o]))
+		}
+	}
+	return float64(same) / float64(len(g)), maxErr
+}
+
+func TestBatchDigits(t *testing.T) {
+	m, test := digits(t)
+	ref, err := inference.NewEvaluator(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Predict(test.X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km := keysFor(t, m, inference.Batch)
+	for _, naive := range []bool{false, true} {
+		var ev *inference.BatchEvaluator
+		if naive {
+			ev, err = inference.NewNaiveBatchEvaluator(m, km.Evaluation)
+		} else {
+			ev, err = inference.NewBatchEvaluator(m, km.Evaluation)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := inference.NewClientForPlan(m, ev.Plan(), km)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := c.EncryptBatch(test.X)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ev.Evaluate(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.DecryptBatch(out, test.Len())
+		if err != nil {
+			t.Fatal(err)
+		}
+		agree, maxErr := compare(got, want)
+		t.Logf("naive=%v plan %+v: agreement %.4f, max |logit error| %.3g", naive, ev.Plan(), agree, maxErr)
+		if agree < 0.999 || maxErr > 0.05 {
+			t.Errorf("naive=%v: agreement %.4f, max logit error %.3g", naive, agree, maxErr)
+		}
+	}
+}

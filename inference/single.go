@@ -1,0 +1,254 @@
+package inference
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
+
+	"github.com/aios-edge/aios/he"
+)
+
+// bsgsLogRatio is lattigo's LogBabyStepGianStepRatio for the dense layers:
+// log2(n1/n2) of the baby-step giant-step split.
+const bsgsLogRatio = 1
+
+// SingleEvaluator runs a model on one sample per ciphertext (see [Single]
+// and [Plan]): each dense layer is one baby-step giant-step linear
+// transformation (Halevi and Shoup, "Algorithms in HElib", CRYPTO 2014,
+// §4; lattigo's he/hefloat LinearTransformation) whose plaintext
+// diagonals hold the integer weights, all-zero diagonals left out. With the
+// input replicated with period P_in (a power of two ≥ the layer's inputs)
+// and the output wanted with period P_out, diagonal k ∈ [0, P_in) is
+//
+//	d_k[j] = W[j mod P_out][(j + k) mod P_in]   (0 outside the matrix)
+//
+// so that Σ_k d_k ⊙ rot_k(x) is W·x replicated with period P_out, ready
+// for the next layer without any extra rotation. The output ciphertext's
+// slot o holds the integer-domain message of class o; the client applies
+// OutScale ([Client.DecryptSingle]). It is safe for concurrent use.
+type SingleEvaluator struct {
+	params  he.Parameters
+	plan    Plan
+	circuit []CircuitLayer
+	lts     []hefloat.LinearTransformation
+	adds    []*rlwe.Plaintext
+	pool    *he.WorkerPool
+}
+
+// singleDiagonals returns the non-zero diagonals of layer l in the single
+// packing (see [SingleEvaluator]).
+func singleDiagonals(cl CircuitLayer, pin, pout, slots int) hefloat.Diagonals[float64] {
+	diags := hefloat.Diagonals[float64]{}
+	period := max(pin, pout)
+	at := func(j, k int) float64 {
+		r, c := j%pout, (j+k)%pin
+		if r >= cl.Out || c >= cl.In {
+			return 0
+		}
+		return float64(cl.W[r*cl.In+c])
+	}
+	for k := range pin {
+		nonzero := false
+		for j := range period {
+			if at(j, k) != 0 {
+				nonzero = true
+				break
+			}
+		}
+		if !nonzero {
+			continue // pruned away: no plaintext, no rotation
+		}
+		d := make([]float64, slots)
+		for j := range d {
+			d[j] = at(j, k)
+		}
+		diags[k] = d
+	}
+	return diags
+}
+
+// singleLTParams returns the linear transformation parameters of layer l
+// (no diagonals encoded), and its diagonals' indices.
+func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level int) (hefloat.LinearTransformationParameters, hefloat.Diagonals[float64]) {
+	diags := singleDiagonals(c[l], plan.Period[l], plan.Period[l+1], params.MaxSlots())
+	return hefloat.LinearTransformationParameters{
+		DiagonalsIndexList:       diags.DiagonalsIndexList(),
+		Level:                    level,
+		Scale:                    rlwe.NewScale(params.Q()[level]),
+		LogDimensions:            params.LogMaxDimensions(),
+		LogBabyStepGianStepRatio: bsgsLogRatio,
+	}, diags
+}
+
+// singleLevels returns the level at which each layer's linear
+// transformation runs.
+func singleLevels(plan Plan, layers int) []int {
+	lv := make([]int, layers)
+	lev := plan.InputLevel
+	for l := range layers {
+		lv[l] = lev
+		lev-- // the transformation's rescaling
+		if plan.RescaleAfter[l] {
+			lev--
+		}
+	}
+	return lv
+}
+
+// singleGaloisElements returns the Galois elements of every layer's
+// transformation.
+func singleGaloisElements(c []CircuitLayer, plan Plan, params he.Parameters) []uint64 {
+	var els []uint64
+	levels := singleLevels(plan, len(c))
+	for l := range c {
+		ltp, _ := singleLTParams(c, plan, params, l, levels[l])
+		if len(ltp.DiagonalsIndexList) == 0 {
+			continue
+		}
+		els = append(els, hefloat.GaloisElementsForLinearTransformation(params, ltp)...)
+	}
+	slices.Sort(els)
+	els = slices.Compact(els)
+	// Rotation by 0 is the identity (element 1): no key.
+	return slices.DeleteFunc(els, func(el uint64) bool { return el == 1 })
+}
+
+// NewSingleEvaluator returns the single-query evaluator of m on a client's
+// evaluation keys, which must be for the model's preset and hold the keys
+// [Model.KeySpec](Single) lists. It encodes the diagonals once.
+func NewSingleEvaluator(m *Model, keys *he.EvaluationKeySet) (*SingleEvaluator, error) {
+	params, err := modelParams(m)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := m.PlanFor(Single, params)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := m.keySpecFor(Single, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKeys(keys, params, spec, Single); err != nil {
+		return nil, err
+	}
+	c := m.Circuit()
+	e := &SingleEvaluator{params: params, plan: plan, circuit: c, pool: he.NewWorkerPool(params, keys.Keys)}
+	enc := &hefloat.Encoder{Encoder: *ckks.NewEncoder(params.Parameters)}
+	levels := singleLevels(plan, len(c))
+	scale := rlwe.NewScale(plan.InputScale())
+	for l := range c {
+		ltp, diags := singleLTParams(c, plan, params, l, levels[l])
+		lt := hefloat.NewLinearTransformation(params, ltp)
+		if err := hefloat.EncodeLinearTransformation(enc, diags, lt); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: encode diagonals: %w", l, err)
+		}
+		e.lts = append(e.lts, lt)
+		// The constant, replicated like the layer's output, at the level
+		// and scale after the transformation's rescaling.
+		pt := ckks.NewPlaintext(params.Parameters, levels[l]-1)
+		pt.Scale = scale
+		add := make([]float64, params.MaxSlots())
+		pout := plan.Period[l+1]
+		for j := range add {
+			if r := j % pout; r < c[l].Out {
+				add[j] = c[l].Add[r]
+			}
+		}
+		if err := enc.Encode(add, pt); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: encode constants: %w", l, err)
+		}
+		e.adds = append(e.adds, pt)
+		if c[l].Square {
+			scale = scale.Mul(scale)
+			if plan.RescaleAfter[l] {
+				scale = scale.Div(rlwe.NewScale(params.Q()[levels[l]-1]))
+			}
+		}
+	}
+	return e, nil
+}
+
+// Plan returns the evaluator's plan.
+func (e *SingleEvaluator) Plan() Plan { return e.plan }
+
+// Evaluate runs the model on one sample's ciphertext (the plan's input
+// level and scale) and returns a ciphertext whose slot o decrypts to the
+// integer-domain message of class o (see [Client.DecryptSingle]).
+func (e *SingleEvaluator) Evaluate(ctx context.Context, in *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	if err := checkInput(0, in, e.params, e.plan.InputLevel, e.plan.InputScale()); err != nil {
+		return nil, err
+	}
+	var out *rlwe.Ciphertext
+	err := e.pool.Do(func(w *he.Worker) (err error) {
+		out, err = e.evaluate(ctx, w.Evaluator, in)
+		return err
+	})
+	return out, err
+}
+
+// EvaluateMany evaluates many samples' ciphertexts concurrently, one
+// goroutine per core.
+func (e *SingleEvaluator) EvaluateMany(ctx context.Context, in []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+	for i, ct := range in {
+		if err := checkInput(i, ct, e.params, e.plan.InputLevel, e.plan.InputScale()); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*rlwe.Ciphertext, len(in))
+	err := e.pool.ForEach(ctx, len(in), func(w *he.Worker, i int) (err error) {
+		out[i], err = e.evaluate(ctx, w.Evaluator, in[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (e *SingleEvaluator) evaluate(ctx context.Context, ev *ckks.Evaluator, ct *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	lte := hefloat.NewLinearTransformationEvaluator(ev)
+	for l := range e.circuit {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		lt := e.lts[l]
+		u := ckks.NewCiphertext(e.params.Parameters, 1, lt.Level)
+		if err := lte.Evaluate(ct, lt, u); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: %w", l, err)
+		}
+		if err := ev.Rescale(u, u); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: %w", l, err)
+		}
+		add := *e.adds[l]
+		md := *add.MetaData
+		md.Scale = u.Scale // equal up to big-float rounding
+		add.MetaData = &md
+		if err := ev.Add(u, &add, u); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: %w", l, err)
+		}
+		if !e.circuit[l].Square {
+			for range e.plan.OutputRescales {
+				if err := ev.Rescale(u, u); err != nil {
+					return nil, err
+				}
+			}
+			return u, nil
+		}
+		sq := ckks.NewCiphertext(e.params.Parameters, 1, u.Level())
+		if err := ev.MulRelin(u, u, sq); err != nil {
+			return nil, fmt.Errorf("inference: layer %d: %w", l, err)
+		}
+		if e.plan.RescaleAfter[l] {
+			if err := ev.Rescale(sq, sq); err != nil {
+				return nil, err
+			}
+		}
+		ct = sq
+	}
+	return ct, nil
+}
