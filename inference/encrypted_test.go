@@ -106,3 +106,49 @@ func TestBatchDigits(t *testing.T) {
 		}
 	}
 }
+
+func TestSingleDigits(t *testing.T) {
+	m, test := digits(t)
+	n := 12
+	if testing.Short() {
+		n = 4
+	}
+	ref, err := inference.NewEvaluator(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Predict(test.X[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	km := keysFor(t, m, inference.Single)
+	ev, err := inference.NewSingleEvaluator(m, km.Evaluation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := inference.NewClient(m, inference.Single, km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := m.KeySpec(inference.Single)
+	t.Logf("plan %+v, %d Galois keys, key set %d bytes", ev.Plan(), len(spec.GaloisElements), km.Evaluation.Size())
+	got := make([][]float64, n)
+	for s := range n {
+		in, err := c.EncryptSingle(test.X[s])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ev.Evaluate(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[s], err = c.DecryptSingle(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agree, maxErr := compare(got, want)
+	t.Logf("agreement %.4f, max |logit error| %.3g", agree, maxErr)
+	if agree < 1 || maxErr > 0.05 {
+		t.Errorf("agreement %.4f, max logit error %.3g", agree, maxErr)
+	}
+}

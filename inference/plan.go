@@ -256,7 +256,7 @@ func (pl *planner) simulate(packing Packing, L, s int) (Plan, bool) {
 				return Plan{}, false
 			}
 			lev--
-			eu += ks * pl.rowNorm[l] / math.Exp2(sc) // rotations, weighted by the diagonals
+			eu += ks / math.Exp2(sc) // rotations: hoisted, the diagonal products are divided by P with them
 			eu += rs / math.Exp2(sc)
 		}
 		if l < last {
