@@ -37,10 +37,10 @@ var ErrNonCanonical = errors.New("field: non-canonical scalar encoding")
 type Element struct{ l [4]uint64 }
 
 var (
-	q  = [4]uint64{0x5812631a5cf5d3ed, 0x14def9dea2f79cd6, 0, 0x1000000000000000}
-	q0 uint64 // -q^{-1} mod 2^64
-	r2 Element // 2^512 mod q (Montgomery form of 2^256)
-	r3 Element // 2^768 mod q
+	q   = [4]uint64{0x5812631a5cf5d3ed, 0x14def9dea2f79cd6, 0, 0x1000000000000000}
+	q0  uint64  // -q^{-1} mod 2^64
+	r2  Element // 2^512 mod q (Montgomery form of 2^256)
+	r3  Element // 2^768 mod q
 	one Element
 
 	// Q is the field order.

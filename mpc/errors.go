@@ -1,0 +1,127 @@
+package mpc
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrInvalidSession reports a session literal that cannot run; the
+	// wrapping *SpecError names the field and the reason.
+	ErrInvalidSession = errors.New("mpc: invalid session")
+	// ErrMalformed reports a peer message that does not decode; the
+	// wrapping *DecodeError says which part.
+	ErrMalformed = errors.New("mpc: malformed message")
+	// ErrTooLarge reports a message or body above its size limit.
+	ErrTooLarge = errors.New("mpc: message too large")
+	// ErrAuth reports a message whose signature does not verify or whose
+	// sender is not a participant. It carries no detail on purpose.
+	ErrAuth = errors.New("mpc: message authentication failed")
+	// ErrReplay reports a nonce or a (sender, kind, phase) slot seen before.
+	ErrReplay = errors.New("mpc: replayed message")
+	// ErrUnknownSession reports a message for a session this node does not
+	// run (or no longer runs).
+	ErrUnknownSession = errors.New("mpc: unknown session")
+	// ErrMisrouted reports a message addressed to another node.
+	ErrMisrouted = errors.New("mpc: message addressed to another node")
+	// ErrUnexpected reports a message kind a node does not accept from that
+	// sender at all (for example a roster not sent by the coordinator).
+	ErrUnexpected = errors.New("mpc: unexpected message")
+	// ErrBadDeal reports a dealing that fails verification; see *DealerError.
+	ErrBadDeal = errors.New("mpc: dealer's shares failed verification")
+	// ErrBadOutputShare reports output shares inconsistent with the others;
+	// see *OutputShareError.
+	ErrBadOutputShare = errors.New("mpc: wrong output share")
+	// ErrInconsistentOutput reports output shares that disagree when there
+	// are too few of them to tell which one is wrong.
+	ErrInconsistentOutput = errors.New("mpc: output shares are inconsistent and the culprit cannot be located")
+	// ErrTooFewParties reports a session that lost so many participants
+	// (not accepted, excluded, silent) that it cannot complete.
+	ErrTooFewParties = errors.New("mpc: too few parties left to complete the session")
+	// ErrInput reports a private input that does not fit the session.
+	ErrInput = errors.New("mpc: invalid input")
+	// ErrDeclined reports a proposal this node's policy refused.
+	ErrDeclined = errors.New("mpc: session declined")
+	// ErrTransport reports a failure to deliver a message.
+	ErrTransport = errors.New("mpc: transport failure")
+)
+
+// SpecError says why a session literal was refused.
+type SpecError struct {
+	Field  string
+	Reason string
+}
+
+func (e *SpecError) Error() string {
+	return fmt.Sprintf("mpc: invalid session: %s: %s", e.Field, e.Reason)
+}
+
+func (e *SpecError) Unwrap() error { return ErrInvalidSession }
+
+func specErr(field, format string, args ...any) error {
+	return &SpecError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// DecodeError says which part of a message failed to decode. It never
+// quotes message contents.
+type DecodeError struct {
+	Kind   string // message kind, or "envelope"
+	Reason string
+	Err    error // ErrMalformed or ErrTooLarge
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("mpc: decode %s: %s", e.Kind, e.Reason)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func malformed(kind, format string, args ...any) error {
+	return &DecodeError{Kind: kind, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
+}
+
+func tooLarge(kind string, n, limit int) error {
+	return &DecodeError{Kind: kind, Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", n, limit), Err: ErrTooLarge}
+}
+
+// DealerError names a dealer whose shares failed verification at a
+// recipient (or whose commitments differed between recipients). Reason is
+// one of the Reason* constants; it never holds share values.
+type DealerError struct {
+	Dealer   NodeID
+	Reporter NodeID // the recipient that found the fault; zero when decided by the coordinator
+	Phase    int
+	Reason   string
+}
+
+// Reasons a dealer is excluded.
+const (
+	ReasonMissing      = "no dealing before the deadline"
+	ReasonBadShare     = "shares inconsistent with the commitments"
+	ReasonBadCipher    = "share ciphertext does not decrypt or does not match its hash"
+	ReasonEquivocation = "different commitments sent to different recipients"
+	ReasonTooFewVerify = "fewer than t recipients verified the dealing"
+	ReasonAccused      = "a recipient reported a failed verification"
+)
+
+func (e *DealerError) Error() string {
+	return fmt.Sprintf("mpc: dealer %s excluded in phase %d: %s", e.Dealer.Short(), e.Phase, e.Reason)
+}
+
+func (e *DealerError) Unwrap() error { return ErrBadDeal }
+
+// OutputShareError names the holders whose output shares disagree with the
+// polynomial that the other shares agree on.
+type OutputShareError struct {
+	Nodes []NodeID
+}
+
+func (e *OutputShareError) Error() string {
+	s := "mpc: wrong output share from"
+	for _, n := range e.Nodes {
+		s += " " + n.Short()
+	}
+	return s
+}
+
+func (e *OutputShareError) Unwrap() error { return ErrBadOutputShare }
