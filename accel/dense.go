@@ -5,13 +5,15 @@ import (
 	"runtime"
 )
 
-// Blocking of the CPU dense layer. A task is one row r, one block of
-// denseCoeffBlock coefficients and up to denseOutBlock outputs: it streams
-// every input's block once and keeps the outputs' 128-bit accumulators
-// (denseOutBlock·denseCoeffBlock·16 bytes = 16 KiB) in L1.
+// Blocking of the CPU dense layer (see denseLayerCPU).
 const (
-	denseCoeffBlock = 256
-	denseOutBlock   = 4
+	// denseGroup coefficients are accumulated together in registers.
+	denseGroup = 4
+	// denseBlockBytes bounds a task's gathered input block so that it stays
+	// in the core's L2 cache while every output is computed from it.
+	denseBlockBytes = 192 << 10
+	// denseMaxBlock bounds a task's coefficient count.
+	denseMaxBlock = 512
 )
 
 // rowConsts are the per-modulus constants of the final reduction.
@@ -59,20 +61,6 @@ func (k *rowConsts) reduce(hi, lo uint64) uint64 {
 	return v
 }
 
-// axpy adds w·x to the signed 128-bit accumulators (hi, lo), where w is the
-// two's complement of a weight and m its sign mask (all ones if negative):
-// the unsigned product x·w exceeds the signed one by x·2^64 when w < 0.
-func axpy(lo, hi, x []uint64, w, m uint64) {
-	lo, hi = lo[:len(x)], hi[:len(x)]
-	for c, xv := range x {
-		ph, pl := bits.Mul64(xv, w)
-		ph -= xv & m
-		var cy uint64
-		lo[c], cy = bits.Add64(lo[c], pl, 0)
-		hi[c] += ph + cy
-	}
-}
-
 func (*cpuBackend) DenseLayer(a *DenseLayerArgs) error {
 	if err := CheckDenseLayer(a); err != nil {
 		return err
@@ -81,61 +69,106 @@ func (*cpuBackend) DenseLayer(a *DenseLayerArgs) error {
 	return nil
 }
 
+// denseLayerCPU computes the layer in tasks of one row r and one block of
+// coefficients, on all cores. A task gathers the block of every input into
+// a contiguous buffer laid out by groups of denseGroup coefficients
+// (buf[(g·I + i)·G + t] = In[i][r][c0 + g·G + t]) together with the 128-bit
+// column sums Σ_i x, then for every output k and group accumulates
+// Σ_i x·(W_ki + 2^31) in registers (exact: each term is below 2^94, the sum
+// below 2^126 for I ≤ 2^32), subtracts 2^31·Σ x and reduces the signed
+// 128-bit result once: one reduction per output coefficient, where lattigo
+// reduces after every multiply-add.
 func denseLayerCPU(a *DenseLayerArgs) {
 	n, rows := a.N, a.Rows()
 	nIn, nOut := len(a.In), len(a.Out)
-	cb := min(n, denseCoeffBlock)
+	cb := denseMaxBlock
+	for cb > denseGroup && cb*nIn*8 > denseBlockBytes {
+		cb /= 2
+	}
+	cb = min(cb, n)
 	cBlocks := n / cb
-	kBlocks := (nOut + denseOutBlock - 1) / denseOutBlock
 	consts := make([]rowConsts, rows)
 	for r, q := range a.Moduli {
 		consts[r] = newRowConsts(q)
 	}
-	type scratch struct{ lo, hi []uint64 }
+	// The offset makes every weight non-negative (below 2^32), so the inner
+	// loop is a plain unsigned multiply-add; Σ x, shared by all outputs,
+	// takes it out again.
+	const offset = 1 << 31
+	wOff := make([]uint64, len(a.Weights))
+	for j, w := range a.Weights {
+		wOff[j] = uint64(w) + offset
+	}
+	type scratch struct{ buf, sumHi, sumLo []uint64 }
 	workers := make([]scratch, runtime.GOMAXPROCS(0))
-	tasks := rows * cBlocks * kBlocks
-	parallel(tasks, func(wk, t int) {
+	parallel(rows*cBlocks, func(wk, t int) {
 		s := &workers[wk]
-		if s.lo == nil {
-			s.lo = make([]uint64, denseOutBlock*cb)
-			s.hi = make([]uint64, denseOutBlock*cb)
+		if s.buf == nil {
+			s.buf = make([]uint64, cb*nIn)
+			s.sumHi = make([]uint64, cb)
+			s.sumLo = make([]uint64, cb)
 		}
-		// Task order: outputs fastest, so that consecutive tasks on the
-		// cores share the same input blocks in cache.
-		kb := t % kBlocks
-		cblk := (t / kBlocks) % cBlocks
-		r := t / (kBlocks * cBlocks)
-		k0 := kb * denseOutBlock
-		kn := min(denseOutBlock, nOut-k0)
-		c0 := cblk * cb
-		lo, hi := s.lo[:kn*cb], s.hi[:kn*cb]
-		clear(lo)
-		clear(hi)
-		for i := range nIn {
-			x := a.In[i][r][c0 : c0+cb]
-			for kk := range kn {
-				w := a.Weights[(k0+kk)*nIn+i]
-				if w == 0 {
-					continue
-				}
-				axpy(lo[kk*cb:(kk+1)*cb], hi[kk*cb:(kk+1)*cb], x, uint64(w), uint64(w>>63))
+		r, c0 := t/cBlocks, (t%cBlocks)*cb
+		buf, sumHi, sumLo := s.buf, s.sumHi, s.sumLo
+		clear(sumHi)
+		clear(sumLo)
+		for i, in := range a.In {
+			x := in[r][c0 : c0+cb]
+			for c, v := range x {
+				buf[((c/denseGroup)*nIn+i)*denseGroup+c%denseGroup] = v
+				var cy uint64
+				sumLo[c], cy = bits.Add64(sumLo[c], v, 0)
+				sumHi[c] += cy
 			}
 		}
 		rc := &consts[r]
-		for kk := range kn {
-			y := a.Out[k0+kk][r][c0 : c0+cb]
-			l, h := lo[kk*cb:(kk+1)*cb], hi[kk*cb:(kk+1)*cb]
+		for k := range nOut {
+			wk := wOff[k*nIn : (k+1)*nIn]
+			y := a.Out[k][r][c0 : c0+cb]
 			var bias uint64
 			if a.Bias != nil {
-				bias = a.Bias[k0+kk][r]
+				bias = a.Bias[k][r]
 			}
-			for c := range y {
-				v := rc.reduce(h[c], l[c]) + bias
-				if v >= rc.q {
-					v -= rc.q
+			for g := 0; g < cb; g += denseGroup {
+				acc := mac4(buf[g*nIn:(g+denseGroup)*nIn], wk)
+				for u := range denseGroup {
+					c := g + u
+					// Σ x·w = acc − offset·Σ x, as a signed 128-bit value.
+					oHi, oLo := bits.Mul64(sumLo[c], offset)
+					oHi += sumHi[c] * offset
+					lo, b := bits.Sub64(acc[2*u+1], oLo, 0)
+					hi, _ := bits.Sub64(acc[2*u], oHi, b)
+					v := rc.reduce(hi, lo) + bias
+					if v >= rc.q {
+						v -= rc.q
+					}
+					y[c] = v
 				}
-				y[c] = v
 			}
 		}
 	})
+}
+
+// mac4 returns Σ_i x_i,t·w_i as 128-bit {hi, lo} pairs for t < 4, where
+// x holds 4 coefficients per input, input by input.
+func mac4(x, w []uint64) (acc [8]uint64) {
+	var h0, l0, h1, l1, h2, l2, h3, l3 uint64
+	x = x[:4*len(w)]
+	for i, wi := range w {
+		xs := x[4*i : 4*i+4 : 4*i+4]
+		var ph, pl, cy uint64
+		ph, pl = bits.Mul64(xs[0], wi)
+		l0, cy = bits.Add64(l0, pl, 0)
+		h0 += ph + cy
+		ph, pl = bits.Mul64(xs[1], wi)
+		l1, cy = bits.Add64(l1, pl, 0)
+		h1 += ph + cy
+		ph, pl = bits.Mul64(xs[2], wi)
+		l2, cy = bits.Add64(l2, pl, 0)
+		h2 += ph + cy
+		ph, pl = bits.Mul64(xs[3], wi)
+		l3, cy = bits.Add64(l3, pl, 0)
+		h3 += ph + cy
+	}
+	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
 }
