@@ -101,7 +101,6 @@ const (
 	ReasonBadCipher    = "share ciphertext does not decrypt or does not match its hash"
 	ReasonEquivocation = "different commitments sent to different recipients"
 	ReasonTooFewVerify = "fewer than t recipients verified the dealing"
-	ReasonAccused      = "a recipient reported a failed verification"
 )
 
 func (e *DealerError) Error() string {

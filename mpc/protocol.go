@@ -23,7 +23,13 @@ const (
 var reasonOf = map[byte]string{statusMissing: ReasonMissing, statusBadShare: ReasonBadShare, statusBadCipher: ReasonBadCipher}
 
 // Decision reason codes.
-var decisionReasons = []string{ReasonMissing, ReasonBadShare, ReasonBadCipher, ReasonEquivocation, ReasonTooFewVerify, ReasonAccused}
+// Codes 0, 2 and 3 are the report's status codes.
+var decisionReasons = []string{ReasonMissing, "", ReasonBadShare, ReasonBadCipher, ReasonEquivocation, ReasonTooFewVerify}
+
+const (
+	reasonEquivocation = 4
+	reasonTooFewVerify = 5
+)
 
 // verified is a dealing that passed at this node.
 type verified struct {
@@ -521,13 +527,13 @@ func decide(s *Session, phase uint8, members, dealers []int, reports map[int]*En
 		v := views[d]
 		switch {
 		case len(v.commits) > 1:
-			excl = append(excl, exc{d, -1, 3})
+			excl = append(excl, exc{d, -1, reasonEquivocation})
 		case v.accuser >= 0:
 			excl = append(excl, exc{d, v.accuser, v.reason})
 		case len(v.ok) == 0:
 			excl = append(excl, exc{d, -1, 0})
 		case len(v.ok) < s.T():
-			excl = append(excl, exc{d, -1, 4})
+			excl = append(excl, exc{d, -1, reasonTooFewVerify})
 		default:
 			inc = append(inc, d)
 			for c := range v.commits {
@@ -600,7 +606,7 @@ func decodeDecision(s *Session, phase uint8, members, dealers []int, body []byte
 		if rd.err != nil {
 			break
 		}
-		if !slices.Contains(dealers, d) || reason >= len(decisionReasons) || (acc != 0xffff && acc >= s.N()) {
+		if !slices.Contains(dealers, d) || reason >= len(decisionReasons) || reason == statusOK || (acc != 0xffff && acc >= s.N()) {
 			return malformed(kind, "bad exclusion")
 		}
 		e := &DealerError{Dealer: s.lit.Participants[d], Phase: int(phase), Reason: decisionReasons[reason]}
