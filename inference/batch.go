@@ -248,19 +248,23 @@ func (e *BatchEvaluator) naiveLayer(ev *ckks.Evaluator, l, o int, h []*rlwe.Ciph
 // the integer constants) and is the kernel the accel backends implement
 // (DESIGN.md, "Kernel contract": DenseLayer).
 //
-// A weight |w| ≤ 127 times a residue below q < 2^b is below 2^(b+7), so
-// 2^(57−b) − 1 products add up in a uint64 before one Barrett reduction; a
-// negative weight adds |w|·(q − x).
+// Lazy reduction: a weight |w| ≤ 127 times a residue below q < 2^b is below
+// 2^(b+7), so a group of 2^(57−b) − 1 terms adds up in a uint64 before one
+// Barrett reduction. A negative weight contributes |w|·(q − x) =
+// |w|·q − |w|·x: the products are added with two's-complement multipliers
+// (wrapping arithmetic is exact modulo 2^64) and the group's Σ|w|·q is added
+// at the reduction, where the true sum is back in [0, 2^64).
 func denseLayer(moduli []uint64, terms []term, in []*rlwe.Ciphertext, out *rlwe.Ciphertext) {
 	const block = 1024
 	var acc [block]uint64
 	for j, q := range moduli {
 		u := ring.BRedConstant(q)
 		b := bits.Len64(q)
-		group := 1
-		if b < 56 {
-			group = 1<<(57-b) - 1
+		if b >= 56 {
+			denseLayerWide(j, q, u, terms, in, out)
+			continue
 		}
+		group := 1<<(57-b) - 1
 		for p := range out.Value {
 			dst := out.Value[p].Coeffs[j]
 			n := len(dst)
@@ -268,37 +272,69 @@ func denseLayer(moduli []uint64, terms []term, in []*rlwe.Ciphertext, out *rlwe.
 				hi := min(lo+block, n)
 				a := acc[:hi-lo]
 				clear(a)
-				for g, t := range terms {
-					x := in[t.in].Value[p].Coeffs[j][lo:hi]
-					w := t.abs
-					if b >= 56 { // no room for lazy sums: reduce each product
-						for k := range a {
-							xv := x[k]
-							if t.neg {
-								xv = q - xv
-							}
-							a[k] = ring.BRedAdd(a[k]+ring.BRed(xv, w, q, u), q, u)
+				var c uint64 // Σ|w|·q of the negative terms since the last reduction
+				cnt := 0
+				reduce := func() {
+					for k := range a {
+						a[k] = ring.BRedAdd(a[k]+c, q, u)
+					}
+					c, cnt = 0, 0
+				}
+				mul := func(t term) uint64 {
+					if t.neg {
+						c += t.abs * q
+						return -t.abs
+					}
+					return t.abs
+				}
+				for g := 0; g < len(terms); {
+					if g+1 < len(terms) && group >= 2 {
+						if cnt+2 > group {
+							reduce()
 						}
+						m1, m2 := mul(terms[g]), mul(terms[g+1])
+						x1 := in[terms[g].in].Value[p].Coeffs[j][lo:hi]
+						x2 := in[terms[g+1].in].Value[p].Coeffs[j][lo:hi]
+						x1, x2 = x1[:len(a)], x2[:len(a)]
+						for k := range a {
+							a[k] += m1*x1[k] + m2*x2[k]
+						}
+						g, cnt = g+2, cnt+2
 						continue
 					}
-					if t.neg {
-						for k := range a {
-							a[k] += w * (q - x[k])
-						}
-					} else {
-						for k := range a {
-							a[k] += w * x[k]
-						}
+					if cnt+1 > group {
+						reduce()
 					}
-					if (g+1)%group == 0 {
-						for k := range a {
-							a[k] = ring.BRedAdd(a[k], q, u)
-						}
+					m1 := mul(terms[g])
+					x1 := in[terms[g].in].Value[p].Coeffs[j][lo:hi]
+					x1 = x1[:len(a)]
+					for k := range a {
+						a[k] += m1 * x1[k]
 					}
+					g, cnt = g+1, cnt+1
 				}
 				for k := range a {
-					dst[lo+k] = ring.BRedAdd(a[k], q, u)
+					dst[lo+k] = ring.BRedAdd(a[k]+c, q, u)
 				}
+			}
+		}
+	}
+}
+
+// denseLayerWide is denseLayer's limb j for moduli of 56 bits or more:
+// no room for lazy sums, each product is reduced.
+func denseLayerWide(j int, q uint64, u []uint64, terms []term, in []*rlwe.Ciphertext, out *rlwe.Ciphertext) {
+	for p := range out.Value {
+		dst := out.Value[p].Coeffs[j]
+		clear(dst)
+		for _, t := range terms {
+			x := in[t.in].Value[p].Coeffs[j]
+			for k := range dst {
+				xv := x[k]
+				if t.neg {
+					xv = q - xv
+				}
+				dst[k] = ring.BRedAdd(dst[k]+ring.BRed(xv, t.abs, q, u), q, u)
 			}
 		}
 	}
