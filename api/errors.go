@@ -1,0 +1,106 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/aios-edge/aios/dp"
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/internal/store"
+)
+
+// Errors of the API itself.
+var (
+	ErrUnauthenticated = errors.New("authentication failed")
+	ErrForbidden       = errors.New("this role may not do that")
+	ErrNotFound        = errors.New("not found")
+	ErrBadRequest      = errors.New("bad request")
+	ErrTooLarge        = errors.New("request body too large")
+	ErrRateLimited     = errors.New("rate limit exceeded")
+	ErrQueueFull       = errors.New("job queue is full")
+	ErrConflict        = errors.New("conflict")
+	ErrShuttingDown    = errors.New("node is shutting down")
+)
+
+// errorStatus is the one table from errors to HTTP status and error code.
+// The first entry that errors.Is matches wins; anything unmatched is a 500
+// "internal" whose details go to the log, never to the client.
+var errorStatus = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{store.ErrBlobNotFound, http.StatusNotFound, "not_found"},
+	{dp.ErrUnknownBudget, http.StatusNotFound, "not_found"},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
+	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{ErrConflict, http.StatusConflict, "conflict"},
+	{dp.ErrBudgetExhausted, http.StatusConflict, "budget_exhausted"},
+	{dp.ErrBudgetExists, http.StatusConflict, "budget_exists"},
+	{dp.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict"},
+	{he.ErrParamsMismatch, http.StatusUnprocessableEntity, "params_mismatch"},
+	{he.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{he.ErrFileFormat, http.StatusBadRequest, "malformed"},
+	{he.ErrUnknownPreset, http.StatusBadRequest, "unknown_preset"},
+	{he.ErrKeySpec, http.StatusBadRequest, "bad_request"},
+	{he.ErrVectorLength, http.StatusBadRequest, "bad_request"},
+	{dp.ErrInvalidSpec, http.StatusBadRequest, "bad_request"},
+	{dp.ErrMissingBounds, http.StatusBadRequest, "bad_request"},
+	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+}
+
+// statusOf maps err through the table.
+func statusOf(err error) (int, string) {
+	for _, e := range errorStatus {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeError sends {"error": {"code", "message"}}. Messages of known errors
+// are the error text (which never holds secrets or ciphertext bytes);
+// authentication failures all read the same; unknown errors are logged and
+// reported as "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := statusOf(err)
+	var body errorBody
+	body.Error.Code = code
+	switch status {
+	case http.StatusInternalServerError:
+		s.log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
+		body.Error.Message = "internal error"
+	case http.StatusUnauthorized:
+		body.Error.Message = ErrUnauthenticated.Error()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aios"`)
+	default:
+		body.Error.Message = err.Error()
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/aios-edge/aios/he"
+)
+
+// KeyInfo is the metadata of an uploaded evaluation key set.
+type KeyInfo struct {
+	ID              string    `json:"id"`
+	Preset          string    `json:"preset"`
+	ParamsID        string    `json:"params_id"`
+	Bytes           int64     `json:"bytes"`
+	Relinearization bool      `json:"relinearization"`
+	GaloisElements  []uint64  `json:"galois_elements"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// handlePostKeys: POST /v1/keys?preset=NAME, body = lattigo
+// MemEvaluationKeySet binary. The body is read up to the largest key set
+// the preset and limits allow, validated against the preset, stored under
+// its SHA-256, and recorded as owned by the caller.
+func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
+	owner := principalOf(r.Context()).TokenID
+	p, err := he.PresetByName(r.URL.Query().Get("preset"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := min(int64(he.MaxEvaluationKeySetBytes(p, s.cfg.KeyLimits)), s.cfg.MaxKeyBytes)
+	body, err := s.readBody(w, r, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	set, err := he.ParseEvaluationKeySet(p, s.cfg.KeyLimits, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.blobs.Put(body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	info := KeyInfo{ID: set.ID(), Preset: p.Name(), ParamsID: p.ID(), Bytes: int64(set.Size()),
+		Relinearization: set.HasRelinearizationKey(), GaloisElements: set.GaloisElements(), CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	galois, _ := json.Marshal(info.GaloisElements)
+	res, err := s.db.SQL().ExecContext(r.Context(), `INSERT INTO eval_keys (id, owner, preset, params_id, size, relin, galois, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, owner) DO NOTHING`,
+		info.ID, owner, info.Preset, info.ParamsID, info.Bytes, info.Relinearization, string(galois), info.CreatedAt.Unix())
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("api: record key: %w", err))
+		return
+	}
+	s.keys.put(set)
+	status := http.StatusCreated
+	if n, _ := res.RowsAffected(); n == 0 {
+		status = http.StatusOK // already uploaded by this client
+		if stored, err := s.keyInfo(r.Context(), owner, info.ID); err == nil {
+			info = stored
+		}
+	}
+	w.Header().Set("Location", "/v1/keys/"+info.ID)
+	writeJSON(w, status, info)
+}
+
+// keyInfo returns a key set's metadata if owner uploaded it (any owner for
+// "" — admins). Another client's key reads as not found.
+func (s *Server) keyInfo(ctx context.Context, owner, id string) (KeyInfo, error) {
+	q := `SELECT id, preset, params_id, size, relin, galois, created_at FROM eval_keys WHERE id = ? AND (owner = ? OR ? = '') LIMIT 1`
+	var info KeyInfo
+	var galois string
+	var created int64
+	err := s.db.SQL().QueryRowContext(ctx, q, id, owner, owner).Scan(&info.ID, &info.Preset, &info.ParamsID, &info.Bytes, &info.Relinearization, &galois, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return KeyInfo{}, fmt.Errorf("%w: evaluation key set %.16s…", ErrNotFound, id)
+	}
+	if err != nil {
+		return KeyInfo{}, fmt.Errorf("api: look up key: %w", err)
+	}
+	if err := json.Unmarshal([]byte(galois), &info.GaloisElements); err != nil {
+		return KeyInfo{}, fmt.Errorf("api: key %s metadata: %w", id, err)
+	}
+	info.CreatedAt = time.Unix(created, 0).UTC()
+	return info, nil
+}
+
+// ownerFilter is the owner a principal may see keys and jobs of: its own,
+// or all ("") for an admin.
+func ownerFilter(p Principal) string {
+	if p.Role == RoleAdmin {
+		return ""
+	}
+	return p.TokenID
+}
+
+func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
+	info, err := s.keyInfo(r.Context(), ownerFilter(principalOf(r.Context())), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
+	owner := ownerFilter(principalOf(r.Context()))
+	id := chi.URLParam(r, "id")
+	if _, err := s.keyInfo(r.Context(), owner, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.db.SQL().ExecContext(r.Context(), `DELETE FROM eval_keys WHERE id = ? AND (owner = ? OR ? = '')`, id, owner, owner); err != nil {
+		s.writeError(w, r, fmt.Errorf("api: delete key: %w", err))
+		return
+	}
+	var left int
+	if err := s.db.SQL().QueryRowContext(r.Context(), `SELECT COUNT(*) FROM eval_keys WHERE id = ?`, id).Scan(&left); err == nil && left == 0 {
+		s.keys.remove(id)
+		if err := s.blobs.Delete(id); err != nil {
+			s.log.WarnContext(r.Context(), "delete key blob", "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// evaluationKeys returns the deserialized key set id for owner (checking
+// ownership), from the cache or the blob store.
+func (s *Server) evaluationKeys(ctx context.Context, owner, id string) (*he.EvaluationKeySet, KeyInfo, error) {
+	info, err := s.keyInfo(ctx, owner, id)
+	if err != nil {
+		return nil, KeyInfo{}, err
+	}
+	if set := s.keys.get(id); set != nil {
+		return set, info, nil
+	}
+	p, err := he.PresetByName(info.Preset)
+	if err != nil {
+		return nil, KeyInfo{}, err
+	}
+	b, err := s.blobs.Get(id, info.Bytes)
+	if err != nil {
+		return nil, KeyInfo{}, err
+	}
+	set, err := he.ParseEvaluationKeySet(p, s.cfg.KeyLimits, b)
+	if err != nil {
+		return nil, KeyInfo{}, fmt.Errorf("api: stored key %s no longer decodes: %w", id, err)
+	}
+	s.keys.put(set)
+	return set, info, nil
+}
+
+// keyCache keeps deserialized evaluation key sets, least recently used
+// evicted first, within a byte budget (a set's size in memory is about its
+// encoded size).
+type keyCache struct {
+	mu    sync.Mutex
+	limit int64
+	used  int64
+	order *list.List // front = most recent; values *he.EvaluationKeySet
+	byID  map[string]*list.Element
+}
+
+func newKeyCache(limit int64) *keyCache {
+	return &keyCache{limit: limit, order: list.New(), byID: map[string]*list.Element{}}
+}
+
+func (c *keyCache) get(id string) *he.EvaluationKeySet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*he.EvaluationKeySet)
+	}
+	return nil
+}
+
+func (c *keyCache) put(set *he.EvaluationKeySet) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byID[set.ID()]; ok || int64(set.Size()) > c.limit {
+		return
+	}
+	c.byID[set.ID()] = c.order.PushFront(set)
+	c.used += int64(set.Size())
+	for c.used > c.limit {
+		e := c.order.Back()
+		old := e.Value.(*he.EvaluationKeySet)
+		c.order.Remove(e)
+		delete(c.byID, old.ID())
+		c.used -= int64(old.Size())
+	}
+}
+
+func (c *keyCache) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.used -= int64(e.Value.(*he.EvaluationKeySet).Size())
+		c.order.Remove(e)
+		delete(c.byID, id)
+	}
+}
+
+func (c *keyCache) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}

@@ -1,0 +1,307 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/aios-edge/aios/dp"
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/internal/store"
+)
+
+// Config configures a node. The zero value of every limit means its default.
+type Config struct {
+	DataDir string
+	Version string
+	Logger  *slog.Logger
+
+	// Accel names the kernel backend in /v1/health ("cpu", "cuda", …).
+	AccelName, AccelDevice string
+
+	// KeyLimits bounds uploaded evaluation key sets (Galois keys, degree).
+	KeyLimits he.Limits
+	// MaxKeyBytes caps an evaluation key upload whatever the preset allows
+	// (default 1 GiB).
+	MaxKeyBytes int64
+	// MaxInferBytes caps a /infer request body (default 64 MiB); larger
+	// batches go through /jobs.
+	MaxInferBytes int64
+	// MaxJobBytes caps a /jobs request body (default 1 GiB).
+	MaxJobBytes int64
+	// MaxModelBytes caps an uploaded model (default 16 MiB).
+	MaxModelBytes int64
+	// KeyCacheBytes bounds the deserialized evaluation keys kept in memory
+	// (default 2 GiB).
+	KeyCacheBytes int64
+	// RatePerSecond and RateBurst limit each token (defaults 50/s, 100;
+	// negative rate: no limit).
+	RatePerSecond float64
+	RateBurst     int
+	// QueueSize bounds waiting jobs (default 16); JobWorkers evaluates that
+	// many jobs at once (default 1: a job already uses every core).
+	QueueSize, JobWorkers int
+}
+
+func (c *Config) defaults() {
+	def64 := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def64(&c.MaxKeyBytes, 1<<30)
+	def64(&c.MaxInferBytes, 64<<20)
+	def64(&c.MaxJobBytes, 1<<30)
+	def64(&c.MaxModelBytes, 16<<20)
+	def64(&c.KeyCacheBytes, 2<<30)
+	if c.KeyLimits == (he.Limits{}) {
+		c.KeyLimits = he.DefaultLimits
+	}
+	if c.RatePerSecond == 0 {
+		c.RatePerSecond = 50
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 100
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 16
+	}
+	if c.JobWorkers <= 0 {
+		c.JobWorkers = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			c.Version = bi.Main.Version
+		}
+	}
+}
+
+// Server is one aios node's HTTP API. Create it with [New], serve
+// [Server.Handler], and call [Server.Close] after the HTTP server has shut
+// down.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *store.DB
+	blobs   *store.Blobs
+	key     *nodekey.Key
+	ledger  *dp.Ledger
+	keys    *keyCache
+	limiter *rateLimiter
+	metrics *metrics
+	router  chi.Router
+	started time.Time
+
+	closeOnce sync.Once
+}
+
+// New opens (creating) the node's data directory: its SQLite store with
+// migrations, blob store, node key and DP ledger.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.defaults()
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: no data directory", ErrBadRequest)
+	}
+	key, err := nodekey.LoadOrCreate(cfg.DataDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, db: db, key: key, metrics: &metrics{}, started: time.Now(),
+		limiter: newRateLimiter(cfg.RatePerSecond, cfg.RateBurst)}
+	fail := func(err error) (*Server, error) {
+		db.Close()
+		return nil, err
+	}
+	for _, m := range []struct {
+		component string
+		list      []store.Migration
+	}{{"auth", authMigrations()}, {"api", apiMigrations()}} {
+		if err := db.Migrate(ctx, m.component, m.list); err != nil {
+			return fail(err)
+		}
+	}
+	if s.blobs, err = store.OpenBlobs(cfg.DataDir); err != nil {
+		return fail(err)
+	}
+	if s.ledger, err = dp.NewLedger(ctx, db, key, dp.LedgerOptions{}); err != nil {
+		return fail(err)
+	}
+	s.keys = newKeyCache(cfg.KeyCacheBytes)
+	s.metrics.keyCacheSize = s.keys.size
+	s.router = s.routes()
+	return s, nil
+}
+
+// apiMigrations are the API's own tables.
+func apiMigrations() []store.Migration {
+	return []store.Migration{{Version: 1, Name: "evaluation keys", SQL: `
+CREATE TABLE eval_keys (
+	id         TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	preset     TEXT NOT NULL,
+	params_id  TEXT NOT NULL,
+	size       INTEGER NOT NULL,
+	relin      INTEGER NOT NULL,
+	galois     TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (id, owner)
+);`}}
+}
+
+// Handler returns the node's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// NodeID is the node's public key, hex.
+func (s *Server) NodeID() string { return s.key.ID() }
+
+// Ledger is the node's DP ledger.
+func (s *Server) Ledger() *dp.Ledger { return s.ledger }
+
+// DB is the node's store (for tokens and tests).
+func (s *Server) DB() *store.DB { return s.db }
+
+// Close releases the store. Call it after the HTTP server has stopped.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.db.Close() })
+	return err
+}
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.observe, middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBodyOf("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	r.Get("/metrics", s.handleMetrics)
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/health", s.handleHealth)
+		r.Get("/params", s.handleParams)
+		r.Get("/openapi.yaml", s.handleOpenAPI)
+
+		r.With(s.requireRole(RoleClient)).Post("/keys", s.handlePostKeys)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/keys/{id}", s.handleGetKey)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Delete("/keys/{id}", s.handleDeleteKey)
+
+		r.With(s.requireRole(RoleAdmin)).Post("/budgets", s.handlePostBudget)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets", s.handleListBudgets)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}", s.handleGetBudget)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/ledger", s.handleBudgetLedger)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/checkpoint", s.handleCheckpoint)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
+	})
+	return r
+}
+
+func errorBodyOf(code, message string) errorBody {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, message
+	return b
+}
+
+// observe logs each request (never its body or headers) and records metrics
+// under the route pattern.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		labels := fmt.Sprintf(`route="%s",method="%s"`, labelValue(route), r.Method)
+		s.metrics.requests.Inc(labels + `,status="` + strconv.Itoa(rec.status) + `"`)
+		s.metrics.latency.Observe(labels, d.Seconds())
+		s.metrics.bytesOut.Add(rec.bytes)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("id", middleware.GetReqID(r.Context())),
+			slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Float64("seconds", seconds(d)), slog.Int64("bytes_out", rec.bytes))
+	})
+}
+
+type healthResponse struct {
+	Status      string  `json:"status"`
+	Version     string  `json:"version"`
+	NodeID      string  `json:"node_id"`
+	Accel       string  `json:"accel"`
+	AccelDevice string  `json:"accel_device"`
+	Uptime      float64 `json:"uptime_seconds"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: s.cfg.Version, NodeID: s.NodeID(),
+		Accel: s.cfg.AccelName, AccelDevice: s.cfg.AccelDevice, Uptime: seconds(time.Since(s.started))})
+}
+
+func (s *Server) handleParams(w http.ResponseWriter, r *http.Request) {
+	var infos []he.Info
+	for _, name := range he.PresetNames() {
+		p, err := he.PresetByName(name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		infos = append(infos, p.Info())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"presets": infos})
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	s.metrics.write(w)
+}
+
+// readBody reads at most limit bytes of the request body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes, the limit here is %d", ErrTooLarge, r.ContentLength, limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	buf := make([]byte, 0, min(max(r.ContentLength, 0), limit))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			s.metrics.bytesIn.Add(int64(len(buf)))
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, fmt.Errorf("%w: the limit here is %d bytes", ErrTooLarge, limit)
+			}
+			if errors.Is(err, io.EOF) {
+				return buf, nil
+			}
+			return nil, fmt.Errorf("%w: reading body: %v", ErrBadRequest, err)
+		}
+	}
+}
