@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	lhe "github.com/tuneinsight/lattigo/v5/he"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 
@@ -34,7 +36,8 @@ type SingleEvaluator struct {
 	params  he.Parameters
 	plan    Plan
 	circuit []CircuitLayer
-	lts     []hefloat.LinearTransformation
+	lts     [][]hefloat.LinearTransformation // per layer, its parts (none: an all-zero layer)
+	levels  []int                            // per layer, the level of its transformation
 	adds    []*rlwe.Plaintext
 	pool    *he.WorkerPool
 }
@@ -71,17 +74,45 @@ func singleDiagonals(cl CircuitLayer, pin, pout, slots int) hefloat.Diagonals[fl
 	return diags
 }
 
-// singleLTParams returns the linear transformation parameters of layer l
-// (no diagonals encoded), and its diagonals' indices.
-func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level int) (hefloat.LinearTransformationParameters, hefloat.Diagonals[float64]) {
+// singleParts is how many linear transformations each dense layer is
+// split into, by giant step, so that the parts run on separate cores and
+// their sums are added (a fixed number: the keys must not depend on the
+// machine).
+const singleParts = 2
+
+// singleLTParams returns the linear transformations of layer l (no
+// diagonals encoded) and their diagonals: the non-zero diagonals split by
+// the parity of their giant step k / n1, n1 the baby-step count lattigo
+// chooses for the whole layer.
+func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level int) ([]hefloat.LinearTransformationParameters, []hefloat.Diagonals[float64]) {
 	diags := singleDiagonals(c[l], plan.Period[l], plan.Period[l+1], params.MaxSlots())
-	return hefloat.LinearTransformationParameters{
-		DiagonalsIndexList:       diags.DiagonalsIndexList(),
-		Level:                    level,
-		Scale:                    rlwe.NewScale(params.Q()[level]),
-		LogDimensions:            params.LogMaxDimensions(),
-		LogBabyStepGianStepRatio: bsgsLogRatio,
-	}, diags
+	idx := diags.DiagonalsIndexList()
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	n1 := lhe.FindBestBSGSRatio(idx, params.MaxSlots(), bsgsLogRatio)
+	parts := make([]hefloat.Diagonals[float64], singleParts)
+	for k, d := range diags {
+		g := (k / n1) % singleParts
+		if parts[g] == nil {
+			parts[g] = hefloat.Diagonals[float64]{}
+		}
+		parts[g][k] = d
+	}
+	parts = slices.DeleteFunc(parts, func(d hefloat.Diagonals[float64]) bool { return d == nil })
+	ltps := make([]hefloat.LinearTransformationParameters, len(parts))
+	for i, d := range parts {
+		list := d.DiagonalsIndexList()
+		slices.Sort(list)
+		ltps[i] = hefloat.LinearTransformationParameters{
+			DiagonalsIndexList:       list,
+			Level:                    level,
+			Scale:                    rlwe.NewScale(params.Q()[level]),
+			LogDimensions:            params.LogMaxDimensions(),
+			LogBabyStepGianStepRatio: bsgsLogRatio,
+		}
+	}
+	return ltps, parts
 }
 
 // singleLevels returns the level at which each layer's linear
@@ -105,11 +136,10 @@ func singleGaloisElements(c []CircuitLayer, plan Plan, params he.Parameters) []u
 	var els []uint64
 	levels := singleLevels(plan, len(c))
 	for l := range c {
-		ltp, _ := singleLTParams(c, plan, params, l, levels[l])
-		if len(ltp.DiagonalsIndexList) == 0 {
-			continue
+		ltps, _ := singleLTParams(c, plan, params, l, levels[l])
+		for _, ltp := range ltps {
+			els = append(els, hefloat.GaloisElementsForLinearTransformation(params, ltp)...)
 		}
-		els = append(els, hefloat.GaloisElementsForLinearTransformation(params, ltp)...)
 	}
 	slices.Sort(els)
 	els = slices.Compact(els)
@@ -142,12 +172,17 @@ func NewSingleEvaluator(m *Model, keys *he.EvaluationKeySet) (*SingleEvaluator, 
 	levels := singleLevels(plan, len(c))
 	scale := rlwe.NewScale(plan.InputScale())
 	for l := range c {
-		ltp, diags := singleLTParams(c, plan, params, l, levels[l])
-		lt := hefloat.NewLinearTransformation(params, ltp)
-		if err := hefloat.EncodeLinearTransformation(enc, diags, lt); err != nil {
-			return nil, fmt.Errorf("inference: layer %d: encode diagonals: %w", l, err)
+		ltps, diags := singleLTParams(c, plan, params, l, levels[l])
+		var lts []hefloat.LinearTransformation
+		for i, ltp := range ltps {
+			lt := hefloat.NewLinearTransformation(params, ltp)
+			if err := hefloat.EncodeLinearTransformation(enc, diags[i], lt); err != nil {
+				return nil, fmt.Errorf("inference: layer %d: encode diagonals: %w", l, err)
+			}
+			lts = append(lts, lt)
 		}
-		e.lts = append(e.lts, lt)
+		e.lts = append(e.lts, lts)
+		e.levels = append(e.levels, levels[l])
 		// The constant, replicated like the layer's output, at the level
 		// and scale after the transformation's rescaling.
 		pt := ckks.NewPlaintext(params.Parameters, levels[l]-1)
@@ -216,9 +251,8 @@ func (e *SingleEvaluator) evaluate(ctx context.Context, ev *ckks.Evaluator, ct *
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		lt := e.lts[l]
-		u := ckks.NewCiphertext(e.params.Parameters, 1, lt.Level)
-		if err := lte.Evaluate(ct, lt, u); err != nil {
+		u, err := e.linear(ev, lte, l, ct)
+		if err != nil {
 			return nil, fmt.Errorf("inference: layer %d: %w", l, err)
 		}
 		if err := ev.Rescale(u, u); err != nil {
@@ -251,4 +285,44 @@ func (e *SingleEvaluator) evaluate(ctx context.Context, ev *ckks.Evaluator, ct *
 		ct = sq
 	}
 	return ct, nil
+}
+
+// linear evaluates layer l's transformation on ct: its parts concurrently,
+// the first on ev, the others on workers of their own, then their sum.
+func (e *SingleEvaluator) linear(ev *ckks.Evaluator, lte *hefloat.LinearTransformationEvaluator, l int, ct *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	lts := e.lts[l]
+	level := e.levels[l]
+	outs := make([]*rlwe.Ciphertext, max(len(lts), 1))
+	for i := range outs {
+		outs[i] = ckks.NewCiphertext(e.params.Parameters, 1, level)
+	}
+	if len(lts) == 0 { // every weight pruned: W·x = 0
+		*outs[0].MetaData = *ct.MetaData
+		outs[0].Scale = ct.Scale.Mul(rlwe.NewScale(e.params.Q()[level]))
+		return outs[0], nil
+	}
+	errs := make([]error, len(lts))
+	var wg sync.WaitGroup
+	for i := 1; i < len(lts); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.pool.Do(func(w *he.Worker) error {
+				return hefloat.NewLinearTransformationEvaluator(w.Evaluator).Evaluate(ct, lts[i], outs[i])
+			})
+		}()
+	}
+	errs[0] = lte.Evaluate(ct, lts[0], outs[0])
+	wg.Wait()
+	for i := range lts {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if i > 0 {
+			if err := ev.Add(outs[0], outs[i], outs[0]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return outs[0], nil
 }
