@@ -4,7 +4,13 @@
 // inference/train, data loading in inference/dataset.
 //
 // Most callers want [ReadFile] (or [Decode]) to load a model, and
-// [NewEvaluator] for the reference evaluator's [Evaluator.Predict].
+// [NewEvaluator] for the reference evaluator's [Evaluator.Predict]. For
+// encrypted evaluation a client generates the keys [Model.KeySpec] lists
+// (he.GenerateKeys), encrypts with a [Client] ([NewClient]), and a node runs
+// [NewBatchEvaluator] (throughput: one ciphertext per feature, N/2 samples
+// per slot) or [NewSingleEvaluator] (latency: one sample per ciphertext) on
+// the client's evaluation keys; [Model.Plan] says at which level and scale
+// the inputs are encrypted and where the outputs land.
 //
 // # Model
 //
@@ -62,7 +68,11 @@
 // messages are integer-domain quantities (u, v², Σ W·v²), larger than the
 // real pre-activations by 1/s; [Bounds] records their maxima on the training
 // set and [ChoosePreset] picks the preset and input level whose moduli hold
-// them with [MarginBits] to spare. The metadata records the preset, the
+// them with [MarginBits] to spare when the inputs are encrypted at the
+// preset's default scale (the naive baseline, [NewNaiveBatchEvaluator]).
+// The encrypted evaluators run within that preset but choose their own,
+// cheaper plan ([Plan]): inputs at a smaller scale and a lower level, with
+// no rescaling until the output in the batch packing. The metadata records the preset, the
 // depth and the input level; the encrypted evaluator needs, per layer,
 // W, Add and (last layer) OutScale, and from the metadata the preset,
 // input level, feature count and classes.
