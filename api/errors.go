@@ -8,6 +8,7 @@ import (
 
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/store"
 )
 
@@ -54,6 +55,18 @@ var errorStatus = []struct {
 	{he.ErrVectorLength, http.StatusBadRequest, "bad_request"},
 	{dp.ErrInvalidSpec, http.StatusBadRequest, "bad_request"},
 	{dp.ErrMissingBounds, http.StatusBadRequest, "bad_request"},
+	{inference.ErrKeyMismatch, http.StatusUnprocessableEntity, "params_mismatch"},
+	{inference.ErrMissingKeys, http.StatusUnprocessableEntity, "missing_keys"},
+	{inference.ErrCiphertext, http.StatusUnprocessableEntity, "bad_ciphertext"},
+	{inference.ErrFeatureCount, http.StatusBadRequest, "bad_request"},
+	{inference.ErrTooManySamples, http.StatusBadRequest, "bad_request"},
+	{inference.ErrPacking, http.StatusBadRequest, "bad_request"},
+	{inference.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{inference.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{inference.ErrChecksum, http.StatusBadRequest, "malformed"},
+	{inference.ErrVersion, http.StatusBadRequest, "malformed"},
+	{inference.ErrShape, http.StatusBadRequest, "malformed"},
+	{inference.ErrNoPreset, http.StatusUnprocessableEntity, "no_preset"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 }
 

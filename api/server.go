@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -106,8 +107,11 @@ type Server struct {
 	metrics *metrics
 	router  chi.Router
 	started time.Time
+	models  models
+	jobs    *jobRunner
 
-	closeOnce sync.Once
+	shuttingDown atomic.Bool
+	closeOnce    sync.Once
 }
 
 // New opens (creating) the node's data directory: its SQLite store with
@@ -147,6 +151,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.keys = newKeyCache(cfg.KeyCacheBytes)
 	s.metrics.keyCacheSize = s.keys.size
+	s.models.byID = map[string]*loadedModel{}
+	if err := s.loadModels(ctx); err != nil {
+		return fail(err)
+	}
+	s.startJobs()
+	if err := s.resumeJobs(ctx); err != nil {
+		s.stopJobs(ctx)
+		return fail(err)
+	}
 	s.router = s.routes()
 	return s, nil
 }
@@ -164,7 +177,30 @@ CREATE TABLE eval_keys (
 	galois     TEXT NOT NULL,
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (id, owner)
-);`}}
+);`}, {Version: 2, Name: "models", SQL: `
+CREATE TABLE models (
+	id         TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);`}, {Version: 3, Name: "jobs", SQL: `
+CREATE TABLE jobs (
+	id           TEXT PRIMARY KEY,
+	owner        TEXT NOT NULL,
+	model        TEXT NOT NULL,
+	key_id       TEXT NOT NULL,
+	packing      TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	done         INTEGER NOT NULL,
+	total        INTEGER NOT NULL,
+	samples      INTEGER NOT NULL,
+	error        TEXT NOT NULL,
+	input_blob   TEXT NOT NULL,
+	result_blob  TEXT NOT NULL,
+	result_bytes INTEGER NOT NULL,
+	created_at   INTEGER NOT NULL,
+	finished_at  INTEGER
+);
+CREATE INDEX jobs_status ON jobs (status);`}}
 }
 
 // Handler returns the node's HTTP handler.
@@ -179,8 +215,25 @@ func (s *Server) Ledger() *dp.Ledger { return s.ledger }
 // DB is the node's store (for tokens and tests).
 func (s *Server) DB() *store.DB { return s.db }
 
-// Close releases the store. Call it after the HTTP server has stopped.
+// Shutdown stops taking jobs and waits for running ones until ctx is done;
+// then it cancels them (an interrupted asynchronous job is queued again and
+// runs after the next start; a synchronous one fails with 503). Call it after
+// http.Server.Shutdown, then Close.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.jobs.mu.Lock()
+	already := s.shuttingDown.Swap(true)
+	s.jobs.mu.Unlock()
+	if !already {
+		s.stopJobs(ctx)
+	}
+}
+
+// Close shuts down (immediately, if Shutdown was not called) and releases
+// the store.
 func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
 	var err error
 	s.closeOnce.Do(func() { err = s.db.Close() })
 	return err
@@ -204,6 +257,14 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleClient)).Post("/keys", s.handlePostKeys)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/keys/{id}", s.handleGetKey)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Delete("/keys/{id}", s.handleDeleteKey)
+
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models", s.handleListModels)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models/{id}", s.handleGetModel)
+		r.With(s.requireRole(RoleAdmin)).Post("/models", s.handlePostModel)
+		r.With(s.requireRole(RoleClient)).Post("/models/{id}/infer", s.handleInfer)
+		r.With(s.requireRole(RoleClient)).Post("/jobs", s.handlePostJob)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}", s.handleGetJob)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}/result", s.handleJobResult)
 
 		r.With(s.requireRole(RoleAdmin)).Post("/budgets", s.handlePostBudget)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets", s.handleListBudgets)

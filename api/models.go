@@ -1,0 +1,206 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
+)
+
+// ModelInfo is what a client needs to use a model without its weights: the
+// input width, the classes, the preset, and per packing the keys to
+// generate and the plan (level and scale of the inputs, replication
+// periods).
+type ModelInfo struct {
+	ID        string                 `json:"id"`
+	Name      string                 `json:"name"`
+	Features  int                    `json:"features"`
+	Classes   []string               `json:"classes"`
+	Preset    string                 `json:"preset"`
+	ParamsID  string                 `json:"params_id"`
+	Depth     int                    `json:"depth"`
+	Bytes     int                    `json:"bytes"`
+	Accuracy  inference.Accuracy     `json:"accuracy"`
+	Packings  map[string]PackingInfo `json:"packings"`
+	CreatedAt time.Time              `json:"created_at"`
+}
+
+// PackingInfo is one packing's client contract.
+type PackingInfo struct {
+	Relinearization bool     `json:"relinearization"`
+	GaloisElements  []uint64 `json:"galois_elements"`
+	InputLevel      int      `json:"input_level"`
+	LogInputScale   int      `json:"log_input_scale"`
+	OutputLevel     int      `json:"output_level"`
+	Period          []int    `json:"period,omitempty"`
+	// OutScale (single packing) multiplies decrypted output slot o to give
+	// logit o; the batch packing folds it into the ciphertexts' scale.
+	OutScale []float64 `json:"out_scale,omitempty"`
+	// MaxSamples is how many samples one request of this packing carries
+	// per batch (batch: N/2 per set of feature ciphertexts; single: 1 per
+	// ciphertext).
+	MaxSamples int `json:"max_samples"`
+}
+
+type loadedModel struct {
+	info  ModelInfo
+	model *inference.Model
+}
+
+// models holds the node's models in memory (they are small); the files live
+// in the blob store and the table models.
+type models struct {
+	mu   sync.RWMutex
+	byID map[string]*loadedModel
+}
+
+func describeModel(id string, size int, m *inference.Model, created time.Time) (ModelInfo, error) {
+	params, err := he.PresetByName(m.Meta.Preset)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("%w: model preset: %w", inference.ErrNoPreset, err)
+	}
+	info := ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
+		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy,
+		Packings: map[string]PackingInfo{}, CreatedAt: created}
+	circuit := m.Circuit()
+	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
+		spec, err := m.KeySpec(packing)
+		if err != nil {
+			return ModelInfo{}, err
+		}
+		plan, err := m.PlanFor(packing, params)
+		if err != nil {
+			return ModelInfo{}, err
+		}
+		pi := PackingInfo{Relinearization: spec.Relinearization, GaloisElements: spec.GaloisElements,
+			InputLevel: plan.InputLevel, LogInputScale: plan.LogInputScale, OutputLevel: plan.OutputLevel,
+			Period: plan.Period, MaxSamples: params.MaxSlots()}
+		if pi.GaloisElements == nil {
+			pi.GaloisElements = []uint64{}
+		}
+		if packing == inference.Single {
+			pi.OutScale = circuit[len(circuit)-1].OutScale
+			pi.MaxSamples = 1
+		}
+		info.Packings[packing.String()] = pi
+	}
+	return info, nil
+}
+
+// AddModel validates a model file, stores it and makes it available. Adding
+// the same file again is a no-op that returns the same info.
+func (s *Server) AddModel(ctx context.Context, file []byte) (ModelInfo, error) {
+	if int64(len(file)) > s.cfg.MaxModelBytes {
+		return ModelInfo{}, fmt.Errorf("%w: model of %d bytes, the limit is %d", ErrTooLarge, len(file), s.cfg.MaxModelBytes)
+	}
+	m, err := inference.Decode(file)
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	id, err := s.blobs.Put(file)
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, err := s.db.SQL().ExecContext(ctx, `INSERT INTO models (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		id, m.Meta.Name, now.Unix()); err != nil {
+		return ModelInfo{}, fmt.Errorf("api: record model: %w", err)
+	}
+	var created int64
+	if err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM models WHERE id = ?`, id).Scan(&created); err != nil {
+		return ModelInfo{}, fmt.Errorf("api: record model: %w", err)
+	}
+	info, err := describeModel(id, len(file), m, time.Unix(created, 0).UTC())
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	s.models.mu.Lock()
+	s.models.byID[id] = &loadedModel{info: info, model: m}
+	s.models.mu.Unlock()
+	return info, nil
+}
+
+// loadModels reads every stored model back at start.
+func (s *Server) loadModels(ctx context.Context) error {
+	rows, err := s.db.SQL().QueryContext(ctx, `SELECT id FROM models`)
+	if err != nil {
+		return fmt.Errorf("api: list models: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		b, err := s.blobs.Get(id, s.cfg.MaxModelBytes)
+		if err != nil {
+			return fmt.Errorf("api: model %s: %w", id, err)
+		}
+		if _, err := s.AddModel(ctx, b); err != nil {
+			return fmt.Errorf("api: model %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) model(id string) (*loadedModel, error) {
+	s.models.mu.RLock()
+	defer s.models.mu.RUnlock()
+	if m, ok := s.models.byID[id]; ok {
+		return m, nil
+	}
+	return nil, fmt.Errorf("%w: model %.16s", ErrNotFound, id)
+}
+
+func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {
+	s.models.mu.RLock()
+	list := make([]ModelInfo, 0, len(s.models.byID))
+	for _, m := range s.models.byID {
+		list = append(list, m.info)
+	}
+	s.models.mu.RUnlock()
+	slices.SortFunc(list, func(a, b ModelInfo) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"models": list})
+}
+
+func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) {
+	m, err := s.model(chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m.info)
+}
+
+func (s *Server) handlePostModel(w http.ResponseWriter, r *http.Request) {
+	b, err := s.readBody(w, r, s.cfg.MaxModelBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	info, err := s.AddModel(r.Context(), b)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/models/"+info.ID)
+	writeJSON(w, http.StatusCreated, info)
+}
