@@ -28,10 +28,7 @@ func init() {
 					return usagef("expected verify, export or checkpoint")
 				}
 				sub := e.args[0]
-				rest, err := parseInterleaved(fs, e.args[1:])
-				if err != nil {
-					return err
-				}
+				rest := e.args[1:]
 				if len(rest) > 0 {
 					return usagef("unexpected argument %q", rest[0])
 				}

@@ -26,10 +26,7 @@ func init() {
 					return usagef("expected create, list or show")
 				}
 				sub := e.args[0]
-				args, err := parseInterleaved(fs, e.args[1:])
-				if err != nil {
-					return err
-				}
+				args := e.args[1:]
 				if *dataDir == "" {
 					return usagef("--data-dir is required")
 				}
@@ -98,21 +95,4 @@ func budgetTable(w io.Writer, bs []dp.BudgetStatus) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", b.Name, b.Total, b.Spent, b.Remaining, b.Releases, b.Description)
 	}
 	return tw.Flush()
-}
-
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments (flag.FlagSet stops at the first positional one) and
-// returns the positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }

@@ -35,10 +35,7 @@ func init() {
 				if len(e.args) == 0 || e.args[0] != "query" {
 					return usagef("expected the subcommand 'query'")
 				}
-				rest, err := parseInterleaved(fs, e.args[1:])
-				if err != nil {
-					return err
-				}
+				rest := e.args[1:]
 				if len(rest) > 0 {
 					return usagef("unexpected argument %q", rest[0])
 				}

@@ -92,13 +92,14 @@ func run(ctx context.Context, argv []string, e *env) int {
 	}
 	fs := newFlagSet(c, e.stderr)
 	runFn := c.flags(fs)
-	if err := fs.Parse(argv[1:]); err != nil {
+	args, err := parseInterleaved(fs, argv[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	e.args = fs.Args()
+	e.args = args
 	if err := runFn(ctx, e); err != nil {
 		fmt.Fprintf(e.stderr, "aios %s: %v\n", name, err)
 		if errors.Is(err, errUsage) {
@@ -108,6 +109,27 @@ func run(ctx context.Context, argv []string, e *env) int {
 		return 1
 	}
 	return 0
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments (flag.FlagSet stops at the first positional one) and
+// returns the positional arguments. After "--" everything is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 func newFlagSet(c *command, out io.Writer) *flag.FlagSet {
