@@ -53,6 +53,14 @@ func randElement(s *rand.ChaCha8) field.Element {
 	return field.FromWide(&b)
 }
 
+// randCoeff is a cheaper draw for polynomial coefficients (within 2^-127
+// of uniform; see field.Random252).
+func randCoeff(s *rand.ChaCha8) field.Element {
+	var b [32]byte
+	_, _ = s.Read(b[:])
+	return field.Random252(&b)
+}
+
 // pairKey derives the AES-256-GCM key for one message from sender to
 // recipient: HKDF-SHA256 (RFC 5869) over their X25519 (RFC 7748) session
 // keys' shared secret, salted with the session id and bound to kind, phase
@@ -119,7 +127,7 @@ func share(values []field.Element, xs []field.Element, t int, s *rand.ChaCha8) (
 	for k := 1; k < t; k++ {
 		coeffs[k] = make([]field.Element, d)
 		for j := range coeffs[k] {
-			coeffs[k][j] = randElement(s)
+			coeffs[k][j] = randCoeff(s)
 		}
 	}
 	bcoef := make([]field.Element, t)
@@ -129,10 +137,11 @@ func share(values []field.Element, xs []field.Element, t int, s *rand.ChaCha8) (
 	dl := &dealing{shares: make([][]field.Element, len(xs)), blind: make([]field.Element, len(xs))}
 	for i, x := range xs {
 		sh := make([]field.Element, d)
+		xi := uint32(x.Big().Uint64()) // members' points are 1..n
 		for j := range d {
 			var acc field.Element
 			for k := t - 1; k >= 0; k-- {
-				acc = field.Add(field.Mul(acc, x), coeffs[k][j])
+				acc = field.Add(field.MulSmall(acc, xi), coeffs[k][j])
 			}
 			sh[j] = acc
 		}

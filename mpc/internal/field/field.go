@@ -164,6 +164,58 @@ func Mul(a, b Element) Element {
 	return Element{subQ([4]uint64{t[0], t[1], t[2], t[3]})}
 }
 
+// c252 is q − 2^252.
+var c252 = [2]uint64{0x5812631a5cf5d3ed, 0x14def9dea2f79cd6}
+
+// MulSmall returns a·k for k < 2^32, much faster than Mul: the Montgomery
+// representation of a times the integer k is that of a·k, and the product
+// (below 2^285) reduces with 2^252 ≡ −(q − 2^252) (mod q).
+func MulSmall(a Element, k uint32) Element {
+	var x [5]uint64
+	var c, hi, lo uint64
+	for i := range 4 {
+		hi, lo = bits.Mul64(a.l[i], uint64(k))
+		var cc uint64
+		x[i], cc = bits.Add64(lo, c, 0)
+		c = hi + cc
+	}
+	x[4] = c
+	// h = x >> 252 (< 2^33), l = x mod 2^252.
+	h := x[3]>>60 | x[4]<<4
+	l := [4]uint64{x[0], x[1], x[2], x[3] & (1<<60 - 1)}
+	// l − h·c252 with h·c252 < 2^158.
+	h0hi, h0lo := bits.Mul64(h, c252[0])
+	h1hi, h1lo := bits.Mul64(h, c252[1])
+	m1, cc := bits.Add64(h1lo, h0hi, 0)
+	m2 := h1hi + cc
+	var d [4]uint64
+	var br uint64
+	d[0], br = bits.Sub64(l[0], h0lo, 0)
+	d[1], br = bits.Sub64(l[1], m1, br)
+	d[2], br = bits.Sub64(l[2], m2, br)
+	d[3], br = bits.Sub64(l[3], 0, br)
+	m := -br
+	var cr uint64
+	d[0], cr = bits.Add64(d[0], q[0]&m, 0)
+	d[1], cr = bits.Add64(d[1], q[1]&m, cr)
+	d[2], cr = bits.Add64(d[2], q[2]&m, cr)
+	d[3], _ = bits.Add64(d[3], q[3]&m, cr)
+	return Element{d}
+}
+
+// Random252 maps 32 random bytes to an element: the low 252 bits, taken
+// directly as a Montgomery representation (every integer below 2^252 < q is
+// one). The result is within statistical distance (q − 2^252)/q < 2^-127
+// of uniform, and costs no multiplication.
+func Random252(b *[32]byte) Element {
+	var e Element
+	for i := range 4 {
+		e.l[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	e.l[3] &= 1<<60 - 1
+	return e
+}
+
 // MulAdd returns a·b + c.
 func MulAdd(a, b, c Element) Element { return Add(Mul(a, b), c) }
 

@@ -49,6 +49,10 @@ func TestArithmeticMatchesKyberAndBig(t *testing.T) {
 		if !a.IsZero() {
 			check("inv", Inverse(a), suite.Scalar().Inv(ka))
 		}
+		k := uint32(i*2654435761) | uint32(i&1)<<31
+		if !Equal(MulSmall(a, k), Mul(a, FromUint64(uint64(k)))) {
+			t.Fatal("MulSmall differs from Mul")
+		}
 		wantBig := new(big.Int).Mod(new(big.Int).Mul(a.Big(), b.Big()), Q)
 		if Mul(a, b).Big().Cmp(wantBig) != 0 {
 			t.Fatal("mul differs from math/big")
