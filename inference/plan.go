@@ -67,8 +67,8 @@ func ParsePacking(s string) (Packing, error) {
 // logit seen in training.
 //
 // The single plan spends one level per dense layer (diagonals encoded at
-// the scale of the level's prime q, rescaled by q: the scale is unchanged)
-// and relinearizes each square at once (rotations need degree-1 inputs); it
+// scale 2^d ≤ q, the largest that fits, then rescaled by the level's prime
+// q) and relinearizes each square at once (rotations need degree-1 inputs); it
 // rescales after a square only when another square follows.
 type Plan struct {
 	Packing       Packing
@@ -82,6 +82,10 @@ type Plan struct {
 	// layer l's input (Period[len(layers)] for the output), and slot j
 	// holds value j mod Period[l].
 	Period []int
+	// DiagLogScale (single packing): per layer, the diagonals are encoded
+	// at scale 2^DiagLogScale[l] and the product rescaled by the level's
+	// prime q, so the scale goes from S to S·2^d/q.
+	DiagLogScale []int
 	// RescaleAfter (batch: after the multiply-adds of a hidden layer l ≥ 1;
 	// single: after the square of hidden layer l) says where a mid-circuit
 	// rescaling happens.
@@ -96,6 +100,10 @@ func (p Plan) InputScale() float64 { return math.Exp2(float64(p.LogInputScale)) 
 // MaxRelativeLogitError bounds the estimated logit error a plan may have,
 // relative to the largest logit seen on the training set.
 const MaxRelativeLogitError = 1.0 / 1024
+
+// minDiagLogScale is the smallest scale (log2) of the single packing's
+// plaintext diagonals.
+const minDiagLogScale = 16
 
 // minOutputLogScale is the smallest scale (log2) the output is rescaled to:
 // rescaling noise is about N, so the output keeps ≥ 2^(minOutputLogScale −
@@ -147,25 +155,29 @@ func (m *Model) PlanFor(packing Packing, p he.Parameters) (Plan, error) {
 	pl := planner{c: c, b: b, p: p}
 	pl.init()
 	var best *Plan
+	tol := MaxRelativeLogitError * max(b.MaxAbsLogit, 1)
 	for L := 0; L <= p.MaxLevel(); L++ {
+		var atL *Plan
 		for s := 60; s >= 8; s-- {
 			plan, ok := pl.simulate(packing, L, s)
-			if !ok {
-				continue
+			if ok && (atL == nil || plan.LogitError < atL.LogitError) {
+				atL = &plan
 			}
-			if best == nil || plan.LogitError < best.LogitError {
-				best = &plan
-			}
-			if plan.LogitError <= MaxRelativeLogitError*max(b.MaxAbsLogit, 1) {
-				plan.Preset = p.Name()
-				return plan, nil
-			}
-			break // a lower scale only adds noise
+		}
+		if atL == nil {
+			continue
+		}
+		if atL.LogitError <= tol {
+			atL.Preset = p.Name()
+			return *atL, nil
+		}
+		if best == nil || atL.LogitError < best.LogitError {
+			best = atL
 		}
 	}
 	if best != nil {
 		return Plan{}, fmt.Errorf("%w: %v packing in %s: the best plan (input level %d, scale 2^%d) has an estimated logit error %.3g, above %.3g",
-			ErrNoPreset, packing, p.Name(), best.InputLevel, best.LogInputScale, best.LogitError, MaxRelativeLogitError*max(b.MaxAbsLogit, 1))
+			ErrNoPreset, packing, p.Name(), best.InputLevel, best.LogInputScale, best.LogitError, tol)
 	}
 	return Plan{}, fmt.Errorf("%w: the %v circuit (depth %d) does not fit %s at any level", ErrNoPreset, packing, m.Depth(), p.Name())
 }
@@ -226,6 +238,7 @@ func (pl *planner) simulate(packing Packing, L, s int) (Plan, bool) {
 	e := freshNoise(p) / math.Exp2(sc) // absolute error of the layer's inputs
 	ks, rs := keySwitchNoise(p), rescaleNoise(p)
 	if packing == Single {
+		plan.DiagLogScale = make([]int, len(pl.c))
 		plan.Period = make([]int, len(pl.c)+1)
 		for l, cl := range pl.c {
 			plan.Period[l] = nextPow2(cl.In)
@@ -251,12 +264,29 @@ func (pl *planner) simulate(packing Packing, L, s int) (Plan, bool) {
 				eu += (ks + rs) / math.Exp2(sc)
 			}
 		case Single:
-			// The diagonals at scale q_lev, then a rescaling by q_lev.
-			if lev < 1 || !pl.fits(m, sc+pl.logq[lev], lev) {
+			// The diagonals at scale 2^d (the largest power of two up to
+			// q_lev for which the product fits), then a rescaling by q_lev.
+			if lev < 1 {
 				return Plan{}, false
 			}
+			d := min(math.Round(pl.logq[lev]), math.Floor(pl.logQ[lev]-1-m-sc-1e-9))
+			if d < minDiagLogScale {
+				return Plan{}, false
+			}
+			plan.DiagLogScale[l] = int(d)
+			vin := pl.b.MaxAbsInput
+			if l > 0 {
+				vin = pl.b.Layers[l-1].MaxAbsNext
+			}
+			eu += ks / math.Exp2(sc) // rotations: hoisted, divided by P with the diagonal products
+			// Encoding the diagonals at 2^d rounds each weight by about
+			// √N/2^d.
+			eu += math.Sqrt(float64(p.N())) / math.Exp2(d) * math.Sqrt(float64(pl.c[l].In)) * vin
+			sc += d - pl.logq[lev]
 			lev--
-			eu += ks / math.Exp2(sc) // rotations: hoisted, the diagonal products are divided by P with them
+			if !pl.fits(m, sc, lev) {
+				return Plan{}, false
+			}
 			eu += rs / math.Exp2(sc)
 		}
 		if l < last {

@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -29,7 +30,8 @@ const bsgsLogRatio = 1
 //	d_k[j] = W[j mod P_out][(j + k) mod P_in]   (0 outside the matrix)
 //
 // so that Σ_k d_k ⊙ rot_k(x) is W·x replicated with period P_out, ready
-// for the next layer without any extra rotation. The output ciphertext's
+// for the next layer without any extra rotation. The diagonals are encoded
+// at scale 2^Plan.DiagLogScale[l] and the product rescaled by one prime. The output ciphertext's
 // slot o holds the integer-domain message of class o; the client applies
 // OutScale ([Client.DecryptSingle]). It is safe for concurrent use.
 type SingleEvaluator struct {
@@ -84,14 +86,14 @@ const singleParts = 2
 // diagonals encoded) and their diagonals: the non-zero diagonals split by
 // the parity of their giant step k / n1, n1 the baby-step count lattigo
 // chooses for the whole layer.
-func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level int) ([]hefloat.LinearTransformationParameters, []hefloat.Diagonals[float64]) {
+func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level int) (ltps []hefloat.LinearTransformationParameters, parts []hefloat.Diagonals[float64], n1 int) {
 	diags := singleDiagonals(c[l], plan.Period[l], plan.Period[l+1], params.MaxSlots())
 	idx := diags.DiagonalsIndexList()
 	if len(idx) == 0 {
-		return nil, nil
+		return nil, nil, 0
 	}
-	n1 := lhe.FindBestBSGSRatio(idx, params.MaxSlots(), bsgsLogRatio)
-	parts := make([]hefloat.Diagonals[float64], singleParts)
+	n1 = lhe.FindBestBSGSRatio(idx, params.MaxSlots(), bsgsLogRatio)
+	parts = make([]hefloat.Diagonals[float64], singleParts)
 	for k, d := range diags {
 		g := (k / n1) % singleParts
 		if parts[g] == nil {
@@ -100,19 +102,19 @@ func singleLTParams(c []CircuitLayer, plan Plan, params he.Parameters, l, level 
 		parts[g][k] = d
 	}
 	parts = slices.DeleteFunc(parts, func(d hefloat.Diagonals[float64]) bool { return d == nil })
-	ltps := make([]hefloat.LinearTransformationParameters, len(parts))
+	ltps = make([]hefloat.LinearTransformationParameters, len(parts))
 	for i, d := range parts {
 		list := d.DiagonalsIndexList()
 		slices.Sort(list)
 		ltps[i] = hefloat.LinearTransformationParameters{
 			DiagonalsIndexList:       list,
 			Level:                    level,
-			Scale:                    rlwe.NewScale(params.Q()[level]),
+			Scale:                    rlwe.NewScale(math.Exp2(float64(plan.DiagLogScale[l]))),
 			LogDimensions:            params.LogMaxDimensions(),
 			LogBabyStepGianStepRatio: bsgsLogRatio,
 		}
 	}
-	return ltps, parts
+	return ltps, parts, n1
 }
 
 // singleLevels returns the level at which each layer's linear
@@ -133,18 +135,16 @@ func singleLevels(plan Plan, layers int) []int {
 // singleGaloisElements returns the Galois elements of every layer's
 // transformation.
 func singleGaloisElements(c []CircuitLayer, plan Plan, params he.Parameters) []uint64 {
-	var els []uint64
+	var rots []int
 	levels := singleLevels(plan, len(c))
 	for l := range c {
-		ltps, _ := singleLTParams(c, plan, params, l, levels[l])
+		ltps, _, n1 := singleLTParams(c, plan, params, l, levels[l])
 		for _, ltp := range ltps {
-			els = append(els, hefloat.GaloisElementsForLinearTransformation(params, ltp)...)
+			_, giant, baby := lhe.BSGSIndex(ltp.DiagonalsIndexList, params.MaxSlots(), n1)
+			rots = append(append(rots, giant...), baby...)
 		}
 	}
-	slices.Sort(els)
-	els = slices.Compact(els)
-	// Rotation by 0 is the identity (element 1): no key.
-	return slices.DeleteFunc(els, func(el uint64) bool { return el == 1 })
+	return he.GaloisElementsForRotations(params, rots)
 }
 
 // NewSingleEvaluator returns the single-query evaluator of m on a client's
@@ -172,10 +172,13 @@ func NewSingleEvaluator(m *Model, keys *he.EvaluationKeySet) (*SingleEvaluator, 
 	levels := singleLevels(plan, len(c))
 	scale := rlwe.NewScale(plan.InputScale())
 	for l := range c {
-		ltps, diags := singleLTParams(c, plan, params, l, levels[l])
+		ltps, diags, n1 := singleLTParams(c, plan, params, l, levels[l])
 		var lts []hefloat.LinearTransformation
 		for i, ltp := range ltps {
 			lt := hefloat.NewLinearTransformation(params, ltp)
+			// Every part uses the whole layer's baby steps, so the parts
+			// need no rotation the undivided layer would not.
+			lt.N1 = n1
 			if err := hefloat.EncodeLinearTransformation(enc, diags[i], lt); err != nil {
 				return nil, fmt.Errorf("inference: layer %d: encode diagonals: %w", l, err)
 			}
@@ -185,6 +188,7 @@ func NewSingleEvaluator(m *Model, keys *he.EvaluationKeySet) (*SingleEvaluator, 
 		e.levels = append(e.levels, levels[l])
 		// The constant, replicated like the layer's output, at the level
 		// and scale after the transformation's rescaling.
+		scale = scale.Mul(rlwe.NewScale(math.Exp2(float64(plan.DiagLogScale[l])))).Div(rlwe.NewScale(params.Q()[levels[l]]))
 		pt := ckks.NewPlaintext(params.Parameters, levels[l]-1)
 		pt.Scale = scale
 		add := make([]float64, params.MaxSlots())
@@ -298,7 +302,7 @@ func (e *SingleEvaluator) linear(ev *ckks.Evaluator, lte *hefloat.LinearTransfor
 	}
 	if len(lts) == 0 { // every weight pruned: W·x = 0
 		*outs[0].MetaData = *ct.MetaData
-		outs[0].Scale = ct.Scale.Mul(rlwe.NewScale(e.params.Q()[level]))
+		outs[0].Scale = ct.Scale.Mul(rlwe.NewScale(math.Exp2(float64(e.plan.DiagLogScale[l]))))
 		return outs[0], nil
 	}
 	errs := make([]error, len(lts))
