@@ -520,12 +520,6 @@ func (r *run) waitInput(ctx context.Context, deadline time.Time) *Input {
 	}
 }
 
-func (r *run) setState(st State) {
-	r.mu.Lock()
-	r.outcome.State = st
-	r.mu.Unlock()
-}
-
 func (r *run) ids(idx []int) []NodeID {
 	out := make([]NodeID, len(idx))
 	for k, i := range idx {
