@@ -1,0 +1,325 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/dataset"
+)
+
+func init() {
+	extraRoleRoutes = append(extraRoleRoutes,
+		route{"GET", "/v1/models", []Role{RoleClient, RoleAdmin}},
+		route{"GET", "/v1/models/x", []Role{RoleClient, RoleAdmin}},
+		route{"POST", "/v1/models", []Role{RoleAdmin}},
+		route{"POST", "/v1/models/x/infer", []Role{RoleClient}},
+		route{"POST", "/v1/jobs", []Role{RoleClient}},
+		route{"GET", "/v1/jobs/x", []Role{RoleClient, RoleAdmin}},
+		route{"GET", "/v1/jobs/x/result", []Role{RoleClient, RoleAdmin}},
+	)
+}
+
+// digitsFixture is the bundled digits model (preset n13), client keys for
+// both packings, and a few test samples, made once for the package's tests.
+type digitsFixture struct {
+	file    []byte
+	model   *inference.Model
+	keys    *he.KeyMaterial
+	samples [][]float64
+	ref     []int // the plaintext quantized model's predictions
+}
+
+var (
+	digitsOnce sync.Once
+	digits     digitsFixture
+	digitsErr  error
+)
+
+func loadDigits(t *testing.T) *digitsFixture {
+	t.Helper()
+	digitsOnce.Do(func() {
+		root := filepath.Join("..", "testvectors")
+		if digits.file, digitsErr = os.ReadFile(filepath.Join(root, "models", "digits.aios")); digitsErr != nil {
+			return
+		}
+		if digits.model, digitsErr = inference.Decode(digits.file); digitsErr != nil {
+			return
+		}
+		d, err := dataset.LoadCSVFile(filepath.Join(root, "datasets", "digits.csv.gz"), dataset.CSVOptions{})
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		_, test, err := dataset.Split(d, 0.2, digits.model.Meta.Seed)
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		digits.samples = test.X[:24]
+		ref, err := inference.NewEvaluator(digits.model)
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		logits, err := ref.Predict(digits.samples)
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		digits.ref = inference.Argmax(logits)
+		p, err := he.PresetByName(digits.model.Meta.Preset)
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		single, err := digits.model.KeySpec(inference.Single)
+		if err != nil {
+			digitsErr = err
+			return
+		}
+		digits.keys, digitsErr = he.GenerateKeys(p, single) // covers batch too
+	})
+	if digitsErr != nil {
+		t.Fatal(digitsErr)
+	}
+	return &digits
+}
+
+// inferNode is a node with the digits model and the client's keys uploaded.
+func inferNode(t *testing.T, cfg Config) (*testNode, *digitsFixture, ModelInfo, string) {
+	f := loadDigits(t)
+	n := newTestNode(t, cfg)
+	resp, b := n.do("POST", "/v1/models", n.tokens[RoleAdmin], f.file)
+	var info ModelInfo
+	if resp.StatusCode != 201 || json.Unmarshal(b, &info) != nil {
+		t.Fatalf("add model: %d %s", resp.StatusCode, b)
+	}
+	evk, _ := f.keys.Evaluation.MarshalBinary()
+	resp, b = n.do("POST", "/v1/keys?preset="+info.Preset, n.tokens[RoleClient], evk)
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload keys: %d %s", resp.StatusCode, b)
+	}
+	return n, f, info, f.keys.Evaluation.ID()
+}
+
+func encryptFor(t *testing.T, f *digitsFixture, packing inference.Packing, samples [][]float64) (*inference.Client, []byte) {
+	t.Helper()
+	c, err := inference.NewClient(f.model, packing, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cts []*rlwe.Ciphertext
+	values := len(samples)
+	if packing == inference.Batch {
+		if cts, err = c.EncryptBatch(samples); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		values = f.model.Features()
+		for _, x := range samples {
+			ct, err := c.EncryptSingle(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cts = append(cts, ct)
+		}
+	}
+	var buf bytes.Buffer
+	vecs := make([]he.EncryptedVector, len(cts))
+	for i, ct := range cts {
+		vecs[i] = he.EncryptedVector{Values: values, Ciphertext: ct}
+	}
+	if err := he.WriteCiphertextFile(&buf, f.keys.Params, vecs); err != nil {
+		t.Fatal(err)
+	}
+	return c, buf.Bytes()
+}
+
+func decryptPredictions(t *testing.T, f *digitsFixture, c *inference.Client, packing inference.Packing, body []byte, samples int) []int {
+	t.Helper()
+	out, err := he.ReadCiphertextFile(bytes.NewReader(body), f.keys.Params, he.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts := make([]*rlwe.Ciphertext, len(out))
+	for i, o := range out {
+		cts[i] = o.Ciphertext
+	}
+	var logits [][]float64
+	if packing == inference.Batch {
+		if logits, err = c.DecryptBatch(cts, samples); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for _, ct := range cts {
+			l, err := c.DecryptSingle(ct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits = append(logits, l)
+		}
+	}
+	return inference.Argmax(logits)
+}
+
+func TestInferOverHTTP(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{})
+	if info.Features != 64 || len(info.Classes) != 10 || info.Packings["batch"].Relinearization != (f.model.Depth() > 0) {
+		t.Fatalf("model info: %+v", info)
+	}
+	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
+		samples := f.samples
+		if packing == inference.Single {
+			samples = samples[:2]
+		}
+		c, body := encryptFor(t, f, packing, samples)
+		resp, out := n.do("POST", fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=%s", info.ID, keyID, packing), n.tokens[RoleClient], body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%v infer: %d %s", packing, resp.StatusCode, out)
+		}
+		pred := decryptPredictions(t, f, c, packing, out, len(samples))
+		for i := range pred {
+			if pred[i] != f.ref[i] {
+				t.Errorf("%v: sample %d: encrypted prediction %d, plaintext %d", packing, i, pred[i], f.ref[i])
+			}
+		}
+	}
+}
+
+func TestJobsOverHTTP(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{})
+	c, body := encryptFor(t, f, inference.Batch, f.samples)
+	two := append(bytes.Clone(body[:0]), body...) // one batch
+	resp, b := n.do("POST", fmt.Sprintf("/v1/jobs?model=%s&key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], two)
+	var job JobInfo
+	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil || job.Status != JobQueued && job.Status != JobRunning {
+		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.token(RoleClient), nil); resp.StatusCode != 404 {
+		t.Fatalf("another client sees the job: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for job.Status != JobDone {
+		if time.Now().After(deadline) || job.Status == JobFailed {
+			t.Fatalf("job: %+v", job)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
+		json.Unmarshal(b, &job)
+	}
+	if job.Done != job.Total || job.Samples != len(f.samples) || job.FinishedAt == nil {
+		t.Fatalf("finished job: %+v", job)
+	}
+	resp, out := n.do("GET", "/v1/jobs/"+job.ID+"/result", n.tokens[RoleClient], nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("result: %d %s", resp.StatusCode, out)
+	}
+	pred := decryptPredictions(t, f, c, inference.Batch, out, len(f.samples))
+	for i := range pred {
+		if pred[i] != f.ref[i] {
+			t.Errorf("sample %d: %d, want %d", i, pred[i], f.ref[i])
+		}
+	}
+}
+
+func TestInferBadInput(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{MaxInferBytes: 256 << 20})
+	_, body := encryptFor(t, f, inference.Batch, f.samples[:2])
+	client := n.tokens[RoleClient]
+	path := func(model, key, packing string) string {
+		return fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=%s", model, key, packing)
+	}
+	// Ciphertexts at the wrong level: fresh encryptions at the top level.
+	top := he.NewClient(f.keys)
+	var wrong []he.EncryptedVector
+	for range info.Features {
+		ct, err := top.Encrypt([]float64{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong = append(wrong, he.EncryptedVector{Values: 2, Ciphertext: ct})
+	}
+	var wrongBuf bytes.Buffer
+	he.WriteCiphertextFile(&wrongBuf, f.keys.Params, wrong)
+	// Keys of another preset: a ciphertext file made under n12.
+	n12, _ := he.PresetByName("n12")
+	var otherBuf bytes.Buffer
+	he.WriteCiphertextFile(&otherBuf, n12, nil)
+	// A key set without the relinearization key.
+	p, _ := he.PresetByName(info.Preset)
+	bare, err := he.GenerateKeys(p, he.KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bareBytes, _ := bare.Evaluation.MarshalBinary()
+	if resp, b := n.do("POST", "/v1/keys?preset="+info.Preset, client, bareBytes); resp.StatusCode != 201 {
+		t.Fatalf("bare keys: %d %s", resp.StatusCode, b)
+	}
+	otherClient := n.token(RoleClient)
+	cases := []struct {
+		name, path, token string
+		body              []byte
+		status            int
+		code              string
+	}{
+		{"unknown model", path("nope", keyID, "batch"), client, body, 404, "not_found"},
+		{"unknown key", path(info.ID, strings.Repeat("ab", 32), "batch"), client, body, 404, "not_found"},
+		{"another client's key", path(info.ID, keyID, "batch"), otherClient, body, 404, "not_found"},
+		{"bad packing", path(info.ID, keyID, "diagonal"), client, body, 400, "bad_request"},
+		{"truncated", path(info.ID, keyID, "batch"), client, body[:len(body)-3], 400, "malformed"},
+		{"garbage", path(info.ID, keyID, "batch"), client, []byte("AIOSCTXT nonsense"), 400, "malformed"},
+		{"wrong feature count", path(info.ID, keyID, "batch"), client, wrongBuf.Bytes()[:0], 400, "malformed"},
+		{"wrong level", path(info.ID, keyID, "batch"), client, wrongBuf.Bytes(), 422, "bad_ciphertext"},
+		{"other parameters", path(info.ID, keyID, "batch"), client, otherBuf.Bytes(), 422, "params_mismatch"},
+		{"missing relinearization key", path(info.ID, bare.Evaluation.ID(), "batch"), client, body, 422, "missing_keys"},
+		{"missing Galois keys", path(info.ID, bare.Evaluation.ID(), "single"), client, body, 422, "missing_keys"},
+	}
+	for _, c := range cases {
+		resp, b := n.do("POST", c.path, c.token, c.body)
+		if resp.StatusCode != c.status || errorCode(b) != c.code {
+			t.Errorf("%s: %d %s; want %d %s", c.name, resp.StatusCode, b, c.status, c.code)
+		}
+	}
+}
+
+// TestQueueFull: with a queue of one and slow jobs, extra submissions get
+// 429 with Retry-After; nothing else fails.
+func TestQueueFull(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{QueueSize: 1, RatePerSecond: -1})
+	_, body := encryptFor(t, f, inference.Batch, f.samples[:4])
+	var wg sync.WaitGroup
+	codes := make(chan int, 6)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := n.do("POST", fmt.Sprintf("/v1/jobs?model=%s&key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], body)
+			codes <- resp.StatusCode
+			if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	seen := map[int]int{}
+	for c := range codes {
+		seen[c]++
+	}
+	if seen[202] < 1 || seen[429] < 1 || seen[202]+seen[429] != 6 {
+		t.Fatalf("status counts %v", seen)
+	}
+	n.srv.Shutdown(context.Background())
+}
