@@ -39,7 +39,9 @@ func (e *Error) Error() string {
 var ErrNotFound = errors.New("not found")
 
 // Is lets errors.Is(err, ErrNotFound) hold for 404s.
-func (e *Error) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
 
 // Options tunes a client.
 type Options struct {
