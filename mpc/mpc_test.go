@@ -310,7 +310,7 @@ func TestSilentNodeIsExcluded(t *testing.T) {
 		return msg
 	}
 	inputs := randInputs(rand.New(rand.NewPCG(9, 10)), 5, 10, -100, 100)
-	raw, out := c.runRaw(t, c.literal(OpSum, 3, 10, 400*time.Millisecond), inputs)
+	raw, out := c.runRaw(t, c.literal(OpSum, 3, 10, time.Second), inputs)
 	if len(out.Included) != 4 || len(out.Excluded) != 1 || out.Excluded[0].Dealer != silent || out.Excluded[0].Reason != ReasonMissing {
 		t.Fatalf("included %d, excluded %v", len(out.Included), out.Excluded)
 	}
