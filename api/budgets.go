@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -112,8 +113,30 @@ func (s *Server) handleBudgetLedger(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"budget": name, "entries": entries, "next_after": next})
 }
 
+// signedHead returns a checkpoint covering every entry, signing a new one
+// when entries were appended since the latest (so an auditor always gets a
+// signed statement of the current head).
+func (s *Server) signedHead(ctx context.Context) (*dp.Checkpoint, error) {
+	cp, err := s.ledger.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var after int64
+	if cp != nil {
+		after = cp.EntryCount
+	}
+	newer, err := s.ledger.Entries(ctx, "", after, 1)
+	if err != nil {
+		return nil, err
+	}
+	if cp == nil || len(newer) > 0 {
+		return s.ledger.Checkpoint(ctx)
+	}
+	return cp, nil
+}
+
 func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
-	cp, err := s.ledger.LatestCheckpoint(r.Context())
+	cp, err := s.signedHead(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -124,6 +147,10 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 // handleAuditExport: the whole ledger as the dp package's audit document,
 // which `aios audit verify --server` checks offline against the node ID.
 func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.signedHead(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	doc, err := s.ledger.Export(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)

@@ -255,3 +255,10 @@ func (c *Client) WaitJob(ctx context.Context, id string, interval time.Duration,
 		}
 	}
 }
+
+// AuditExport is GET /v1/audit/export: the ledger as the dp package's audit
+// document (JSON), to verify with dp.VerifyExport against the node's key.
+func (c *Client) AuditExport(ctx context.Context) ([]byte, error) {
+	b, _, err := c.do(ctx, http.MethodGet, "/v1/audit/export", nil, "", nil)
+	return b, err
+}

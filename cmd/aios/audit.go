@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/internal/nodekey"
 )
@@ -16,12 +18,15 @@ func init() {
 		name:    "audit",
 		summary: "verify or export the DP ledger's hash chain and signed checkpoints",
 		usage: "verify --data-dir DIR [--json] | verify --export FILE --node-id HEX [--json] | " +
+			"verify --server URL --token T [--node-id HEX] [--json] | " +
 			"export --data-dir DIR [--out FILE] | checkpoint --data-dir DIR [--json]",
 		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
 			dataDir := fs.String("data-dir", "", "node data `directory`")
 			export := fs.String("export", "", "verify: an export document `file` instead of a data directory")
 			nodeID := fs.String("node-id", "", "verify --export: the node's public key (hex), obtained from the node out of band")
 			out := fs.String("out", "", "export: write to this `file` instead of stdout")
+			server := fs.String("server", "", "verify: fetch the ledger from this node `URL` (GET /v1/audit/export)")
+			token := fs.String("token", os.Getenv("AIOS_TOKEN"), "verify --server: an auditor or admin token (default $AIOS_TOKEN)")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, e *env) error {
 				if len(e.args) == 0 {
@@ -37,6 +42,8 @@ func init() {
 					var rep *dp.VerifyReport
 					var err error
 					switch {
+					case *server != "" && *export == "" && *dataDir == "":
+						rep, err = verifyServer(ctx, e, *server, *token, *nodeID)
 					case *export != "" && *dataDir == "":
 						if *nodeID == "" {
 							return usagef("--export needs --node-id")
@@ -59,7 +66,7 @@ func init() {
 						rep, err = ledger.Verify(ctx)
 						ledger.Close()
 					default:
-						return usagef("give either --data-dir or --export")
+						return usagef("give one of --data-dir, --export or --server")
 					}
 					if err != nil {
 						return err
@@ -118,4 +125,31 @@ func init() {
 			}
 		},
 	})
+}
+
+// verifyServer fetches a node's audit export and verifies it against nodeID,
+// or, without one, against the key the node reports (said on stderr: only a
+// key obtained out of band makes the signatures mean something).
+func verifyServer(ctx context.Context, e *env, server, token, nodeID string) (*dp.VerifyReport, error) {
+	c, err := client.New(server, token, client.Options{})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if nodeID == "" {
+		h, err := c.Health(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nodeID, _ = h["node_id"].(string)
+		fmt.Fprintf(e.stderr, "note: verifying against the node key the node itself reports (%s); pass --node-id with a key obtained out of band\n", nodeID)
+	}
+	pub, err := nodekey.ParsePublicKey(nodeID)
+	if err != nil {
+		return nil, usagef("--node-id: %v", err)
+	}
+	doc, err := c.AuditExport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return dp.VerifyExport(bytes.NewReader(doc), pub)
 }
