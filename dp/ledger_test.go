@@ -20,7 +20,7 @@ import (
 	"github.com/aios-edge/aios/internal/store"
 )
 
-func newTestLedger(t *testing.T, dir string, opt LedgerOptions) *Ledger {
+func newTestLedger(t testing.TB, dir string, opt LedgerOptions) *Ledger {
 	t.Helper()
 	ctx := context.Background()
 	key, err := nodekey.LoadOrCreate(dir, nil)
@@ -39,7 +39,7 @@ func newTestLedger(t *testing.T, dir string, opt LedgerOptions) *Ledger {
 	return l
 }
 
-func mustBudget(t *testing.T, l *Ledger, name string, total MicroEpsilon) {
+func mustBudget(t testing.TB, l *Ledger, name string, total MicroEpsilon) {
 	t.Helper()
 	b, err := NewBudgetFromLiteral(BudgetLiteral{Name: name, Total: total, Description: "test"})
 	if err != nil {
