@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/dataset"
+)
+
+func createToken(t *testing.T, dataDir, role string) string {
+	t.Helper()
+	var res struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "token", "create", "--role", role, "--data-dir", dataDir, "--json")), &res); err != nil || res.Token == "" {
+		t.Fatalf("token: %v", err)
+	}
+	return res.Token
+}
+
+// TestKillAndRestart: a node is killed with SIGKILL while it evaluates
+// queued jobs; after a restart on the same data directory the model, the
+// key set and every job are intact, the interrupted and queued jobs run to
+// completion, and their results decrypt to the plaintext model's
+// predictions.
+func TestKillAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real server processes")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	modelFile := filepath.Join("..", "..", "testvectors", "models", "digits.aios")
+	clientTok := createToken(t, dir, "client")
+	cmd, url := startNode(t, dir, "--model", modelFile)
+	c, err := client.New(url, clientTok, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := c.Models(ctx)
+	if err != nil || len(models) != 1 {
+		t.Fatalf("models: %v %v", models, err)
+	}
+	info := models[0]
+
+	m, err := inference.ReadFile(modelFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := he.PresetByName(info.Preset)
+	km, err := he.GenerateKeys(p, he.KeySpec{Relinearization: info.Packings["batch"].Relinearization})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evk, _ := km.Evaluation.MarshalBinary()
+	key, err := c.UploadKeys(ctx, info.Preset, evk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataset.LoadCSVFile(filepath.Join("..", "..", "testvectors", "datasets", "digits.csv.gz"), dataset.CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, test, _ := dataset.Split(d, 0.2, m.Meta.Seed)
+	samples := test.X[:40]
+	ref, _ := inference.NewEvaluator(m)
+	refLogits, _ := ref.Predict(samples)
+	want := inference.Argmax(refLogits)
+
+	ic, err := inference.NewClient(m, inference.Batch, km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts, err := ic.EncryptBatch(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch bytes.Buffer
+	vecs := make([]he.EncryptedVector, 0, 3*len(cts))
+	for range 3 { // three batches per job: the kill lands mid-job
+		for _, ct := range cts {
+			vecs = append(vecs, he.EncryptedVector{Values: len(samples), Ciphertext: ct})
+		}
+	}
+	if err := he.WriteCiphertextFile(&batch, p, vecs); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	for range 3 {
+		j, err := c.SubmitJob(ctx, info.ID, key.ID, "batch", batch.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j.ID)
+	}
+	// Kill as soon as the first job is running.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		j, err := c.Job(ctx, jobs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status == api.JobRunning || j.Status == api.JobDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job never started: %+v", j)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	_, url = startNode(t, dir)
+	c, _ = client.New(url, clientTok, client.Options{})
+	if got, err := c.Key(ctx, key.ID); err != nil || got.ID != key.ID || got.Bytes != key.Bytes {
+		t.Fatalf("key after restart: %+v %v", got, err)
+	}
+	if got, err := c.Model(ctx, info.ID); err != nil || got.ID != info.ID {
+		t.Fatalf("model after restart: %v", err)
+	}
+	for _, id := range jobs {
+		j, err := c.WaitJob(ctx, id, 50*time.Millisecond, nil)
+		if err != nil {
+			t.Fatalf("job %s after restart: %v", id, err)
+		}
+		if j.Done != 3 || j.Samples != 3*len(samples) {
+			t.Fatalf("job %s: %+v", id, j)
+		}
+		out, err := c.JobResult(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := he.ReadCiphertextFile(bytes.NewReader(out), p, he.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		classes := len(info.Classes)
+		if len(res) != 3*classes {
+			t.Fatalf("job %s: %d output ciphertexts", id, len(res))
+		}
+		for b := range 3 {
+			outs := make([]*rlwe.Ciphertext, classes)
+			for o := range outs {
+				outs[o] = res[b*classes+o].Ciphertext
+			}
+			logits, err := ic.DecryptBatch(outs, len(samples))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, got := range inference.Argmax(logits) {
+				if got != want[i] {
+					t.Fatalf("job %s batch %d sample %d: %d, want %d", id, b, i, got, want[i])
+				}
+			}
+		}
+	}
+	// No leftovers of interrupted blob writes.
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", ".tmp-*")); len(tmps) > 0 {
+		t.Fatalf("temporary blob files left: %v", tmps)
+	}
+}
