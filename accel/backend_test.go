@@ -3,6 +3,7 @@ package accel_test
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -221,36 +222,43 @@ func newOutputs(l accel.Layout, k int) [][][]uint64 {
 func testDenseLayer(t *testing.T, b accel.Backend) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, sz := range sizes() {
-		t.Run(fmt.Sprintf("N=2^%d", sz.logN), func(t *testing.T) {
-			l := polyLayout(t, sz)
-			subs := subRings(t, l)
-			nIn, nOut := 7, 5
-			in := make([][][]uint64, nIn)
-			for i := range in {
-				in[i] = randRows(rng, l)
-			}
-			w := make([]int64, nOut*nIn)
-			for j := range w {
-				w[j] = rng.Int64N(256) - 128 // int8: −128 … 127
-			}
-			w[0], w[1], w[2] = -128, 127, 0
-			bias := make([][]uint64, nOut)
-			for k := range bias {
-				bias[k] = make([]uint64, l.Rows())
-				for r, q := range l.Moduli {
-					bias[k][r] = rng.Uint64N(q)
-				}
-			}
-			bias[0][0] = l.Moduli[0] - 1
-			want := denseReference(subs, w, in, bias, nOut)
-			got := newOutputs(l, nOut)
-			if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: w, In: in, Out: got, Bias: bias}); err != nil {
-				t.Fatal(err)
-			}
-			for k := range want {
-				equalRows(t, fmt.Sprintf("DenseLayer output %d", k), got[k], want[k])
-			}
+		// Moduli of up to 61 bits (the 128-bit product path) and of up to
+		// 55 bits as in the presets (int8 products fit in 64 bits).
+		t.Run(fmt.Sprintf("N=2^%d", sz.logN), func(t *testing.T) { denseKAT(t, b, rng, polyLayout(t, sz)) })
+		t.Run(fmt.Sprintf("N=2^%d/small-moduli", sz.logN), func(t *testing.T) {
+			q := primes(t, sz.logN, sz.limbs+1)[1:] // skip the 61-bit one
+			denseKAT(t, b, rng, accel.Layout{N: 1 << sz.logN, Moduli: append(q, q...)})
 		})
+	}
+}
+
+func denseKAT(t *testing.T, b accel.Backend, rng *rand.Rand, l accel.Layout) {
+	subs := subRings(t, l)
+	nIn, nOut := 7, 5
+	in := make([][][]uint64, nIn)
+	for i := range in {
+		in[i] = randRows(rng, l)
+	}
+	w := make([]int64, nOut*nIn)
+	for j := range w {
+		w[j] = rng.Int64N(256) - 128 // int8: −128 … 127
+	}
+	w[0], w[1], w[2] = -128, 127, 0
+	bias := make([][]uint64, nOut)
+	for k := range bias {
+		bias[k] = make([]uint64, l.Rows())
+		for r, q := range l.Moduli {
+			bias[k][r] = rng.Uint64N(q)
+		}
+	}
+	bias[0][0] = l.Moduli[0] - 1
+	want := denseReference(subs, w, in, bias, nOut)
+	got := newOutputs(l, nOut)
+	if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: w, In: in, Out: got, Bias: bias}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range want {
+		equalRows(t, fmt.Sprintf("DenseLayer output %d", k), got[k], want[k])
 	}
 }
 
@@ -264,18 +272,56 @@ func testDenseLayerEdges(t *testing.T, b accel.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := accel.Layout{N: 1 << logN, Moduli: []uint64{top, (1 << 61) - 1, 3, 65537, 0x1fffffffffe00001}}
-	subs := make([]*ring.SubRing, len(l.Moduli))
-	for r, q := range l.Moduli {
-		s, err := ring.NewSubRing(l.N, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.MRedConstant = ring.MRedConstant(q)
-		subs[r] = s
+	gen56 := ring.NewNTTFriendlyPrimesGenerator(56, 2<<logN)
+	top56, err := gen56.NextDownstreamPrime() // just below 2^56: int8 products just fit in 64 bits
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Run("int8", func(t *testing.T) {
-		// 256 inputs, one per int8 weight; coefficients q−1, 0, 1 and random.
+	l := accel.Layout{N: 1 << logN, Moduli: []uint64{top, (1 << 61) - 1, 3, 65537, 0x1fffffffffe00001}}
+	lShort := accel.Layout{N: 1 << logN, Moduli: []uint64{top56, 3, 65537, 0xffffee001}}
+	subRingsOf := func(l accel.Layout) []*ring.SubRing {
+		subs := make([]*ring.SubRing, len(l.Moduli))
+		for r, q := range l.Moduli {
+			s, err := ring.NewSubRing(l.N, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.MRedConstant = ring.MRedConstant(q)
+			subs[r] = s
+		}
+		return subs
+	}
+	subs := subRingsOf(l)
+	for _, l := range []accel.Layout{l, lShort} {
+		t.Run(fmt.Sprintf("int8/q<2^%d", bits.Len64(l.Moduli[0])), func(t *testing.T) { denseInt8Edges(t, b, l, subRingsOf(l)) })
+	}
+	t.Run("int32 bounds", func(t *testing.T) {
+		nIn, nOut := 64, 3
+		in := make([][][]uint64, nIn)
+		for i := range in {
+			in[i] = make([][]uint64, l.Rows())
+			for r, q := range l.Moduli {
+				row := make([]uint64, l.N)
+				for j := range row {
+					row[j] = q - 1 - uint64(j%2)
+				}
+				in[i][r] = row
+			}
+		}
+		w := make([]int64, nOut*nIn)
+		for i := range nIn {
+			w[i] = accel.MinWeight
+			w[nIn+i] = accel.MaxWeight
+			w[2*nIn+i] = []int64{accel.MinWeight, accel.MaxWeight}[i%2]
+		}
+		check(t, b, subs, l, w, in, nOut)
+	})
+}
+
+// denseInt8Edges: 256 inputs, one per int8 weight, against coefficients
+// q−1, 0, 1 and random ones.
+func denseInt8Edges(t *testing.T, b accel.Backend, l accel.Layout, subs []*ring.SubRing) {
+	{
 		rng := rand.New(rand.NewPCG(7, 8))
 		nIn, nOut := 256, 2
 		in := make([][][]uint64, nIn)
@@ -304,28 +350,7 @@ func testDenseLayerEdges(t *testing.T, b accel.Backend) {
 			w[nIn+i] = 127 - int64(i)%2 // all large positive: 127, 126, …
 		}
 		check(t, b, subs, l, w, in, nOut)
-	})
-	t.Run("int32 bounds", func(t *testing.T) {
-		nIn, nOut := 64, 3
-		in := make([][][]uint64, nIn)
-		for i := range in {
-			in[i] = make([][]uint64, l.Rows())
-			for r, q := range l.Moduli {
-				row := make([]uint64, l.N)
-				for j := range row {
-					row[j] = q - 1 - uint64(j%2)
-				}
-				in[i][r] = row
-			}
-		}
-		w := make([]int64, nOut*nIn)
-		for i := range nIn {
-			w[i] = accel.MinWeight
-			w[nIn+i] = accel.MaxWeight
-			w[2*nIn+i] = []int64{accel.MinWeight, accel.MaxWeight}[i%2]
-		}
-		check(t, b, subs, l, w, in, nOut)
-	})
+	}
 }
 
 func check(t *testing.T, b accel.Backend, subs []*ring.SubRing, l accel.Layout, w []int64, in [][][]uint64, nOut int) {

@@ -72,12 +72,12 @@ func (*cpuBackend) DenseLayer(a *DenseLayerArgs) error {
 // denseLayerCPU computes the layer in tasks of one row r and one block of
 // coefficients, on all cores. A task gathers the block of every input into
 // a contiguous buffer laid out by groups of denseGroup coefficients
-// (buf[(g·I + i)·G + t] = In[i][r][c0 + g·G + t]) together with the 128-bit
+// (buf[g·I + i][t] = In[i][r][c0 + g·G + t]) together with the 128-bit
 // column sums Σ_i x, then for every output k and group accumulates
-// Σ_i x·(W_ki + 2^31) in registers (exact: each term is below 2^94, the sum
-// below 2^126 for I ≤ 2^32), subtracts 2^31·Σ x and reduces the signed
-// 128-bit result once: one reduction per output coefficient, where lattigo
-// reduces after every multiply-add.
+// Σ_i x·(W_ki + o) in registers, o = −min(W) ≥ 0 (exact: each term is
+// below 2^94, the sum below 2^126 for I ≤ 2^32), subtracts o·Σ x and
+// reduces the signed 128-bit result once: one reduction per output
+// coefficient, where lattigo reduces after every multiply-add.
 func denseLayerCPU(a *DenseLayerArgs) {
 	n, rows := a.N, a.Rows()
 	nIn, nOut := len(a.In), len(a.Out)
@@ -91,20 +91,33 @@ func denseLayerCPU(a *DenseLayerArgs) {
 	for r, q := range a.Moduli {
 		consts[r] = newRowConsts(q)
 	}
-	// The offset makes every weight non-negative (below 2^32), so the inner
-	// loop is a plain unsigned multiply-add; Σ x, shared by all outputs,
-	// takes it out again.
-	const offset = 1 << 31
+	// The offset −min(W) makes every weight non-negative (below 2^32), so
+	// the inner loop is a plain unsigned multiply-add; Σ x, shared by all
+	// outputs, takes it out again. When x·(w + offset) always fits in 64
+	// bits, mac4Short needs no 128-bit product.
+	minW, maxW := int64(0), int64(0)
+	for _, w := range a.Weights {
+		minW, maxW = min(minW, w), max(maxW, w)
+	}
+	offset := uint64(-minW)
+	qBits := 0
+	for _, q := range a.Moduli {
+		qBits = max(qBits, bits.Len64(q-1))
+	}
+	short := qBits+bits.Len64(uint64(maxW-minW)) <= 64
 	wOff := make([]uint64, len(a.Weights))
 	for j, w := range a.Weights {
 		wOff[j] = uint64(w) + offset
 	}
-	type scratch struct{ buf, sumHi, sumLo []uint64 }
+	type scratch struct {
+		buf          [][denseGroup]uint64
+		sumHi, sumLo []uint64
+	}
 	workers := make([]scratch, runtime.GOMAXPROCS(0))
 	parallel(rows*cBlocks, func(wk, t int) {
 		s := &workers[wk]
 		if s.buf == nil {
-			s.buf = make([]uint64, cb*nIn)
+			s.buf = make([][denseGroup]uint64, cb/denseGroup*nIn)
 			s.sumHi = make([]uint64, cb)
 			s.sumLo = make([]uint64, cb)
 		}
@@ -115,7 +128,7 @@ func denseLayerCPU(a *DenseLayerArgs) {
 		for i, in := range a.In {
 			x := in[r][c0 : c0+cb]
 			for c, v := range x {
-				buf[((c/denseGroup)*nIn+i)*denseGroup+c%denseGroup] = v
+				buf[(c/denseGroup)*nIn+i][c%denseGroup] = v
 				var cy uint64
 				sumLo[c], cy = bits.Add64(sumLo[c], v, 0)
 				sumHi[c] += cy
@@ -130,7 +143,13 @@ func denseLayerCPU(a *DenseLayerArgs) {
 				bias = a.Bias[k][r]
 			}
 			for g := 0; g < cb; g += denseGroup {
-				acc := mac4(buf[g*nIn:(g+denseGroup)*nIn], wk)
+				x := buf[g/denseGroup*nIn : (g/denseGroup+1)*nIn]
+				var acc [2 * denseGroup]uint64
+				if short {
+					acc = mac4Short(x, wk)
+				} else {
+					acc = mac4(x, wk)
+				}
 				for u := range denseGroup {
 					c := g + u
 					// Σ x·w = acc − offset·Σ x, as a signed 128-bit value.
@@ -149,26 +168,46 @@ func denseLayerCPU(a *DenseLayerArgs) {
 	})
 }
 
-// mac4 returns Σ_i x_i,t·w_i as 128-bit {hi, lo} pairs for t < 4, where
-// x holds 4 coefficients per input, input by input.
-func mac4(x, w []uint64) (acc [8]uint64) {
-	var h0, l0, h1, l1, h2, l2, h3, l3 uint64
-	x = x[:4*len(w)]
+// mac4 returns Σ_i x_i,t·w_i for t < 4 as 128-bit {hi, lo} pairs, with
+// one 64×64→128-bit multiply per product.
+func mac4(x [][4]uint64, w []uint64) [8]uint64 {
+	var h0, l0, h1, l1, h2, l2, h3, l3, ph, pl, c uint64
+	x = x[:len(w)]
 	for i, wi := range w {
-		xs := x[4*i : 4*i+4 : 4*i+4]
-		var ph, pl, cy uint64
-		ph, pl = bits.Mul64(xs[0], wi)
-		l0, cy = bits.Add64(l0, pl, 0)
-		h0 += ph + cy
-		ph, pl = bits.Mul64(xs[1], wi)
-		l1, cy = bits.Add64(l1, pl, 0)
-		h1 += ph + cy
-		ph, pl = bits.Mul64(xs[2], wi)
-		l2, cy = bits.Add64(l2, pl, 0)
-		h2 += ph + cy
-		ph, pl = bits.Mul64(xs[3], wi)
-		l3, cy = bits.Add64(l3, pl, 0)
-		h3 += ph + cy
+		v := &x[i]
+		ph, pl = bits.Mul64(v[0], wi)
+		l0, c = bits.Add64(l0, pl, 0)
+		h0, _ = bits.Add64(h0, ph, c)
+		ph, pl = bits.Mul64(v[1], wi)
+		l1, c = bits.Add64(l1, pl, 0)
+		h1, _ = bits.Add64(h1, ph, c)
+		ph, pl = bits.Mul64(v[2], wi)
+		l2, c = bits.Add64(l2, pl, 0)
+		h2, _ = bits.Add64(h2, ph, c)
+		ph, pl = bits.Mul64(v[3], wi)
+		l3, c = bits.Add64(l3, pl, 0)
+		h3, _ = bits.Add64(h3, ph, c)
+	}
+	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
+}
+
+// mac4Short is mac4 where every product x·w is below 2^64 (the caller
+// checks it from the moduli and weights): one 64-bit multiply per product,
+// its carries counted into the high words. With int8 weights and moduli
+// below 2^56 (every aios preset) this is the path taken.
+func mac4Short(x [][4]uint64, w []uint64) [8]uint64 {
+	var h0, l0, h1, l1, h2, l2, h3, l3, c uint64
+	x = x[:len(w)]
+	for i, wi := range w {
+		v := &x[i]
+		l0, c = bits.Add64(l0, v[0]*wi, 0)
+		h0, _ = bits.Add64(h0, 0, c)
+		l1, c = bits.Add64(l1, v[1]*wi, 0)
+		h1, _ = bits.Add64(h1, 0, c)
+		l2, c = bits.Add64(l2, v[2]*wi, 0)
+		h2, _ = bits.Add64(h2, 0, c)
+		l3, c = bits.Add64(l3, v[3]*wi, 0)
+		h3, _ = bits.Add64(h3, 0, c)
 	}
 	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
 }
