@@ -278,7 +278,18 @@ func testDenseLayerEdges(t *testing.T, b accel.Backend) {
 		t.Fatal(err)
 	}
 	l := accel.Layout{N: 1 << logN, Moduli: []uint64{top, (1 << 61) - 1, 3, 65537, 0x1fffffffffe00001}}
-	lShort := accel.Layout{N: 1 << logN, Moduli: []uint64{top56, 3, 65537, 0xffffee001}}
+	// Rows whose int8 products have 64, 62 and 61 bits: one product, 4 or 8
+	// products per 64-bit word in the cpu backend's inner loop.
+	var mid []uint64
+	for _, bits := range []uint64{54, 53} {
+		g := ring.NewNTTFriendlyPrimesGenerator(bits, 2<<logN)
+		q, err := g.NextDownstreamPrime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid = append(mid, q)
+	}
+	lShort := accel.Layout{N: 1 << logN, Moduli: []uint64{top56, mid[0], mid[1], 3, 65537, 0xffffee001}}
 	subRingsOf := func(l accel.Layout) []*ring.SubRing {
 		subs := make([]*ring.SubRing, len(l.Moduli))
 		for r, q := range l.Moduli {

@@ -93,18 +93,14 @@ func denseLayerCPU(a *DenseLayerArgs) {
 	}
 	// The offset −min(W) makes every weight non-negative (below 2^32), so
 	// the inner loop is a plain unsigned multiply-add; Σ x, shared by all
-	// outputs, takes it out again. When x·(w + offset) always fits in 64
-	// bits, mac4Short needs no 128-bit product.
+	// outputs, takes it out again. The fewer bits x·(w + offset) has, the
+	// cheaper the inner loop (mac4 → mac4Short → mac4Chunked, per row).
 	minW, maxW := int64(0), int64(0)
 	for _, w := range a.Weights {
 		minW, maxW = min(minW, w), max(maxW, w)
 	}
 	offset := uint64(-minW)
-	qBits := 0
-	for _, q := range a.Moduli {
-		qBits = max(qBits, bits.Len64(q-1))
-	}
-	short := qBits+bits.Len64(uint64(maxW-minW)) <= 64
+	wBits := bits.Len64(uint64(maxW - minW))
 	wOff := make([]uint64, len(a.Weights))
 	for j, w := range a.Weights {
 		wOff[j] = uint64(w) + offset
@@ -127,14 +123,24 @@ func denseLayerCPU(a *DenseLayerArgs) {
 		clear(sumLo)
 		for i, in := range a.In {
 			x := in[r][c0 : c0+cb]
+			for g := range cb / denseGroup {
+				buf[g*nIn+i] = [denseGroup]uint64(x[g*denseGroup:])
+			}
+			sumLo, sumHi := sumLo[:len(x)], sumHi[:len(x)]
 			for c, v := range x {
-				buf[(c/denseGroup)*nIn+i][c%denseGroup] = v
 				var cy uint64
 				sumLo[c], cy = bits.Add64(sumLo[c], v, 0)
 				sumHi[c] += cy
 			}
 		}
 		rc := &consts[r]
+		// Products x·(w+o) have at most pBits bits. Below 64, 2^(64−pBits)
+		// of them can be summed in one word before a carry is possible.
+		pBits := bits.Len64(rc.q-1) + wBits
+		chunk := 0
+		if pBits <= 62 {
+			chunk = 1 << min(64-pBits, 30)
+		}
 		for k := range nOut {
 			wk := wOff[k*nIn : (k+1)*nIn]
 			y := a.Out[k][r][c0 : c0+cb]
@@ -145,9 +151,12 @@ func denseLayerCPU(a *DenseLayerArgs) {
 			for g := 0; g < cb; g += denseGroup {
 				x := buf[g/denseGroup*nIn : (g/denseGroup+1)*nIn]
 				var acc [2 * denseGroup]uint64
-				if short {
+				switch {
+				case chunk > 0:
+					acc = mac4Chunked(x, wk, chunk)
+				case pBits <= 64:
 					acc = mac4Short(x, wk)
-				} else {
+				default:
 					acc = mac4(x, wk)
 				}
 				for u := range denseGroup {
@@ -189,6 +198,38 @@ func mac4(x [][4]uint64, w []uint64) [8]uint64 {
 		h3, _ = bits.Add64(h3, ph, c)
 	}
 	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
+}
+
+// mac4Chunked is mac4 where every product is below 2^(64−log2(chunk)):
+// chunk products at a time are summed in plain 64-bit words (one multiply
+// and one add each), then folded into the 128-bit accumulators. With int8
+// weights this applies to every modulus below 2^54 (all but the first of
+// an aios preset's primes).
+func mac4Chunked(x [][4]uint64, w []uint64, chunk int) (acc [8]uint64) {
+	x = x[:len(w)]
+	for len(w) > 0 {
+		n := min(chunk, len(w))
+		xs, ws := x[:n], w[:n]
+		var s0, s1, s2, s3 uint64
+		for i, wi := range ws {
+			v := &xs[i]
+			s0 += v[0] * wi
+			s1 += v[1] * wi
+			s2 += v[2] * wi
+			s3 += v[3] * wi
+		}
+		var c uint64
+		acc[1], c = bits.Add64(acc[1], s0, 0)
+		acc[0] += c
+		acc[3], c = bits.Add64(acc[3], s1, 0)
+		acc[2] += c
+		acc[5], c = bits.Add64(acc[5], s2, 0)
+		acc[4] += c
+		acc[7], c = bits.Add64(acc[7], s3, 0)
+		acc[6] += c
+		x, w = x[n:], w[n:]
+	}
+	return acc
 }
 
 // mac4Short is mac4 where every product x·w is below 2^64 (the caller
