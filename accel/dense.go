@@ -69,8 +69,8 @@ func (*cpuBackend) DenseLayer(a *DenseLayerArgs) error {
 	return nil
 }
 
-// denseLayerCPU computes the layer in tasks of one row r and one block of
-// coefficients, on all cores. A task gathers the block of every input into
+// denseLayerCPU computes the layer in tasks of one row r, one block of
+// coefficients and (for small layers) one block of outputs, on all cores. A task gathers the block of every input into
 // a contiguous buffer laid out by groups of denseGroup coefficients
 // (buf[g·I + i][t] = In[i][r][c0 + g·G + t]) together with the 128-bit
 // column sums Σ_i x, then for every output k and group accumulates
@@ -109,15 +109,26 @@ func denseLayerCPU(a *DenseLayerArgs) {
 		buf          [][denseGroup]uint64
 		sumHi, sumLo []uint64
 	}
-	workers := make([]scratch, runtime.GOMAXPROCS(0))
-	parallel(rows*cBlocks, func(wk, t int) {
+	procs := runtime.GOMAXPROCS(0)
+	workers := make([]scratch, procs)
+	// Tasks are rows × coefficient blocks, all outputs at once; when that
+	// leaves cores idle (small N, few rows), outputs are split too, at the
+	// price of gathering the block once per output block.
+	kBlocks := 1
+	if rows*cBlocks < 4*procs {
+		kBlocks = min(nOut, (4*procs+rows*cBlocks-1)/(rows*cBlocks))
+	}
+	kPer := (nOut + kBlocks - 1) / kBlocks
+	parallel(rows*cBlocks*kBlocks, func(wk, t int) {
 		s := &workers[wk]
 		if s.buf == nil {
 			s.buf = make([][denseGroup]uint64, cb/denseGroup*nIn)
 			s.sumHi = make([]uint64, cb)
 			s.sumLo = make([]uint64, cb)
 		}
+		kb, t := t%kBlocks, t/kBlocks
 		r, c0 := t/cBlocks, (t%cBlocks)*cb
+		k0, k1 := kb*kPer, min((kb+1)*kPer, nOut)
 		buf, sumHi, sumLo := s.buf, s.sumHi, s.sumLo
 		clear(sumHi)
 		clear(sumLo)
@@ -141,7 +152,7 @@ func denseLayerCPU(a *DenseLayerArgs) {
 		if pBits <= 62 {
 			chunk = 1 << min(64-pBits, 30)
 		}
-		for k := range nOut {
+		for k := k0; k < k1; k++ {
 			wk := wOff[k*nIn : (k+1)*nIn]
 			y := a.Out[k][r][c0 : c0+cb]
 			var bias uint64
