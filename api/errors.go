@@ -10,6 +10,7 @@ import (
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/store"
+	"github.com/aios-edge/aios/mpc"
 )
 
 // Errors of the API itself.
@@ -67,6 +68,18 @@ var errorStatus = []struct {
 	{inference.ErrVersion, http.StatusBadRequest, "malformed"},
 	{inference.ErrShape, http.StatusBadRequest, "malformed"},
 	{inference.ErrNoPreset, http.StatusUnprocessableEntity, "no_preset"},
+	{ErrMPCDisabled, http.StatusNotImplemented, "mpc_disabled"},
+	{mpc.ErrAuth, http.StatusUnauthorized, "unauthenticated"},
+	{mpc.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{mpc.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{mpc.ErrUnknownSession, http.StatusNotFound, "unknown_session"},
+	{mpc.ErrReplay, http.StatusConflict, "replay"},
+	{mpc.ErrMisrouted, http.StatusMisdirectedRequest, "misrouted"},
+	{mpc.ErrUnexpected, http.StatusConflict, "unexpected_message"},
+	{mpc.ErrDeclined, http.StatusForbidden, "declined"},
+	{mpc.ErrInvalidSession, http.StatusBadRequest, "invalid_session"},
+	{mpc.ErrInput, http.StatusBadRequest, "invalid_input"},
+	{mpc.ErrTransport, http.StatusBadGateway, "peer_unreachable"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 }
 

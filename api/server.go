@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,12 @@ type Config struct {
 	// QueueSize bounds waiting jobs (default 16); JobWorkers evaluates that
 	// many jobs at once (default 1: a job already uses every core).
 	QueueSize, JobWorkers int
+
+	// NodeKeyFile is the node key (created if missing); empty: the key in
+	// the data directory.
+	NodeKeyFile string
+	// MPC, when set, hosts an mpc.Node with these peers (see mpc.go).
+	MPC *MPCConfig
 }
 
 func (c *Config) defaults() {
@@ -109,6 +116,7 @@ type Server struct {
 	started time.Time
 	models  models
 	jobs    *jobRunner
+	mpc     *mpcHost
 
 	shuttingDown atomic.Bool
 	closeOnce    sync.Once
@@ -121,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: no data directory", ErrBadRequest)
 	}
-	key, err := nodekey.LoadOrCreate(cfg.DataDir, nil)
+	key, err := loadNodeKey(&cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.metrics.keyCacheSize = s.keys.size
 	s.models.byID = map[string]*loadedModel{}
 	if err := s.loadModels(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.startMPC(); err != nil {
 		return fail(err)
 	}
 	s.startJobs()
@@ -225,6 +236,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	s.jobs.mu.Unlock()
 	if !already {
 		s.stopJobs(ctx)
+		s.stopMPC()
 	}
 }
 
@@ -272,6 +284,11 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/ledger", s.handleBudgetLedger)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/checkpoint", s.handleCheckpoint)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
+
+		r.With(s.requireRole(RoleAdmin, RoleClient)).Post("/mpc/sessions", s.handleMPCCreate)
+		r.With(s.requireRole(RoleClient, RoleAdmin)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
+		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
+		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
 	})
 	return r
 }
@@ -322,15 +339,28 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Accel: s.cfg.AccelName, AccelDevice: s.cfg.AccelDevice, Uptime: seconds(time.Since(s.started))})
 }
 
+// presetInfo is a preset as GET /v1/params lists it: the summary and the
+// parameters in lattigo's own JSON, from which any lattigo program builds
+// the identical ckks.Parameters (its SHA-256 is the params ID).
+type presetInfo struct {
+	he.Info
+	Lattigo json.RawMessage `json:"lattigo"`
+}
+
 func (s *Server) handleParams(w http.ResponseWriter, r *http.Request) {
-	var infos []he.Info
+	var infos []presetInfo
 	for _, name := range he.PresetNames() {
 		p, err := he.PresetByName(name)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		infos = append(infos, p.Info())
+		js, err := p.MarshalJSON()
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		infos = append(infos, presetInfo{Info: p.Info(), Lattigo: js})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"presets": infos})
 }

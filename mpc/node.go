@@ -40,6 +40,9 @@ type Config struct {
 type Node struct {
 	cfg Config
 	id  NodeID
+	// ctx ends every session's goroutine when the node is closed.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	sessions map[[32]byte]*run
@@ -68,7 +71,8 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}, nil
 }
 
 // ID returns the node's id.

@@ -49,7 +49,7 @@ type phaseResult struct {
 
 func (r *run) main() {
 	defer close(r.done)
-	ctx, cancel := context.WithDeadline(context.Background(), r.s.lit.OutputBy.Add(time.Second))
+	ctx, cancel := context.WithDeadline(r.node.ctx, r.s.lit.OutputBy.Add(time.Second))
 	defer cancel()
 	start := time.Now()
 	err := r.protocol(ctx)
