@@ -29,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the node's HTTP API on a data directory",
-		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F]",
+		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE] [--node-key FILE]",
 		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
 			dataDir := fs.String("data-dir", "", "the node's data directory (created if missing)")
 			addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")
@@ -46,6 +46,7 @@ func init() {
 			maxInfer := fs.Int64("max-infer-bytes", 64<<20, "largest /infer request body")
 			keyCache := fs.Int64("key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
 			readyFile := fs.String("ready-file", "", "write the listening address to this file once serving (for scripts)")
+			mpcFlags := declareMPCServeFlags(fs)
 			return func(ctx context.Context, e *env) error {
 				if *dataDir == "" {
 					return usagef("--data-dir is required")
@@ -61,7 +62,11 @@ func init() {
 				if err != nil {
 					return err
 				}
-				srv, err := api.New(ctx, api.Config{DataDir: *dataDir, Version: version, Logger: logger,
+				mpcCfg, err := mpcFlags.config()
+				if err != nil {
+					return err
+				}
+				srv, err := api.New(ctx, api.Config{DataDir: *dataDir, Version: version, Logger: logger, NodeKeyFile: *mpcFlags.nodeKey, MPC: mpcCfg,
 					AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: *queue,
 					RatePerSecond: *rate, RateBurst: *burst, MaxInferBytes: *maxInfer, KeyCacheBytes: *keyCache})
 				if err != nil {
