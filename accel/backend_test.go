@@ -306,6 +306,26 @@ func testDenseLayerEdges(t *testing.T, b accel.Backend) {
 	for _, l := range []accel.Layout{l, lShort} {
 		t.Run(fmt.Sprintf("int8/q<2^%d", bits.Len64(l.Moduli[0])), func(t *testing.T) { denseInt8Edges(t, b, l, subRingsOf(l)) })
 	}
+	t.Run("sparse", func(t *testing.T) {
+		// Pruned rows: all zero, a single weight, half zero, none zero.
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, l := range []accel.Layout{l, lShort} {
+			nIn, nOut := 64, 4
+			in := make([][][]uint64, nIn)
+			for i := range in {
+				in[i] = randRows(rng, l)
+			}
+			w := make([]int64, nOut*nIn)
+			w[nIn+17] = -128
+			for i := range nIn {
+				if rng.IntN(2) == 0 {
+					w[2*nIn+i] = rng.Int64N(255) - 127
+				}
+				w[3*nIn+i] = []int64{-128, 127, -1, 1}[i%4]
+			}
+			check(t, b, subRingsOf(l), l, w, in, nOut)
+		}
+	})
 	t.Run("int32 bounds", func(t *testing.T) {
 		nIn, nOut := 64, 3
 		in := make([][][]uint64, nIn)

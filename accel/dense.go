@@ -69,14 +69,21 @@ func (*cpuBackend) DenseLayer(a *DenseLayerArgs) error {
 	return nil
 }
 
+// terms is one output's nonzero weights: input indices and the weights as
+// two's complement words.
+type terms struct {
+	idx []int32
+	w   []uint64
+}
+
 // denseLayerCPU computes the layer in tasks of one row r, one block of
-// coefficients and (for small layers) one block of outputs, on all cores. A task gathers the block of every input into
-// a contiguous buffer laid out by groups of denseGroup coefficients
-// (buf[g·I + i][t] = In[i][r][c0 + g·G + t]) together with the 128-bit
-// column sums Σ_i x, then for every output k and group accumulates
-// Σ_i x·(W_ki + o) in registers, o = −min(W) ≥ 0 (exact: each term is
-// below 2^94, the sum below 2^126 for I ≤ 2^32), subtracts o·Σ x and
-// reduces the signed 128-bit result once: one reduction per output
+// coefficients and (for small layers) one block of outputs, on all cores.
+// A task gathers the block of every input into a contiguous buffer laid out
+// by groups of denseGroup coefficients (buf[g·I + i][t] =
+// In[i][r][c0 + g·G + t]); then for every output k and group it sums
+// W_ki·x over the nonzero weights in registers, exactly, as a signed
+// 128-bit value (each product is below 2^93 in magnitude, the sum below
+// 2^125 for I ≤ 2^32), and reduces it once: one reduction per output
 // coefficient, where lattigo reduces after every multiply-add.
 func denseLayerCPU(a *DenseLayerArgs) {
 	n, rows := a.N, a.Rows()
@@ -91,24 +98,18 @@ func denseLayerCPU(a *DenseLayerArgs) {
 	for r, q := range a.Moduli {
 		consts[r] = newRowConsts(q)
 	}
-	// The offset −min(W) makes every weight non-negative (below 2^32), so
-	// the inner loop is a plain unsigned multiply-add; Σ x, shared by all
-	// outputs, takes it out again. The fewer bits x·(w + offset) has, the
-	// cheaper the inner loop (mac4 → mac4Short → mac4Chunked, per row).
-	minW, maxW := int64(0), int64(0)
-	for _, w := range a.Weights {
-		minW, maxW = min(minW, w), max(maxW, w)
+	var maxAbs uint64
+	ts := make([]terms, nOut)
+	for k := range nOut {
+		for i, w := range a.Weights[k*nIn : (k+1)*nIn] {
+			if w != 0 {
+				ts[k].idx, ts[k].w = append(ts[k].idx, int32(i)), append(ts[k].w, uint64(w))
+				maxAbs = max(maxAbs, uint64(max(w, -w)))
+			}
+		}
 	}
-	offset := uint64(-minW)
-	wBits := bits.Len64(uint64(maxW - minW))
-	wOff := make([]uint64, len(a.Weights))
-	for j, w := range a.Weights {
-		wOff[j] = uint64(w) + offset
-	}
-	type scratch struct {
-		buf          [][denseGroup]uint64
-		sumHi, sumLo []uint64
-	}
+	wBits := bits.Len64(maxAbs)
+	type scratch struct{ buf [][denseGroup]uint64 }
 	procs := runtime.GOMAXPROCS(0)
 	workers := make([]scratch, procs)
 	// Tasks are rows × coefficient blocks, all outputs at once; when that
@@ -123,37 +124,26 @@ func denseLayerCPU(a *DenseLayerArgs) {
 		s := &workers[wk]
 		if s.buf == nil {
 			s.buf = make([][denseGroup]uint64, cb/denseGroup*nIn)
-			s.sumHi = make([]uint64, cb)
-			s.sumLo = make([]uint64, cb)
 		}
 		kb, t := t%kBlocks, t/kBlocks
 		r, c0 := t/cBlocks, (t%cBlocks)*cb
 		k0, k1 := kb*kPer, min((kb+1)*kPer, nOut)
-		buf, sumHi, sumLo := s.buf, s.sumHi, s.sumLo
-		clear(sumHi)
-		clear(sumLo)
+		buf := s.buf
 		for i, in := range a.In {
 			x := in[r][c0 : c0+cb]
 			for g := range cb / denseGroup {
 				buf[g*nIn+i] = [denseGroup]uint64(x[g*denseGroup:])
 			}
-			sumLo, sumHi := sumLo[:len(x)], sumHi[:len(x)]
-			for c, v := range x {
-				var cy uint64
-				sumLo[c], cy = bits.Add64(sumLo[c], v, 0)
-				sumHi[c] += cy
-			}
 		}
 		rc := &consts[r]
-		// Products x·(w+o) have at most pBits bits. Below 64, 2^(64−pBits)
-		// of them can be summed in one word before a carry is possible.
+		// Products w·x are below 2^pBits in magnitude: 2^(63−pBits) of them
+		// add up exactly in a signed 64-bit word.
 		pBits := bits.Len64(rc.q-1) + wBits
 		chunk := 0
-		if pBits <= 62 {
-			chunk = 1 << min(64-pBits, 30)
+		if pBits <= 61 {
+			chunk = 1 << min(63-pBits, 30)
 		}
 		for k := k0; k < k1; k++ {
-			wk := wOff[k*nIn : (k+1)*nIn]
 			y := a.Out[k][r][c0 : c0+cb]
 			var bias uint64
 			if a.Bias != nil {
@@ -161,105 +151,109 @@ func denseLayerCPU(a *DenseLayerArgs) {
 			}
 			for g := 0; g < cb; g += denseGroup {
 				x := buf[g/denseGroup*nIn : (g/denseGroup+1)*nIn]
-				var acc [2 * denseGroup]uint64
-				switch {
-				case chunk > 0:
-					acc = mac4Chunked(x, wk, chunk)
-				case pBits <= 64:
-					acc = mac4Short(x, wk)
-				default:
-					acc = mac4(x, wk)
+				var acc [8]uint64
+				if chunk > 0 {
+					acc = mac4Chunked(x, &ts[k], chunk)
+				} else {
+					acc = mac4(x, &ts[k])
 				}
 				for u := range denseGroup {
-					c := g + u
-					// Σ x·w = acc − offset·Σ x, as a signed 128-bit value.
-					oHi, oLo := bits.Mul64(sumLo[c], offset)
-					oHi += sumHi[c] * offset
-					lo, b := bits.Sub64(acc[2*u+1], oLo, 0)
-					hi, _ := bits.Sub64(acc[2*u], oHi, b)
-					v := rc.reduce(hi, lo) + bias
+					v := rc.reduce(acc[2*u], acc[2*u+1]) + bias
 					if v >= rc.q {
 						v -= rc.q
 					}
-					y[c] = v
+					y[g+u] = v
 				}
 			}
 		}
 	})
 }
 
-// mac4 returns Σ_i x_i,t·w_i for t < 4 as 128-bit {hi, lo} pairs, with
-// one 64×64→128-bit multiply per product.
-func mac4(x [][4]uint64, w []uint64) [8]uint64 {
+// mac4 returns Σ_j x[idx_j][t]·w_j for t < 4 as signed 128-bit {hi, lo}
+// pairs, with one 64×64→128-bit multiply per product: the unsigned product
+// of x and a negative w's two's complement exceeds the signed one by x·2^64.
+func mac4(x [][4]uint64, t *terms) [8]uint64 {
 	var h0, l0, h1, l1, h2, l2, h3, l3, ph, pl, c uint64
-	x = x[:len(w)]
-	for i, wi := range w {
-		v := &x[i]
-		ph, pl = bits.Mul64(v[0], wi)
+	idx := t.idx[:len(t.w)]
+	for j, wj := range t.w {
+		v := &x[idx[j]]
+		m := uint64(int64(wj) >> 63)
+		ph, pl = bits.Mul64(v[0], wj)
 		l0, c = bits.Add64(l0, pl, 0)
-		h0, _ = bits.Add64(h0, ph, c)
-		ph, pl = bits.Mul64(v[1], wi)
+		h0, _ = bits.Add64(h0, ph-v[0]&m, c)
+		ph, pl = bits.Mul64(v[1], wj)
 		l1, c = bits.Add64(l1, pl, 0)
-		h1, _ = bits.Add64(h1, ph, c)
-		ph, pl = bits.Mul64(v[2], wi)
+		h1, _ = bits.Add64(h1, ph-v[1]&m, c)
+		ph, pl = bits.Mul64(v[2], wj)
 		l2, c = bits.Add64(l2, pl, 0)
-		h2, _ = bits.Add64(h2, ph, c)
-		ph, pl = bits.Mul64(v[3], wi)
+		h2, _ = bits.Add64(h2, ph-v[2]&m, c)
+		ph, pl = bits.Mul64(v[3], wj)
 		l3, c = bits.Add64(l3, pl, 0)
-		h3, _ = bits.Add64(h3, ph, c)
+		h3, _ = bits.Add64(h3, ph-v[3]&m, c)
 	}
 	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
 }
 
-// mac4Chunked is mac4 where every product is below 2^(64−log2(chunk)):
-// chunk products at a time are summed in plain 64-bit words (one multiply
-// and one add each), then folded into the 128-bit accumulators. With int8
-// weights this applies to every modulus below 2^54 (all but the first of
+// mac4Chunked is mac4 where chunk products at a time add up in a signed
+// 64-bit word without overflow (the caller derives chunk from the modulus
+// and the weights): one 64-bit multiply and one add per product, the
+// chunk's sum then sign-extended into the 128-bit accumulators. With int8
+// weights this applies to every modulus below 2^53 (all but the first of
 // an aios preset's primes).
-func mac4Chunked(x [][4]uint64, w []uint64, chunk int) (acc [8]uint64) {
-	x = x[:len(w)]
+func mac4Chunked(x [][4]uint64, t *terms, chunk int) (acc [8]uint64) {
+	idx, w := t.idx[:len(t.w)], t.w
+	dense := len(w) == len(x) // no zero weight: idx_j = j
 	for len(w) > 0 {
 		n := min(chunk, len(w))
-		xs, ws := x[:n], w[:n]
 		var s0, s1, s2, s3 uint64
-		for i, wi := range ws {
-			v := &xs[i]
-			s0 += v[0] * wi
-			s1 += v[1] * wi
-			s2 += v[2] * wi
-			s3 += v[3] * wi
+		if dense {
+			s0, s1, s2, s3 = sum4Dense(x[:n], w[:n])
+			x = x[n:]
+		} else {
+			s0, s1, s2, s3 = sum4(x, idx[:n], w[:n])
 		}
 		var c uint64
 		acc[1], c = bits.Add64(acc[1], s0, 0)
-		acc[0] += c
+		acc[0] += uint64(int64(s0)>>63) + c
 		acc[3], c = bits.Add64(acc[3], s1, 0)
-		acc[2] += c
+		acc[2] += uint64(int64(s1)>>63) + c
 		acc[5], c = bits.Add64(acc[5], s2, 0)
-		acc[4] += c
+		acc[4] += uint64(int64(s2)>>63) + c
 		acc[7], c = bits.Add64(acc[7], s3, 0)
-		acc[6] += c
-		x, w = x[n:], w[n:]
+		acc[6] += uint64(int64(s3)>>63) + c
+		idx, w = idx[n:], w[n:]
 	}
 	return acc
 }
 
-// mac4Short is mac4 where every product x·w is below 2^64 (the caller
-// checks it from the moduli and weights): one 64-bit multiply per product,
-// its carries counted into the high words. With int8 weights and moduli
-// below 2^56 (every aios preset) this is the path taken.
-func mac4Short(x [][4]uint64, w []uint64) [8]uint64 {
-	var h0, l0, h1, l1, h2, l2, h3, l3, c uint64
-	x = x[:len(w)]
-	for i, wi := range w {
-		v := &x[i]
-		l0, c = bits.Add64(l0, v[0]*wi, 0)
-		h0, _ = bits.Add64(h0, 0, c)
-		l1, c = bits.Add64(l1, v[1]*wi, 0)
-		h1, _ = bits.Add64(h1, 0, c)
-		l2, c = bits.Add64(l2, v[2]*wi, 0)
-		h2, _ = bits.Add64(h2, 0, c)
-		l3, c = bits.Add64(l3, v[3]*wi, 0)
-		h3, _ = bits.Add64(h3, 0, c)
+// sum4 is mac4Chunked's inner loop: Σ_j x[idx_j][t]·w_j mod 2^64, t < 4.
+// It is a function of its own so that the compiler keeps its sums in
+// registers.
+//
+//go:noinline
+func sum4(x [][4]uint64, idx []int32, w []uint64) (s0, s1, s2, s3 uint64) {
+	idx = idx[:len(w)]
+	for j, wj := range w {
+		v := &x[idx[j]]
+		s0 += v[0] * wj
+		s1 += v[1] * wj
+		s2 += v[2] * wj
+		s3 += v[3] * wj
 	}
-	return [8]uint64{h0, l0, h1, l1, h2, l2, h3, l3}
+	return
+}
+
+// sum4Dense is sum4 with idx_j = j.
+//
+//go:noinline
+func sum4Dense(x [][4]uint64, w []uint64) (s0, s1, s2, s3 uint64) {
+	x = x[:len(w)]
+	for j, wj := range w {
+		v := &x[j]
+		s0 += v[0] * wj
+		s1 += v[1] * wj
+		s2 += v[2] * wj
+		s3 += v[3] * wj
+	}
+	return
 }

@@ -31,7 +31,9 @@
 //     −128…127). Each output coefficient is accumulated exactly in signed
 //     128-bit arithmetic and reduced once, so the result equals lattigo's
 //     ckks.Evaluator doing Mul/MulThenAdd with the same integer constants
-//     (which multiplies every coefficient by w mod q_r, see below).
+//     (which multiplies every coefficient by w mod q_r, see below). Zero
+//     weights are skipped: a pruned layer costs in proportion to its
+//     nonzero weights.
 //   - [Backend.NTT] and [Backend.INTT]: lattigo's ring.SubRing.NTT/INTT, the
 //     negacyclic transform of Z_q[X]/(X^N+1) with outputs in bit-reversed
 //     order (Longa, Naehrig, "Speeding up the Number Theoretic Transform for
