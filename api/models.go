@@ -20,15 +20,20 @@ import (
 // generate and the plan (level and scale of the inputs, replication
 // periods).
 type ModelInfo struct {
-	ID        string                 `json:"id"`
-	Name      string                 `json:"name"`
-	Features  int                    `json:"features"`
-	Classes   []string               `json:"classes"`
-	Preset    string                 `json:"preset"`
-	ParamsID  string                 `json:"params_id"`
-	Depth     int                    `json:"depth"`
-	Bytes     int                    `json:"bytes"`
-	Accuracy  inference.Accuracy     `json:"accuracy"`
+	ID       string             `json:"id"`
+	Name     string             `json:"name"`
+	Features int                `json:"features"`
+	Classes  []string           `json:"classes"`
+	Preset   string             `json:"preset"`
+	ParamsID string             `json:"params_id"`
+	Depth    int                `json:"depth"`
+	Bytes    int                `json:"bytes"`
+	Accuracy inference.Accuracy `json:"accuracy"`
+	// Dataset and SplitSeed name the data the model was trained on and the
+	// seed of its stratified 80/20 split, so a client can reproduce the test
+	// split the accuracy figures come from.
+	Dataset   string                 `json:"dataset"`
+	SplitSeed uint64                 `json:"split_seed"`
 	Packings  map[string]PackingInfo `json:"packings"`
 	CreatedAt time.Time              `json:"created_at"`
 }
@@ -50,6 +55,20 @@ type PackingInfo struct {
 	MaxSamples int `json:"max_samples"`
 }
 
+// Contract returns the client contract of one packing, from which
+// inference.NewContractClient makes a client.
+func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, error) {
+	pi, ok := info.Packings[packing.String()]
+	if !ok {
+		return inference.Contract{}, fmt.Errorf("%w: model %.16s offers no %v packing", inference.ErrPacking, info.ID, packing)
+	}
+	return inference.Contract{Packing: packing, Preset: info.Preset, Features: info.Features, Classes: len(info.Classes),
+		Keys: he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements},
+		Plan: inference.Plan{Packing: packing, Preset: info.Preset, InputLevel: pi.InputLevel, LogInputScale: pi.LogInputScale,
+			OutputLevel: pi.OutputLevel, Period: pi.Period},
+		OutScale: pi.OutScale}, nil
+}
+
 type loadedModel struct {
 	info  ModelInfo
 	model *inference.Model
@@ -68,26 +87,20 @@ func describeModel(id string, size int, m *inference.Model, created time.Time) (
 		return ModelInfo{}, fmt.Errorf("%w: model preset: %w", inference.ErrNoPreset, err)
 	}
 	info := ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
-		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy,
+		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy, Dataset: m.Meta.Dataset, SplitSeed: m.Meta.Seed,
 		Packings: map[string]PackingInfo{}, CreatedAt: created}
-	circuit := m.Circuit()
 	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
-		spec, err := m.KeySpec(packing)
+		c, err := m.Contract(packing)
 		if err != nil {
 			return ModelInfo{}, err
 		}
-		plan, err := m.PlanFor(packing, params)
-		if err != nil {
-			return ModelInfo{}, err
-		}
-		pi := PackingInfo{Relinearization: spec.Relinearization, GaloisElements: spec.GaloisElements,
-			InputLevel: plan.InputLevel, LogInputScale: plan.LogInputScale, OutputLevel: plan.OutputLevel,
-			Period: plan.Period, MaxSamples: params.MaxSlots()}
+		pi := PackingInfo{Relinearization: c.Keys.Relinearization, GaloisElements: c.Keys.GaloisElements,
+			InputLevel: c.Plan.InputLevel, LogInputScale: c.Plan.LogInputScale, OutputLevel: c.Plan.OutputLevel,
+			Period: c.Plan.Period, OutScale: c.OutScale, MaxSamples: params.MaxSlots()}
 		if pi.GaloisElements == nil {
 			pi.GaloisElements = []uint64{}
 		}
 		if packing == inference.Single {
-			pi.OutScale = circuit[len(circuit)-1].OutScale
 			pi.MaxSamples = 1
 		}
 		info.Packings[packing.String()] = pi

@@ -109,7 +109,7 @@ func checkInput(i int, ct *rlwe.Ciphertext, params he.Parameters, level int, sca
 // the outputs to logits. It holds the secret key. A Client is not safe for
 // concurrent use.
 type Client struct {
-	model     *Model
+	features  int
 	plan      Plan
 	params    he.Parameters
 	encoder   *ckks.Encoder
@@ -162,14 +162,18 @@ func NewClientForPlan(m *Model, plan Plan, km *he.KeyMaterial) (*Client, error) 
 
 func newClient(m *Model, plan Plan, params he.Parameters, km *he.KeyMaterial) *Client {
 	c := m.Circuit()
+	return newClientFrom(m.Features(), c[len(c)-1].OutScale, plan, params, km)
+}
+
+func newClientFrom(features int, outScale []float64, plan Plan, params he.Parameters, km *he.KeyMaterial) *Client {
 	return &Client{
-		model:     m,
+		features:  features,
 		plan:      plan,
 		params:    params,
 		encoder:   ckks.NewEncoder(params.Parameters),
 		encryptor: rlwe.NewEncryptor(params.Parameters, km.SecretKey),
 		decryptor: rlwe.NewDecryptor(params.Parameters, km.SecretKey),
-		outScale:  c[len(c)-1].OutScale,
+		outScale:  outScale,
 	}
 }
 
@@ -214,7 +218,7 @@ func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
 	if len(x) == 0 || len(x) > c.MaxBatch() {
 		return nil, &BatchSizeError{Max: c.MaxBatch(), Got: len(x)}
 	}
-	features := c.model.Features()
+	features := c.features
 	for n, xs := range x {
 		if err := checkSample(n, xs, features); err != nil {
 			return nil, err
@@ -279,7 +283,7 @@ func (c *Client) EncryptSingle(x []float64) (*rlwe.Ciphertext, error) {
 	if c.plan.Packing != Single {
 		return nil, fmt.Errorf("%w: EncryptSingle on a %v client", ErrPacking, c.plan.Packing)
 	}
-	if err := checkSample(0, x, c.model.Features()); err != nil {
+	if err := checkSample(0, x, c.features); err != nil {
 		return nil, err
 	}
 	return c.encrypt(replicate(x, c.plan.Period[0], c.params.MaxSlots()))

@@ -1,0 +1,79 @@
+package inference
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/aios-edge/aios/he"
+)
+
+// Contract is what a client needs to use a model in one packing without its
+// weights: the input width, the number of classes, the keys to generate,
+// the plan (level and scale of the inputs, replication periods) and, for the
+// single packing, the output scales. A node publishes it (GET
+// /v1/models/{id}); [NewContractClient] turns it into a [Client].
+type Contract struct {
+	Packing  Packing
+	Preset   string
+	Features int
+	Classes  int
+	Keys     he.KeySpec
+	Plan     Plan
+	// OutScale (single packing) multiplies decrypted output slot o to give
+	// logit o; the batch packing folds it into the output ciphertexts'
+	// scale, so it is nil there.
+	OutScale []float64
+}
+
+// Contract returns m's client contract for packing.
+func (m *Model) Contract(packing Packing) (Contract, error) {
+	params, err := modelParams(m)
+	if err != nil {
+		return Contract{}, err
+	}
+	plan, err := m.PlanFor(packing, params)
+	if err != nil {
+		return Contract{}, err
+	}
+	spec, err := m.keySpecFor(packing, params)
+	if err != nil {
+		return Contract{}, err
+	}
+	c := Contract{Packing: packing, Preset: params.Name(), Features: m.Features(), Classes: len(m.Meta.Classes), Keys: spec, Plan: plan}
+	if packing == Single {
+		circuit := m.Circuit()
+		c.OutScale = slices.Clone(circuit[len(circuit)-1].OutScale)
+	}
+	return c, nil
+}
+
+// NewContractClient returns a client for a model known only by its
+// contract, with km's secret key; km must be for the contract's preset.
+func NewContractClient(c Contract, km *he.KeyMaterial) (*Client, error) {
+	params, err := he.PresetByName(c.Preset)
+	if err != nil {
+		return nil, fmt.Errorf("%w: contract preset: %w", ErrNoPreset, err)
+	}
+	if km == nil || km.SecretKey == nil {
+		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
+	}
+	if !km.Params.Equal(params) {
+		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	}
+	plan := c.Plan
+	switch {
+	case c.Features < 1 || c.Classes < 1:
+		return nil, fmt.Errorf("%w: contract with %d features and %d classes", ErrMalformed, c.Features, c.Classes)
+	case plan.Packing != c.Packing:
+		return nil, fmt.Errorf("%w: contract for %v with a %v plan", ErrPacking, c.Packing, plan.Packing)
+	case plan.InputLevel < 0 || plan.InputLevel > params.MaxLevel() || plan.LogInputScale < 1 || plan.LogInputScale > 60:
+		return nil, fmt.Errorf("%w: plan with input level %d, scale 2^%d", ErrNoPreset, plan.InputLevel, plan.LogInputScale)
+	case c.Packing == Single && (len(plan.Period) == 0 || plan.Period[0] < c.Features || len(c.OutScale) != c.Classes):
+		return nil, fmt.Errorf("%w: single-packing contract without periods or output scales", ErrPacking)
+	}
+	outScale := c.OutScale
+	if c.Packing == Batch {
+		outScale = make([]float64, c.Classes) // only its length is used
+	}
+	return newClientFrom(c.Features, outScale, plan, params, km), nil
+}
