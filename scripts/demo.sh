@@ -1,22 +1,49 @@
 #!/usr/bin/env bash
 # make demo: the main job on the embedded defaults, from a fresh clone.
-# For now: the CKKS round trip at every preset (keygen → encrypt → decrypt)
-# from the shell, with the largest error against the input.
+#
+# Starts an aios node on a temporary data directory with the bundled digits
+# model, creates a client token, and runs a client against it over HTTP on
+# the digits test split: the client generates its CKKS keys, uploads the
+# evaluation keys once, encrypts the samples, the node classifies the
+# ciphertexts, the client decrypts — then prints accuracy, agreement with
+# the plaintext model and throughput, and stops the node.
 set -euo pipefail
 aios=${1:-bin/aios}
+root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+node_pid=""
+cleanup() {
+  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
+    kill -TERM "$node_pid"; wait "$node_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 step() { printf '\n$ %s\n' "$*" >&2; "$@"; }
 
-step "$aios" params
-printf '3.14159,-2.5,0.001,16,-16,1e-6\n0.5,0.25\n' > "$work/in.csv"
-for preset in n12 n13 n14 n15; do
-  step "$aios" keygen --preset "$preset" --out "$work/$preset.keys"
-  step "$aios" encrypt --keys "$work/$preset.keys" --in "$work/in.csv" --out "$work/$preset.ct"
-  step "$aios" decrypt --keys "$work/$preset.keys" --in "$work/$preset.ct" --out "$work/$preset.out.csv"
-  paste -d'\n' "$work/in.csv" "$work/$preset.out.csv" | awk -F, -v p="$preset" '
-    NR % 2 == 1 { n = split($0, a, ","); next }
-    { for (i = 1; i <= n; i++) { d = $i - a[i]; if (d < 0) d = -d; if (d > m) m = d } }
-    END { printf "%s: round trip max |error| = %.3g (bound 2^-20 = %.3g)\n", p, m, 2^-20; exit (m > 2^-20) }'
+model="$root/testvectors/models/digits.aios"
+data="$root/testvectors/datasets/digits.csv.gz"
+
+step "$aios" model inspect "$model"
+printf '\n$ export AIOS_TOKEN=$(%s token create --role client --name demo --data-dir %s)\n' "$aios" "$work/node" >&2
+AIOS_TOKEN=$("$aios" token create --role client --name demo --data-dir "$work/node")
+export AIOS_TOKEN
+
+printf '\n$ %s serve --data-dir %s --addr 127.0.0.1:0 --model %s &\n' "$aios" "$work/node" "$model" >&2
+"$aios" serve --data-dir "$work/node" --addr 127.0.0.1:0 --model "$model" \
+  --ready-file "$work/url" --log-level warn 2> "$work/node.log" &
+node_pid=$!
+for _ in $(seq 1 300); do
+  [ -s "$work/url" ] && break
+  kill -0 "$node_pid" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
+  sleep 0.1
 done
+url=$(cat "$work/url")
+echo "node listening on $url" >&2
+
+step "$aios" infer --server "$url" --keys "$work/client.keys" \
+  --data "$data" --split test --packing batch --reference "$model"
+
+step "$aios" infer --server "$url" --keys "$work/client-single.keys" \
+  --data "$data" --split test --packing single --limit 8 --reference "$model"
