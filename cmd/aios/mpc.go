@@ -683,12 +683,30 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (rep *demoReport, err e
 	}
 	rep.Error.MeanAbs = sumAbs / float64(o.dim)
 	rep.Error.CICoverage = float64(covered) / float64(o.dim)
-	// Laplace scale of dp's vector release: d·max(|lower|, |upper|)/ε.
-	rep.Error.LaplaceScale = float64(o.dim) * max(math.Abs(o.lower), math.Abs(o.upper)) * 1e6 / float64(rel.EpsilonMicro)
+	rep.Error.LaplaceScale = laplaceScale(o.dim, max(math.Abs(o.lower), math.Abs(o.upper)), rel.EpsilonMicro)
 	t0 := time.Now()
 	stopNodes(rep.Nodes)
 	rep.Phases = append(rep.Phases, demoPhase{"stop nodes (SIGTERM)", time.Since(t0).Seconds()})
 	return rep, nil
+}
+
+// laplaceScale is the mean Laplace scale over the coordinates of a sum's
+// release: mpc releases at most 2^16 coordinates per dp query, splitting ε
+// evenly (in micro-ε) over the chunks, and each query's scale is its
+// dimension times the bound over its ε.
+func laplaceScale(d int, bound float64, eps int64) float64 {
+	const chunk = 1 << 16
+	chunks := int64((d + chunk - 1) / chunk)
+	total := 0.0
+	for c := range chunks {
+		size := float64(min(d-int(c)*chunk, chunk))
+		e := eps / chunks
+		if c < eps%chunks {
+			e++
+		}
+		total += size * size * bound * 1e6 / float64(e)
+	}
+	return total / float64(d)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
