@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/utils/bignum"
 )
 
 // Backend runs the kernels on one kind of hardware. Every method validates
@@ -106,6 +109,25 @@ var (
 	// ErrUnknownBackend: no backend of that name is registered.
 	ErrUnknownBackend = errors.New("accel: unknown backend")
 )
+
+// ScaledConstant returns the integer that lattigo's ckks Evaluator.Add adds
+// to a ciphertext of the given scale for the real constant b: round(b·scale)
+// with ties away from zero, computed as schemes/ckks does it (b as a
+// big.Float of precision prec — ckks.Parameters.EncodingPrecision() —
+// times the scale, ± 1/2, truncated), so that the rounding of the product
+// to that precision is reproduced too. Pass the result to [BiasResidues].
+func ScaledConstant(b float64, scale rlwe.Scale, prec uint) *big.Int {
+	c := bignum.ToComplex(b, prec)
+	r := new(big.Float).Mul(c[0], &scale.Value)
+	switch c[0].Sign() {
+	case 1:
+		r.Add(r, new(big.Float).SetFloat64(0.5))
+	case -1:
+		r.Sub(r, new(big.Float).SetFloat64(0.5))
+	}
+	v, _ := r.Int(nil)
+	return v
+}
 
 // BiasResidues returns v mod q for every modulus in l: the bias row vector of
 // a ciphertext output whose constant is v, for [DenseLayerArgs.Bias]. Only the

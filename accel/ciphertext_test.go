@@ -3,7 +3,6 @@ package accel_test
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"testing"
 
@@ -23,20 +22,6 @@ func ciphertextRows(ct *rlwe.Ciphertext) [][]uint64 {
 	return rows
 }
 
-// roundScaled is round(b·scale), ties away from zero, as lattigo's
-// Evaluator.Add computes a constant's integer (schemes/ckks/scaling.go).
-func roundScaled(b float64, scale rlwe.Scale) *big.Int {
-	f := new(big.Float).Mul(new(big.Float).SetFloat64(b), &scale.Value)
-	switch {
-	case b > 0:
-		f.Add(f, big.NewFloat(0.5))
-	case b < 0:
-		f.Sub(f, big.NewFloat(0.5))
-	}
-	v, _ := f.Int(nil)
-	return v
-}
-
 // testCiphertexts runs a small dense layer on real CKKS ciphertexts with
 // lattigo's evaluator (Mul, MulThenAdd with int64 constants, Add of a float
 // bias) and with the backend on their coefficients, compares the bits, then
@@ -44,9 +29,10 @@ func roundScaled(b float64, scale rlwe.Scale) *big.Int {
 func testCiphertexts(t *testing.T, b accel.Backend) {
 	for _, tc := range []struct {
 		preset string
-		level  int // −1: the preset's top level
-	}{{"n12", -1}, {"n13", -1}, {"n13", 1}} {
-		t.Run(fmt.Sprintf("%s/level=%d", tc.preset, tc.level), func(t *testing.T) {
+		level  int     // −1: the preset's top level
+		skew   float64 // scale = default scale × skew: not a power of two
+	}{{"n12", -1, 1}, {"n13", -1, 1}, {"n13", 1, 1}, {"n13", 2, 1 + 1.0/3}} {
+		t.Run(fmt.Sprintf("%s/level=%d/skew=%.3g", tc.preset, tc.level, tc.skew), func(t *testing.T) {
 			p, err := he.PresetByName(tc.preset)
 			if err != nil {
 				t.Fatal(err)
@@ -72,6 +58,9 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 				if tc.level >= 0 {
 					eval.DropLevel(cts[i], cts[i].Level()-tc.level)
 				}
+				// A scale that is not a power of two, as after rescaling:
+				// the bias integers then depend on lattigo's rounding.
+				cts[i].Scale = cts[i].Scale.Mul(rlwe.NewScale(tc.skew))
 			}
 			level, scale := cts[0].Level(), cts[0].Scale
 			w := make([]int64, nOut*nIn)
@@ -79,7 +68,7 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 				w[j] = rng.Int64N(256) - 128
 			}
 			w[0], w[1] = -128, 127
-			bias := []float64{0.25, -0.5, 0}
+			bias := []float64{0.1234567891, -0.5, 0}
 
 			// lattigo, ciphertext by ciphertext.
 			want := make([]*rlwe.Ciphertext, nOut)
@@ -111,7 +100,8 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 				got[k] = ckks.NewCiphertext(p.Parameters, 1, level)
 				got[k].MetaData = cts[0].MetaData.CopyNew() // NTT form, scale of the inputs
 				args.Out = append(args.Out, ciphertextRows(got[k]))
-				if args.Bias[k], err = accel.BiasResidues(l, level+1, roundScaled(bias[k], scale)); err != nil {
+				v := accel.ScaledConstant(bias[k], scale, p.Parameters.EncodingPrecision())
+				if args.Bias[k], err = accel.BiasResidues(l, level+1, v); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -129,9 +119,10 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 					t.Fatal(err)
 				}
 				for j := range slots {
+					// The skewed scale divides the encrypted values.
 					exp := bias[k]
 					for i := range nIn {
-						exp += float64(w[k*nIn+i]) * xs[i][j]
+						exp += float64(w[k*nIn+i]) * xs[i][j] / tc.skew
 					}
 					if math.Abs(dec[j]-exp) > 1e-3 {
 						t.Fatalf("output %d slot %d: decrypted %g, want %g", k, j, dec[j], exp)

@@ -58,7 +58,8 @@
 // adds round(b·op0.Scale) (ties away from zero) mod q_r to every coefficient
 // of Value[0] only (ciphertexts are in the NTT domain, where that is the
 // constant polynomial); pass it to DenseLayer as the bias residues of the c0
-// rows, zero for the c1 rows ([BiasResidues]).
+// rows, zero for the others ([ScaledConstant] computes the integer exactly
+// as lattigo rounds it, [BiasResidues] its residues).
 //
 // # Backends
 //
