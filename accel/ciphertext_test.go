@@ -31,8 +31,9 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 		preset string
 		level  int     // −1: the preset's top level
 		skew   float64 // scale = default scale × skew: not a power of two
-	}{{"n12", -1, 1}, {"n13", -1, 1}, {"n13", 1, 1}, {"n13", 2, 1 + 1.0/3}} {
-		t.Run(fmt.Sprintf("%s/level=%d/skew=%.3g", tc.preset, tc.level, tc.skew), func(t *testing.T) {
+		square bool    // inputs are x², degree-2 ciphertexts (not relinearized)
+	}{{"n12", -1, 1, false}, {"n13", -1, 1, false}, {"n13", 1, 1, false}, {"n13", 2, 1 + 1.0/3, false}, {"n13", -1, 1, true}} {
+		t.Run(fmt.Sprintf("%s/level=%d/skew=%.3g/square=%v", tc.preset, tc.level, tc.skew, tc.square), func(t *testing.T) {
 			p, err := he.PresetByName(tc.preset)
 			if err != nil {
 				t.Fatal(err)
@@ -43,6 +44,9 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 			}
 			client := he.NewClient(km)
 			eval := ckks.NewEvaluator(p.Parameters, nil)
+			// lattigo's own decryptor: he.Client refuses degree 2.
+			decryptor := rlwe.NewDecryptor(p.Parameters, km.SecretKey)
+			encoder := ckks.NewEncoder(p.Parameters)
 			rng := rand.New(rand.NewPCG(9, 10))
 			const nIn, nOut, slots = 6, 3, 16
 			xs := make([][]float64, nIn)
@@ -61,8 +65,18 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 				// A scale that is not a power of two, as after rescaling:
 				// the bias integers then depend on lattigo's rounding.
 				cts[i].Scale = cts[i].Scale.Mul(rlwe.NewScale(tc.skew))
+				if tc.square {
+					sq := ckks.NewCiphertext(p.Parameters, 2, cts[i].Level())
+					if err := eval.Mul(cts[i], cts[i], sq); err != nil {
+						t.Fatal(err)
+					}
+					cts[i] = sq
+					for j := range xs[i] {
+						xs[i][j] *= xs[i][j]
+					}
+				}
 			}
-			level, scale := cts[0].Level(), cts[0].Scale
+			level, scale, degree := cts[0].Level(), cts[0].Scale, cts[0].Degree()
 			w := make([]int64, nOut*nIn)
 			for j := range w {
 				w[j] = rng.Int64N(256) - 128
@@ -73,7 +87,7 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 			// lattigo, ciphertext by ciphertext.
 			want := make([]*rlwe.Ciphertext, nOut)
 			for k := range want {
-				acc := ckks.NewCiphertext(p.Parameters, 1, level)
+				acc := ckks.NewCiphertext(p.Parameters, degree, level)
 				if err := eval.Mul(cts[0], w[k*nIn], acc); err != nil {
 					t.Fatal(err)
 				}
@@ -90,14 +104,14 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 
 			// The backend on the same coefficients.
 			moduli := p.Parameters.RingQ().ModuliChain()[:level+1]
-			l := accel.CiphertextLayout(p.Parameters.N(), moduli, 1)
+			l := accel.CiphertextLayout(p.Parameters.N(), moduli, degree)
 			args := &accel.DenseLayerArgs{Layout: l, Weights: w, Bias: make([][]uint64, nOut)}
 			got := make([]*rlwe.Ciphertext, nOut)
 			for i := range cts {
 				args.In = append(args.In, ciphertextRows(cts[i]))
 			}
 			for k := range got {
-				got[k] = ckks.NewCiphertext(p.Parameters, 1, level)
+				got[k] = ckks.NewCiphertext(p.Parameters, degree, level)
 				got[k].MetaData = cts[0].MetaData.CopyNew() // NTT form, scale of the inputs
 				args.Out = append(args.Out, ciphertextRows(got[k]))
 				v := accel.ScaledConstant(bias[k], scale, p.Parameters.EncodingPrecision())
@@ -114,8 +128,8 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 						k, &want[k].Scale.Value, want[k].Level(), want[k].IsNTT, &got[k].Scale.Value, got[k].Level(), got[k].IsNTT)
 				}
 				equalRows(t, fmt.Sprintf("output %d", k), ciphertextRows(got[k]), ciphertextRows(want[k]))
-				dec, err := client.Decrypt(got[k], slots)
-				if err != nil {
+				dec := make([]float64, slots)
+				if err := encoder.Decode(decryptor.DecryptNew(got[k]), dec); err != nil {
 					t.Fatal(err)
 				}
 				for j := range slots {
