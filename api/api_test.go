@@ -19,13 +19,13 @@ import (
 )
 
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	ts     *httptest.Server
 	tokens map[Role]string
 }
 
-func newTestNode(t *testing.T, cfg Config) *testNode {
+func newTestNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -81,7 +81,7 @@ var (
 	n12Keys     *he.KeyMaterial
 )
 
-func testKeys(t *testing.T) *he.KeyMaterial {
+func testKeys(t testing.TB) *he.KeyMaterial {
 	n12KeysOnce.Do(func() {
 		p, err := he.PresetByName("n12")
 		if err != nil {

@@ -47,7 +47,7 @@ var (
 	digitsErr  error
 )
 
-func loadDigits(t *testing.T) *digitsFixture {
+func loadDigits(t testing.TB) *digitsFixture {
 	t.Helper()
 	digitsOnce.Do(func() {
 		root := filepath.Join("..", "testvectors")
@@ -98,7 +98,7 @@ func loadDigits(t *testing.T) *digitsFixture {
 }
 
 // inferNode is a node with the digits model and the client's keys uploaded.
-func inferNode(t *testing.T, cfg Config) (*testNode, *digitsFixture, ModelInfo, string) {
+func inferNode(t testing.TB, cfg Config) (*testNode, *digitsFixture, ModelInfo, string) {
 	f := loadDigits(t)
 	n := newTestNode(t, cfg)
 	resp, b := n.do("POST", "/v1/models", n.tokens[RoleAdmin], f.file)
