@@ -54,11 +54,8 @@ func NewContractClient(c Contract, km *he.KeyMaterial) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: contract preset: %w", ErrNoPreset, err)
 	}
-	if km == nil || km.SecretKey == nil {
-		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
-	}
-	if !km.Params.Equal(params) {
-		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	if err := checkKeyMaterial(km, params); err != nil {
+		return nil, err
 	}
 	plan := c.Plan
 	switch {

@@ -118,6 +118,17 @@ type Client struct {
 	outScale  []float64
 }
 
+// checkKeyMaterial verifies that km holds a secret key for params.
+func checkKeyMaterial(km *he.KeyMaterial, params he.Parameters) error {
+	if km == nil || km.SecretKey == nil {
+		return fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
+	}
+	if !km.Params.Equal(params) {
+		return &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	}
+	return nil
+}
+
 // NewClient returns a client for m in packing with km's secret key. km
 // must be for the model's preset.
 func NewClient(m *Model, packing Packing, km *he.KeyMaterial) (*Client, error) {
@@ -125,11 +136,8 @@ func NewClient(m *Model, packing Packing, km *he.KeyMaterial) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if km == nil || km.SecretKey == nil {
-		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
-	}
-	if !km.Params.Equal(params) {
-		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	if err := checkKeyMaterial(km, params); err != nil {
+		return nil, err
 	}
 	plan, err := m.PlanFor(packing, params)
 	if err != nil {
@@ -145,11 +153,8 @@ func NewClientForPlan(m *Model, plan Plan, km *he.KeyMaterial) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	if km == nil || km.SecretKey == nil {
-		return nil, fmt.Errorf("%w: no secret key", he.ErrNoSecretKey)
-	}
-	if !km.Params.Equal(params) {
-		return nil, &ParamsError{What: "key material", WantName: params.Name(), WantID: params.ID(), GotName: km.Params.Name(), GotID: km.Params.ID()}
+	if err := checkKeyMaterial(km, params); err != nil {
+		return nil, err
 	}
 	if plan.InputLevel < 0 || plan.InputLevel > params.MaxLevel() || plan.LogInputScale < 1 || plan.LogInputScale > 60 {
 		return nil, fmt.Errorf("%w: plan with input level %d, scale 2^%d", ErrNoPreset, plan.InputLevel, plan.LogInputScale)
