@@ -3,58 +3,45 @@ package inference
 import (
 	"context"
 	"fmt"
-	"math/bits"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/ring"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 
+	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/he"
 )
 
 // BatchEvaluator runs a model on batch-packed ciphertexts (see [Batch] and
 // [Plan]): ciphertext i holds feature i of up to N/2 samples, and output
-// ciphertext o holds logit o of each sample. It is safe for concurrent use;
-// each evaluation spreads the units of every layer over all cores, each
-// goroutine with its own lattigo evaluator.
+// ciphertext o holds logit o of each sample. It is safe for concurrent use.
+// The dense layers (integer multiply-adds of whole ciphertexts) run on an
+// accel backend — all CPU cores, or a GPU — and the squares, relinearizations
+// and rescalings spread over all cores, each goroutine with its own lattigo
+// evaluator.
 type BatchEvaluator struct {
 	params  he.Parameters
 	plan    Plan
 	circuit []CircuitLayer
-	rows    [][][]term // per layer, per output unit: its non-zero weights
+	weights [][]int64 // per layer, the circuit's W as the backend takes it
 	pool    *he.WorkerPool
+	backend accel.Backend
 	naive   bool
-}
-
-// term is one non-zero integer weight of a dense layer's row.
-type term struct {
-	in  int    // input index
-	abs uint64 // |w|, 1…127
-	neg bool   // w < 0
-}
-
-func rowsOf(c []CircuitLayer) [][][]term {
-	rows := make([][][]term, len(c))
-	for l, cl := range c {
-		rows[l] = make([][]term, cl.Out)
-		for o := range cl.Out {
-			for i, w := range cl.W[o*cl.In : (o+1)*cl.In] {
-				switch {
-				case w > 0:
-					rows[l][o] = append(rows[l][o], term{in: i, abs: uint64(w)})
-				case w < 0:
-					rows[l][o] = append(rows[l][o], term{in: i, abs: uint64(-int(w)), neg: true})
-				}
-			}
-		}
-	}
-	return rows
 }
 
 // NewBatchEvaluator returns the optimized batch evaluator of m on a
 // client's evaluation keys, which must be for the model's preset and hold
-// the relinearization key ([Model.KeySpec]).
+// the relinearization key ([Model.KeySpec]). Its dense layers run on the
+// backend accel.Select picks (AIOS_ACCEL).
 func NewBatchEvaluator(m *Model, keys *he.EvaluationKeySet) (*BatchEvaluator, error) {
+	be, err := accel.Select()
+	if err != nil {
+		return nil, err
+	}
+	return NewBatchEvaluatorOn(be, m, keys)
+}
+
+// NewBatchEvaluatorOn is NewBatchEvaluator with the dense layers on be.
+func NewBatchEvaluatorOn(be accel.Backend, m *Model, keys *he.EvaluationKeySet) (*BatchEvaluator, error) {
 	params, err := modelParams(m)
 	if err != nil {
 		return nil, err
@@ -63,7 +50,12 @@ func NewBatchEvaluator(m *Model, keys *he.EvaluationKeySet) (*BatchEvaluator, er
 	if err != nil {
 		return nil, err
 	}
-	return newBatchEvaluator(m, params, plan, keys, false)
+	e, err := newBatchEvaluator(m, params, plan, keys, false)
+	if err != nil {
+		return nil, err
+	}
+	e.backend = be
+	return e, nil
 }
 
 // NewNaiveBatchEvaluator returns the baseline the optimized evaluator is
@@ -112,14 +104,30 @@ func newBatchEvaluator(m *Model, params he.Parameters, plan Plan, keys *he.Evalu
 		return nil, err
 	}
 	c := m.Circuit()
+	weights := make([][]int64, len(c))
+	for l, cl := range c {
+		weights[l] = make([]int64, len(cl.W))
+		for i, w := range cl.W {
+			weights[l][i] = int64(w)
+		}
+	}
 	return &BatchEvaluator{
 		params:  params,
 		plan:    plan,
 		circuit: c,
-		rows:    rowsOf(c),
+		weights: weights,
 		pool:    he.NewWorkerPool(params, keys.Keys),
 		naive:   naive,
 	}, nil
+}
+
+// Backend names the kernel backend of the dense layers ("" for the naive
+// baseline, which uses lattigo's evaluator).
+func (e *BatchEvaluator) Backend() string {
+	if e.backend == nil {
+		return ""
+	}
+	return e.backend.Name()
 }
 
 // Plan returns the evaluator's plan: the level and scale it expects its
@@ -141,14 +149,20 @@ func (e *BatchEvaluator) Evaluate(ctx context.Context, in []*rlwe.Ciphertext) ([
 	}
 	h := in
 	for l := range e.circuit {
-		out := make([]*rlwe.Ciphertext, e.circuit[l].Out)
-		layer := e.layer
-		if e.naive {
-			layer = e.naiveLayer
+		var dense []*rlwe.Ciphertext
+		if !e.naive {
+			var err error
+			if dense, err = denseLayer(e.backend, e.params, e.circuit[l].Out, e.weights[l], e.circuit[l].Add, h); err != nil {
+				return nil, fmt.Errorf("inference: layer %d: %w", l, err)
+			}
 		}
-		err := e.pool.ForEach(ctx, len(out), func(w *he.Worker, o int) error {
-			ct, err := layer(w.Evaluator, l, o, h)
-			out[o] = ct
+		out := make([]*rlwe.Ciphertext, e.circuit[l].Out)
+		err := e.pool.ForEach(ctx, len(out), func(w *he.Worker, o int) (err error) {
+			if e.naive {
+				out[o], err = e.naiveLayer(w.Evaluator, l, o, h)
+			} else {
+				out[o], err = e.finish(w.Evaluator, l, o, dense[o])
+			}
 			return err
 		})
 		if err != nil {
@@ -159,21 +173,51 @@ func (e *BatchEvaluator) Evaluate(ctx context.Context, in []*rlwe.Ciphertext) ([
 	return h, nil
 }
 
-// layer computes unit o of layer l on h, the optimized way: the
-// multiply-adds by denseLayer straight on the RNS limbs (degree-2 inputs
-// accepted, so the relinearization of the squares is deferred to here,
-// once per output instead of once per input), the constant, then either
-// the square without relinearization (hidden layers) or the output
-// rescalings, one relinearization and the output scale.
-func (e *BatchEvaluator) layer(ev *ckks.Evaluator, l, o int, h []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-	cl := &e.circuit[l]
-	deg, lev := h[0].Degree(), h[0].Level()
-	u := ckks.NewCiphertext(e.params.Parameters, deg, lev)
-	*u.MetaData = *h[0].MetaData
-	denseLayer(e.params.Q()[:lev+1], e.rows[l][o], h, u)
-	if err := ev.Add(u, cl.Add[o], u); err != nil {
+// denseLayer computes u_o = Σ_i W[o·len(h)+i]·h_i + add_o for every output
+// unit o on the backend, over whole ciphertexts in the NTT domain (degree-2
+// inputs accepted, so the relinearization of the squares is deferred past
+// it, once per output instead of once per input). The result equals
+// lattigo's MulThenAdd with the integer constants followed by Add of the
+// constant, bit for bit (DESIGN.md, "Kernel contract": DenseLayer).
+func denseLayer(be accel.Backend, params he.Parameters, outs int, w []int64, add []float64, h []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+	L, d := h[0].Level(), h[0].Degree()
+	lay := accel.CiphertextLayout(params.N(), params.Q()[:L+1], d)
+	rows := func(ct *rlwe.Ciphertext) [][]uint64 {
+		r := make([][]uint64, 0, lay.Rows())
+		for _, p := range ct.Value {
+			r = append(r, p.Coeffs[:L+1]...)
+		}
+		return r
+	}
+	args := &accel.DenseLayerArgs{Layout: lay, Weights: w, In: make([][][]uint64, len(h)),
+		Out: make([][][]uint64, outs), Bias: make([][]uint64, outs)}
+	for i, ct := range h {
+		args.In[i] = rows(ct)
+	}
+	out := make([]*rlwe.Ciphertext, outs)
+	for o := range out {
+		out[o] = ckks.NewCiphertext(params.Parameters, d, L)
+		*out[o].MetaData = *h[0].MetaData
+		args.Out[o] = rows(out[o])
+		var err error
+		v := accel.ScaledConstant(add[o], h[0].Scale, params.EncodingPrecision())
+		if args.Bias[o], err = accel.BiasResidues(lay, L+1, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := be.DenseLayer(args); err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// finish completes unit o of layer l from its dense-layer output u: the
+// square without relinearization (hidden layers; the next dense layer
+// takes degree-2 inputs) or the output rescalings, one relinearization and
+// the output scale.
+func (e *BatchEvaluator) finish(ev *ckks.Evaluator, l, o int, u *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	cl := &e.circuit[l]
+	deg := u.Degree()
 	if cl.Square {
 		if deg == 2 {
 			if err := ev.Relinearize(u, u); err != nil {
@@ -211,12 +255,11 @@ func (e *BatchEvaluator) naiveLayer(ev *ckks.Evaluator, l, o int, h []*rlwe.Ciph
 	cl := &e.circuit[l]
 	acc := ckks.NewCiphertext(e.params.Parameters, h[0].Degree(), h[0].Level())
 	*acc.MetaData = *h[0].MetaData
-	for _, t := range e.rows[l][o] {
-		w := int64(t.abs)
-		if t.neg {
-			w = -w
+	for i, w := range e.weights[l][o*cl.In : (o+1)*cl.In] {
+		if w == 0 {
+			continue
 		}
-		if err := ev.MulThenAdd(h[t.in], w, acc); err != nil {
+		if err := ev.MulThenAdd(h[i], w, acc); err != nil {
 			return nil, err
 		}
 	}
@@ -235,107 +278,4 @@ func (e *BatchEvaluator) naiveLayer(ev *ckks.Evaluator, l, o int, h []*rlwe.Ciph
 		return nil, err
 	}
 	return sq, nil
-}
-
-// denseLayer is the batch packing's dense layer for one output unit:
-//
-//	out = Σ_t w_t · in[t.in]   (mod q_j, for every polynomial of the
-//	                            ciphertexts and every RNS limb j)
-//
-// with small signed integer weights, over whole ciphertexts in the NTT
-// domain; out's polynomials are overwritten. The inputs share out's degree
-// and level. It is exact (the same residues as lattigo's MulThenAdd with
-// the integer constants) and is the kernel the accel backends implement
-// (DESIGN.md, "Kernel contract": DenseLayer).
-//
-// Lazy reduction: a weight |w| ≤ 127 times a residue below q < 2^b is below
-// 2^(b+7), so a group of 2^(57−b) − 1 terms adds up in a uint64 before one
-// Barrett reduction. A negative weight contributes |w|·(q − x) =
-// |w|·q − |w|·x: the products are added with two's-complement multipliers
-// (wrapping arithmetic is exact modulo 2^64) and the group's Σ|w|·q is added
-// at the reduction, where the true sum is back in [0, 2^64).
-func denseLayer(moduli []uint64, terms []term, in []*rlwe.Ciphertext, out *rlwe.Ciphertext) {
-	const block = 1024
-	var acc [block]uint64
-	for j, q := range moduli {
-		u := ring.BRedConstant(q)
-		b := bits.Len64(q)
-		if b >= 56 {
-			denseLayerWide(j, q, u, terms, in, out)
-			continue
-		}
-		group := 1<<(57-b) - 1
-		for p := range out.Value {
-			dst := out.Value[p].Coeffs[j]
-			n := len(dst)
-			for lo := 0; lo < n; lo += block {
-				hi := min(lo+block, n)
-				a := acc[:hi-lo]
-				clear(a)
-				var c uint64 // Σ|w|·q of the negative terms since the last reduction
-				cnt := 0
-				reduce := func() {
-					for k := range a {
-						a[k] = ring.BRedAdd(a[k]+c, q, u)
-					}
-					c, cnt = 0, 0
-				}
-				mul := func(t term) uint64 {
-					if t.neg {
-						c += t.abs * q
-						return -t.abs
-					}
-					return t.abs
-				}
-				for g := 0; g < len(terms); {
-					if g+1 < len(terms) && group >= 2 {
-						if cnt+2 > group {
-							reduce()
-						}
-						m1, m2 := mul(terms[g]), mul(terms[g+1])
-						x1 := in[terms[g].in].Value[p].Coeffs[j][lo:hi]
-						x2 := in[terms[g+1].in].Value[p].Coeffs[j][lo:hi]
-						x1, x2 = x1[:len(a)], x2[:len(a)]
-						for k := range a {
-							a[k] += m1*x1[k] + m2*x2[k]
-						}
-						g, cnt = g+2, cnt+2
-						continue
-					}
-					if cnt+1 > group {
-						reduce()
-					}
-					m1 := mul(terms[g])
-					x1 := in[terms[g].in].Value[p].Coeffs[j][lo:hi]
-					x1 = x1[:len(a)]
-					for k := range a {
-						a[k] += m1 * x1[k]
-					}
-					g, cnt = g+1, cnt+1
-				}
-				for k := range a {
-					dst[lo+k] = ring.BRedAdd(a[k]+c, q, u)
-				}
-			}
-		}
-	}
-}
-
-// denseLayerWide is denseLayer's limb j for moduli of 56 bits or more:
-// no room for lazy sums, each product is reduced.
-func denseLayerWide(j int, q uint64, u []uint64, terms []term, in []*rlwe.Ciphertext, out *rlwe.Ciphertext) {
-	for p := range out.Value {
-		dst := out.Value[p].Coeffs[j]
-		clear(dst)
-		for _, t := range terms {
-			x := in[t.in].Value[p].Coeffs[j]
-			for k := range dst {
-				xv := x[k]
-				if t.neg {
-					xv = q - xv
-				}
-				dst[k] = ring.BRedAdd(dst[k]+ring.BRed(xv, t.abs, q, u), q, u)
-			}
-		}
-	}
 }
