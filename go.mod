@@ -3,6 +3,7 @@ module github.com/aios-edge/aios
 go 1.26.0
 
 require (
+	github.com/ebitengine/purego v0.11.3
 	github.com/google/differential-privacy/go/v3 v3.0.0
 	github.com/tuneinsight/lattigo/v5 v5.0.7
 	go.dedis.ch/kyber/v3 v3.1.0
