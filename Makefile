@@ -4,7 +4,7 @@ BIN         ?= bin
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test test-race check fmt vet staticcheck tidy demo bench fuzz clean
+.PHONY: all build test test-race check fmt vet staticcheck tidy demo bench fuzz gpu-test clean
 
 all: build
 
@@ -47,6 +47,14 @@ bench:
 FUZZTIME ?= 60s
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# Static test and benchmark binaries for a GPU machine (which needs no Go):
+# copy the repository with .gpu/ there and run scripts/gpu-check.sh from its
+# root. .gpu/ is ignored.
+gpu-test:
+	mkdir -p .gpu
+	CGO_ENABLED=0 $(GO) test -c -o .gpu/ ./accel/...
+	CGO_ENABLED=0 $(GO) test -c -o .gpu/inference.test ./inference
 
 clean:
 	rm -rf $(BIN) .gpu demo-out

@@ -27,8 +27,10 @@ func TestSelect(t *testing.T) {
 	if _, err := accel.SelectByName("failing-for-test"); !errors.Is(err, accel.ErrUnavailable) || !errors.Is(err, errTestDevice) {
 		t.Errorf("explicit failing backend: got %v, want ErrUnavailable wrapping its reason", err)
 	}
-	if _, err := accel.SelectByName("cuda"); !errors.Is(err, accel.ErrUnavailable) {
-		t.Errorf("cuda without a build: got %v, want ErrUnavailable", err)
+	if b, err := accel.SelectByName("cuda"); err != nil && !errors.Is(err, accel.ErrUnavailable) {
+		t.Errorf("cuda without a GPU: got %v, want ErrUnavailable", err)
+	} else if err == nil && b.Name() != "cuda" {
+		t.Errorf("SelectByName(cuda) = %s", b.Name())
 	}
 	if _, err := accel.SelectByName("tpu"); !errors.Is(err, accel.ErrUnknownBackend) || !strings.Contains(err.Error(), "cpu") {
 		t.Errorf("unknown backend: got %v, want ErrUnknownBackend listing the names", err)
