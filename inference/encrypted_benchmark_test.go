@@ -2,12 +2,14 @@ package inference_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	_ "github.com/aios-edge/aios/accel/cuda" // so AIOS_ACCEL=cuda selects the GPU where there is one
 	"github.com/aios-edge/aios/inference"
 )
 
@@ -98,4 +100,98 @@ func BenchmarkSingleDigits(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(lat[(len(lat)-1)/2], "p50-ms")
 	b.ReportMetric(lat[min(len(lat)-1, int(0.95*float64(len(lat))))], "p95-ms")
+}
+
+// wideModel is a synthetic 784→128→10 model (MNIST-sized, x² activation,
+// half the weights pruned, int8) with random weights: for throughput only.
+// Its bounds, preset and input level come from a trace over random inputs
+// in [0, 1], as training would set them.
+func wideModel(b *testing.B, inputs [][]float64) *inference.Model {
+	rng := rand.New(rand.NewPCG(7, 8))
+	layer := func(in, out int, act inference.Activation, scale float64) inference.Layer {
+		l := inference.Layer{In: in, Out: out, W: make([]int8, in*out), Scale: make([]float64, out), Bias: make([]float64, out), Act: act}
+		for i := range l.W {
+			if rng.IntN(2) == 0 {
+				l.W[i] = int8(rng.IntN(255) - 127)
+			}
+		}
+		for o := range out {
+			l.Scale[o] = scale
+		}
+		return l
+	}
+	m := &inference.Model{
+		// Preset and level are provisional until the trace below.
+		Meta: inference.Metadata{Name: "wide-synthetic", Dataset: "random", Features: 784, Depth: 1, Preset: "n13", InputLevel: 1,
+			Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+		Layers: []inference.Layer{
+			layer(784, 128, inference.Square, 1.0/(127*28)),
+			layer(128, 10, inference.Activation{}, 1.0/(127*12)),
+		},
+	}
+	ref, err := inference.NewEvaluator(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if m.Meta.Bounds, err = ref.Trace(inputs[:256]); err != nil {
+		b.Fatal(err)
+	}
+	if m.Meta.Preset, m.Meta.InputLevel, err = inference.ChoosePreset(m.Meta.Bounds); err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkBatchWide measures server-side evaluation of one full batch of
+// a 784→128→10 model on the backend AIOS_ACCEL selects (the issue's
+// cuda-vs-cpu figure is this benchmark run with AIOS_ACCEL=cpu and =cuda).
+//
+//	go test ./inference -run '^$' -bench BatchWide -benchtime 1x
+func BenchmarkBatchWide(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	x := make([][]float64, 4096)
+	for i := range x {
+		x[i] = make([]float64, 784)
+		for j := range x[i] {
+			x[i][j] = rng.Float64()
+		}
+	}
+	m := wideModel(b, x)
+	km := keysFor(b, m, inference.Batch)
+	ev, err := inference.NewBatchEvaluator(m, km.Evaluation)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := inference.NewClient(m, inference.Batch, km)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x = x[:c.MaxBatch()]
+	in, err := c.EncryptBatch(x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []*rlwe.Ciphertext
+	b.ResetTimer()
+	for b.Loop() {
+		if out, err = ev.Evaluate(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	logits, err := c.DecryptBatch(out, len(x))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref, _ := inference.NewEvaluator(m)
+	want, _ := ref.Predict(x[:64])
+	if agree := inference.AccuracyOf(inference.Argmax(logits[:64]), inference.Argmax(want)); agree < 0.95 {
+		b.Fatalf("agreement with the plaintext model %.2f", agree)
+	}
+	b.ReportMetric(float64(len(x))/(b.Elapsed().Seconds()/float64(b.N)), "predictions/s")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("preset %s, input level %d, backend %s", m.Meta.Preset, m.Meta.InputLevel, ev.Backend())
 }

@@ -29,10 +29,9 @@ run accel/cuda ../../.gpu/cuda.test -test.v -test.count=1
 run accel/cuda ../../.gpu/cuda.test -test.run '^$' -test.bench 'DenseLayerDevice|NTTDevice' -test.benchtime 10x
 # The accel benchmarks on the selected backend against lattigo.
 AIOS_ACCEL=cuda run accel ../.gpu/accel.test -test.run '^$' -test.bench 'DenseLayer|NTT' -test.benchtime 5x -test.short
-# Batch encrypted inference, cuda vs cpu: see the cuda package doc (the
-# inference test binary links the cuda backend only once inference's tests
-# import it).
+# Batch encrypted inference, cuda vs cpu: the digits model and a 784→128→10
+# model on a full batch (inference's benchmarks link the cuda backend).
 for accel in cpu cuda; do
-	AIOS_ACCEL=$accel run inference ../.gpu/inference.test -test.run '^$' -test.bench 'BatchDigits/optimized' -test.benchtime 3x
+	AIOS_ACCEL=$accel run inference ../.gpu/inference.test -test.run '^$' -test.bench 'BatchDigits/optimized|BatchWide' -test.benchtime 3x -test.v
 done
 exit $status
