@@ -46,22 +46,7 @@ func TestBreastCancerEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := inference.NewClient(m, inference.Batch, km)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := c.EncryptBatch(test.X)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := ev.Evaluate(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.DecryptBatch(out, test.Len())
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := evaluateBatch(t, m, km, ev, test.X)
 	agree, maxErr := compare(got, want)
 	t.Logf("batch plan %+v: agreement %.4f on %d samples, max |logit error| %.3g", ev.Plan(), agree, test.Len(), maxErr)
 	if agree < 0.999 {

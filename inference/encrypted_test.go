@@ -31,6 +31,29 @@ func digits(t testing.TB) (*inference.Model, *dataset.Dataset) {
 	return m, test
 }
 
+// evaluateBatch encrypts x for ev's plan, evaluates it with ev and returns
+// the decrypted logits.
+func evaluateBatch(t testing.TB, m *inference.Model, km *he.KeyMaterial, ev *inference.BatchEvaluator, x [][]float64) [][]float64 {
+	t.Helper()
+	c, err := inference.NewClientForPlan(m, ev.Plan(), km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := c.EncryptBatch(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ev.Evaluate(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.DecryptBatch(out, len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func keysFor(t testing.TB, m *inference.Model, packing inference.Packing) *he.KeyMaterial {
 	t.Helper()
 	params, err := he.PresetByName(m.Meta.Preset)
@@ -85,22 +108,7 @@ func TestBatchDigits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := inference.NewClientForPlan(m, ev.Plan(), km)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := c.EncryptBatch(test.X)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := ev.Evaluate(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := c.DecryptBatch(out, test.Len())
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := evaluateBatch(t, m, km, ev, test.X)
 		agree, maxErr := compare(got, want)
 		t.Logf("naive=%v plan %+v: agreement %.4f, max |logit error| %.3g", naive, ev.Plan(), agree, maxErr)
 		if agree < 0.999 || maxErr > 0.05 {
