@@ -47,6 +47,7 @@ type Node struct {
 	mu       sync.Mutex
 	sessions map[[32]byte]*run
 	inputs   map[[32]byte]Input
+	finished []finishedSession // oldest first
 
 	// Test hooks, set only through export_test.go.
 	rawForTesting          func(raw []float64, out *Outcome)
@@ -56,6 +57,47 @@ type Node struct {
 
 // maxPendingInputs bounds inputs stored for sessions not yet proposed.
 const maxPendingInputs = 256
+
+// A node keeps the outcome of its last maxFinishedSessions finished
+// sessions, each for at most finishedRetention, for Status; older ones are
+// forgotten when a new session starts, so a long-running node's memory
+// stays bounded. Forgetting is safe: a replayed proposal of a forgotten
+// session is refused because its acceptance deadline has passed.
+const (
+	maxFinishedSessions = 1024
+	finishedRetention   = 24 * time.Hour
+)
+
+type finishedSession struct {
+	id [32]byte
+	at time.Time
+}
+
+// sessionFinished records that a session ended.
+func (n *Node) sessionFinished(id [32]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.finished = append(n.finished, finishedSession{id: id, at: n.cfg.Now()})
+}
+
+// pruneFinished forgets finished sessions beyond the count or age limits
+// whose acceptance deadline has passed. n.mu must be held.
+func (n *Node) pruneFinished(now time.Time) {
+	keep := n.finished[:0]
+	for i, f := range n.finished {
+		r := n.sessions[f.id]
+		expired := len(n.finished)-i > maxFinishedSessions || now.Sub(f.at) > finishedRetention
+		if r != nil && expired && now.After(r.s.lit.AcceptBy) {
+			delete(n.sessions, f.id)
+			continue
+		}
+		if r != nil {
+			keep = append(keep, f)
+		}
+	}
+	clear(n.finished[len(keep):])
+	n.finished = keep
+}
 
 // NewNode checks cfg and returns a node.
 func NewNode(cfg Config) (*Node, error) {
@@ -189,6 +231,7 @@ func (n *Node) start(s *Session) (*run, error) {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("%w: session already running", ErrReplay)
 	}
+	n.pruneFinished(n.cfg.Now())
 	n.sessions[s.id] = r
 	if in, ok := n.inputs[s.id]; ok {
 		delete(n.inputs, s.id)

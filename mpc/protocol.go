@@ -49,6 +49,7 @@ type phaseResult struct {
 
 func (r *run) main() {
 	defer close(r.done)
+	defer r.node.sessionFinished(r.s.id)
 	ctx, cancel := context.WithDeadline(r.node.ctx, r.s.lit.OutputBy.Add(time.Second))
 	defer cancel()
 	start := time.Now()
