@@ -65,7 +65,13 @@ func (c *Client) Params() Parameters { return c.params }
 // Encrypt encodes values into the first len(values) slots (the rest are
 // zero) at the top level and default scale, and encrypts them.
 func (c *Client) Encrypt(values []float64) (*rlwe.Ciphertext, error) {
-	pt, err := c.Encode(values)
+	return c.EncryptAt(values, c.params.MaxLevel(), c.params.DefaultScale().Float64())
+}
+
+// EncryptAt is Encrypt at the given level and scale (a circuit's plan may
+// want its inputs lower and at a scale of its own).
+func (c *Client) EncryptAt(values []float64, level int, scale float64) (*rlwe.Ciphertext, error) {
+	pt, err := c.EncodeAt(values, level, scale)
 	if err != nil {
 		return nil, err
 	}
@@ -78,15 +84,27 @@ func (c *Client) Encrypt(values []float64) (*rlwe.Ciphertext, error) {
 
 // Encode returns the plaintext of values at the top level and default scale.
 func (c *Client) Encode(values []float64) (*rlwe.Plaintext, error) {
+	return c.EncodeAt(values, c.params.MaxLevel(), c.params.DefaultScale().Float64())
+}
+
+// EncodeAt returns the plaintext of values at the given level and scale.
+func (c *Client) EncodeAt(values []float64, level int, scale float64) (*rlwe.Plaintext, error) {
 	if len(values) == 0 || len(values) > c.params.MaxSlots() {
 		return nil, fmt.Errorf("%w: %d values, want 1…%d", ErrVectorLength, len(values), c.params.MaxSlots())
+	}
+	if level < 0 || level > c.params.MaxLevel() {
+		return nil, fmt.Errorf("%w: level %d outside 0…%d", ErrInvalidParameters, level, c.params.MaxLevel())
+	}
+	if !(scale >= 1) || math.IsInf(scale, 0) {
+		return nil, fmt.Errorf("%w: scale %g", ErrInvalidParameters, scale)
 	}
 	for i, v := range values {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: value %d", ErrNotFinite, i)
 		}
 	}
-	pt := ckks.NewPlaintext(c.params.Parameters, c.params.MaxLevel())
+	pt := ckks.NewPlaintext(c.params.Parameters, level)
+	pt.Scale = rlwe.NewScale(scale)
 	if err := c.encoder.Encode(values, pt); err != nil {
 		return nil, fmt.Errorf("he: encode: %w", err)
 	}

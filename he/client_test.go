@@ -1,6 +1,7 @@
 package he
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -71,5 +72,33 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("max |error| %g > 2^-20", d)
 			}
 		})
+	}
+}
+
+func TestEncryptAt(t *testing.T) {
+	p := mustPreset(t, "n13")
+	c := NewClient(mustKeys(t, p, KeySpec{}))
+	in := []float64{1.5, -2, 1000}
+	ct, err := c.EncryptAt(in, 1, math.Exp2(27))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.Level() != 1 || ct.Scale.Float64() != math.Exp2(27) {
+		t.Fatalf("level %d scale 2^%.2f", ct.Level(), math.Log2(ct.Scale.Float64()))
+	}
+	out, err := c.Decrypt(ct, len(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(in, out); d > 1e-3 {
+		t.Fatalf("error %g", d)
+	}
+	for _, bad := range []struct {
+		level int
+		scale float64
+	}{{-1, 1 << 20}, {p.MaxLevel() + 1, 1 << 20}, {1, 0}, {1, math.NaN()}, {1, math.Inf(1)}} {
+		if _, err := c.EncryptAt(in, bad.level, bad.scale); !errors.Is(err, ErrInvalidParameters) {
+			t.Errorf("level %d scale %g: err = %v", bad.level, bad.scale, err)
+		}
 	}
 }

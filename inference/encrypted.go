@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 
 	"github.com/aios-edge/aios/he"
 )
@@ -109,13 +108,11 @@ func checkInput(i int, ct *rlwe.Ciphertext, params he.Parameters, level int, sca
 // the outputs to logits. It holds the secret key. A Client is not safe for
 // concurrent use.
 type Client struct {
-	features  int
-	plan      Plan
-	params    he.Parameters
-	encoder   *ckks.Encoder
-	encryptor *rlwe.Encryptor
-	decryptor *rlwe.Decryptor
-	outScale  []float64
+	features int
+	plan     Plan
+	params   he.Parameters
+	he       *he.Client
+	outScale []float64
 }
 
 // checkKeyMaterial verifies that km holds a secret key for params.
@@ -171,15 +168,7 @@ func newClient(m *Model, plan Plan, params he.Parameters, km *he.KeyMaterial) *C
 }
 
 func newClientFrom(features int, outScale []float64, plan Plan, params he.Parameters, km *he.KeyMaterial) *Client {
-	return &Client{
-		features:  features,
-		plan:      plan,
-		params:    params,
-		encoder:   ckks.NewEncoder(params.Parameters),
-		encryptor: rlwe.NewEncryptor(params.Parameters, km.SecretKey),
-		decryptor: rlwe.NewDecryptor(params.Parameters, km.SecretKey),
-		outScale:  outScale,
-	}
+	return &Client{features: features, plan: plan, params: params, he: he.NewClient(km), outScale: outScale}
 }
 
 // Plan returns the client's plan.
@@ -189,16 +178,7 @@ func (c *Client) Plan() Plan { return c.plan }
 func (c *Client) MaxBatch() int { return c.params.MaxSlots() }
 
 func (c *Client) encrypt(values []float64) (*rlwe.Ciphertext, error) {
-	pt := ckks.NewPlaintext(c.params.Parameters, c.plan.InputLevel)
-	pt.Scale = rlwe.NewScale(c.plan.InputScale())
-	if err := c.encoder.Encode(values, pt); err != nil {
-		return nil, fmt.Errorf("inference: encode: %w", err)
-	}
-	ct, err := c.encryptor.EncryptNew(pt)
-	if err != nil {
-		return nil, fmt.Errorf("inference: encrypt: %w", err)
-	}
-	return ct, nil
+	return c.he.EncryptAt(values, c.plan.InputLevel, c.plan.InputScale())
 }
 
 func checkSample(n int, x []float64, features int) error {
@@ -248,12 +228,7 @@ func (c *Client) decrypt(ct *rlwe.Ciphertext) ([]float64, error) {
 	if ct == nil || ct.MetaData == nil || ct.Degree() != 1 || ct.Level() > c.params.MaxLevel() || ct.Value[0].N() != c.params.N() {
 		return nil, &CiphertextError{Index: 0, Field: "output", Want: "a degree-1 ciphertext of the model's parameters", Got: "another"}
 	}
-	pt := c.decryptor.DecryptNew(ct)
-	values := make([]float64, c.params.MaxSlots())
-	if err := c.encoder.Decode(pt, values); err != nil {
-		return nil, fmt.Errorf("inference: decode: %w", err)
-	}
-	return values, nil
+	return c.he.Decrypt(ct, c.params.MaxSlots())
 }
 
 // DecryptBatch decrypts the outputs of a batch evaluation (one ciphertext
