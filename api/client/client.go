@@ -50,6 +50,10 @@ type Options struct {
 	MaxBackoff time.Duration // cap on one wait; default 10s
 	// MaxResponseBytes bounds a response body (default 1 GiB).
 	MaxResponseBytes int64
+	// MaxSyncRequestBytes is the largest request InferSamples sends to the
+	// synchronous /infer route (default 48 MiB; the node's default limit
+	// there is 64 MiB); larger ones go through /jobs and are polled.
+	MaxSyncRequestBytes int64
 }
 
 // Client talks to one node with one token. It is safe for concurrent use.
@@ -76,6 +80,9 @@ func New(baseURL, token string, opt Options) (*Client, error) {
 	}
 	if opt.MaxResponseBytes <= 0 {
 		opt.MaxResponseBytes = 1 << 30
+	}
+	if opt.MaxSyncRequestBytes <= 0 {
+		opt.MaxSyncRequestBytes = 48 << 20
 	}
 	return &Client{base: u, token: token, opt: opt}, nil
 }

@@ -91,10 +91,26 @@ type InferStats struct {
 	BytesDown      int64   `json:"bytes_down"`
 }
 
+// evaluate runs one request synchronously, or as a job when it is large.
+func (c *Client) evaluate(ctx context.Context, modelID, keyID, packing string, body []byte) ([]byte, error) {
+	if int64(len(body)) <= c.opt.MaxSyncRequestBytes {
+		return c.Infer(ctx, modelID, keyID, packing, body)
+	}
+	job, err := c.SubmitJob(ctx, modelID, keyID, packing, body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.WaitJob(ctx, job.ID, 100*time.Millisecond, nil); err != nil {
+		return nil, err
+	}
+	return c.JobResult(ctx, job.ID)
+}
+
 // InferSamples classifies samples (raw features) with the model under
 // encryption: it encrypts them with km in the packing's layout, sends them
 // to /v1/models/{id}/infer in requests of one batch (batch packing: up to
-// N/2 samples) or of perRequest samples (single packing), and decrypts the
+// N/2 samples) or of perRequest samples (single packing) — through /v1/jobs
+// when a request exceeds Options.MaxSyncRequestBytes — and decrypts the
 // logits. The node never sees a sample or a logit.
 func (c *Client) InferSamples(ctx context.Context, info api.ModelInfo, keyID string, km *he.KeyMaterial, packing inference.Packing, samples [][]float64, progress func(done int)) ([][]float64, InferStats, error) {
 	const perRequest = 16
@@ -142,7 +158,7 @@ func (c *Client) InferSamples(ctx context.Context, info api.ModelInfo, keyID str
 			return nil, st, err
 		}
 		t1 := time.Now()
-		out, err := c.Infer(ctx, info.ID, keyID, packing.String(), body.Bytes())
+		out, err := c.evaluate(ctx, info.ID, keyID, packing.String(), body.Bytes())
 		if err != nil {
 			return nil, st, err
 		}
