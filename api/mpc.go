@@ -16,16 +16,12 @@ package api
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -77,40 +73,13 @@ const (
 	maxPhase = time.Hour
 )
 
-// loadNodeKey returns the node key: the file given, created if missing, or
-// the one in the data directory.
-func loadNodeKey(cfg *Config) (*nodekey.Key, error) {
-	if cfg.NodeKeyFile == "" {
-		return nodekey.LoadOrCreate(cfg.DataDir, nil)
+// LoadNodeKey returns a node's key: the file given, created if missing, or
+// the one in the data directory (created if missing).
+func LoadNodeKey(dataDir, keyFile string) (*nodekey.Key, error) {
+	if keyFile == "" {
+		return nodekey.LoadOrCreate(dataDir, nil)
 	}
-	k, err := nodekey.Load(cfg.NodeKeyFile)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	if k, err = nodekey.Generate(rand.Reader); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.NodeKeyFile), 0o700); err != nil {
-		return nil, fmt.Errorf("api: node key: %w", err)
-	}
-	f, err := os.OpenFile(cfg.NodeKeyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) { // created meanwhile by another process
-			return nodekey.Load(cfg.NodeKeyFile)
-		}
-		return nil, fmt.Errorf("api: node key: %w", err)
-	}
-	_, err = f.Write(k.Marshal())
-	if err2 := f.Sync(); err == nil {
-		err = err2
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		return nil, fmt.Errorf("api: write node key: %w", err)
-	}
-	return nodekey.Load(cfg.NodeKeyFile)
+	return nodekey.LoadOrCreateFile(keyFile, nil)
 }
 
 // startMPC creates the node's mpc.Node when cfg.MPC is set.

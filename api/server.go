@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: no data directory", ErrBadRequest)
 	}
-	key, err := loadNodeKey(&cfg)
+	key, err := LoadNodeKey(cfg.DataDir, cfg.NodeKeyFile)
 	if err != nil {
 		return nil, err
 	}

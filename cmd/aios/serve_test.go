@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -170,5 +171,29 @@ func TestKillAndRestart(t *testing.T) {
 	// No leftovers of interrupted blob writes.
 	if tmps, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", ".tmp-*")); len(tmps) > 0 {
 		t.Fatalf("temporary blob files left: %v", tmps)
+	}
+}
+
+// TestNodeID: `aios node id` creates the key once and prints the same id
+// that `aios serve` reports in /v1/health.
+func TestNodeID(t *testing.T) {
+	dir := t.TempDir()
+	id := strings.TrimSpace(mustRun(t, "node", "id", "--data-dir", dir))
+	if again := strings.TrimSpace(mustRun(t, "node", "id", "--data-dir", dir)); again != id || len(id) != 64 {
+		t.Fatalf("node id %q then %q", id, again)
+	}
+	keyFile := filepath.Join(t.TempDir(), "keys", "other.key")
+	other := strings.TrimSpace(mustRun(t, "node", "id", "--node-key", keyFile))
+	if other == id || len(other) != 64 {
+		t.Fatalf("a separate key file gave %q", other)
+	}
+	if testing.Short() {
+		return
+	}
+	_, url := startNode(t, dir)
+	c, _ := client.New(url, "", client.Options{})
+	h, err := c.Health(context.Background())
+	if err != nil || h["node_id"] != id {
+		t.Fatalf("health node_id %v, want %s (%v)", h["node_id"], id, err)
 	}
 }

@@ -237,28 +237,35 @@ func Load(path string) (*Key, error) {
 	return Parse(path, data)
 }
 
-// LoadOrCreate loads the key file in dataDir, creating the directory (0700)
-// and a fresh key from rnd (0600) if the file does not exist. Creation is
-// atomic: the key is written to a temporary file and linked into place, so
-// that two processes starting at once end up with the same key and no reader
-// ever sees a partial file. rnd nil means crypto/rand.Reader.
+// LoadOrCreate loads the key file (FileName) in dataDir, creating the
+// directory and the key if missing; see [LoadOrCreateFile].
 func LoadOrCreate(dataDir string, rnd io.Reader) (*Key, error) {
+	return LoadOrCreateFile(filepath.Join(dataDir, FileName), rnd)
+}
+
+// LoadOrCreateFile loads the key file at path, creating its directory
+// (0700) and a fresh key from rnd (0600) if the file does not exist.
+// Creation is atomic: the key is written to a temporary file and linked
+// into place, so that two processes starting at once end up with the same
+// key and no reader ever sees a partial file. rnd nil means
+// crypto/rand.Reader.
+func LoadOrCreateFile(path string, rnd io.Reader) (*Key, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	path := filepath.Join(dataDir, FileName)
 	k, err := Load(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return k, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("nodekey: create data directory: %w", err)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nodekey: create directory: %w", err)
 	}
 	k, err = Generate(rnd)
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(dataDir, ".node.key-*")
+	tmp, err := os.CreateTemp(dir, ".node.key-*")
 	if err != nil {
 		return nil, fmt.Errorf("nodekey: %w", err)
 	}
@@ -284,7 +291,7 @@ func LoadOrCreate(dataDir string, rnd io.Reader) (*Key, error) {
 	if err := os.Link(tmpName, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("nodekey: install key: %w", err)
 	}
-	if d, err := os.Open(dataDir); err == nil {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // make the new directory entry durable; best effort
 		d.Close()
 	}
