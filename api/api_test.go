@@ -54,16 +54,22 @@ func (n *testNode) token(role Role) string {
 
 func (n *testNode) do(method, path, token string, body []byte) (*http.Response, []byte) {
 	n.t.Helper()
+	return n.doWith(n.t, method, path, token, body)
+}
+
+// doWith is do reporting failures to t (a fuzz target's own T).
+func (n *testNode) doWith(t testing.TB, method, path, token string, body []byte) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, n.ts.URL+path, bytes.NewReader(body))
 	if err != nil {
-		n.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := n.ts.Client().Do(req)
 	if err != nil {
-		n.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -114,7 +114,7 @@ func inferNode(t testing.TB, cfg Config) (*testNode, *digitsFixture, ModelInfo, 
 	return n, f, info, f.keys.Evaluation.ID()
 }
 
-func encryptFor(t *testing.T, f *digitsFixture, packing inference.Packing, samples [][]float64) (*inference.Client, []byte) {
+func encryptFor(t testing.TB, f *digitsFixture, packing inference.Packing, samples [][]float64) (*inference.Client, []byte) {
 	t.Helper()
 	c, err := inference.NewClient(f.model, packing, f.keys)
 	if err != nil {
