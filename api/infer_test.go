@@ -232,6 +232,23 @@ func TestJobsOverHTTP(t *testing.T) {
 			t.Errorf("sample %d: %d, want %d", i, pred[i], f.ref[i])
 		}
 	}
+	// The input is gone once the job finished; the result stays until the
+	// retention expires, then the job and its result are forgotten.
+	var input, result string
+	if err := n.srv.db.SQL().QueryRow(`SELECT input_blob, result_blob FROM jobs WHERE id = ?`, job.ID).Scan(&input, &result); err != nil || input != "" || result == "" {
+		t.Fatalf("finished job keeps input %q, result %q (%v)", input, result, err)
+	}
+	n.srv.expireJobs(time.Now())
+	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil); resp.StatusCode != 200 {
+		t.Fatalf("job expired early: %d", resp.StatusCode)
+	}
+	n.srv.expireJobs(time.Now().Add(n.srv.cfg.JobRetention + time.Minute))
+	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil); resp.StatusCode != 404 {
+		t.Fatalf("expired job still served: %d", resp.StatusCode)
+	}
+	if _, err := n.srv.blobs.Get(result, 1<<30); err == nil {
+		t.Fatal("expired job's result blob kept")
+	}
 }
 
 func TestInferBadInput(t *testing.T) {

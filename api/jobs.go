@@ -78,6 +78,8 @@ type jobRunner struct {
 	stop    context.CancelFunc
 	ctx     context.Context
 
+	stopJanitor context.CancelFunc
+
 	mu   sync.Mutex
 	live map[string]*job // queued or running, by ID
 
@@ -94,12 +96,17 @@ func (s *Server) startJobs() {
 		s.jobs.wg.Add(1)
 		go s.jobWorker()
 	}
+	jctx, stopJanitor := context.WithCancel(ctx)
+	s.jobs.stopJanitor = stopJanitor
+	s.jobs.wg.Add(1)
+	go s.janitor(jctx)
 }
 
 // stopJobs stops the workers: running jobs get until ctx is done to finish,
 // then are cancelled; an interrupted asynchronous job goes back to queued
 // and runs after the next start.
 func (s *Server) stopJobs(ctx context.Context) {
+	s.jobs.stopJanitor()
 	close(s.jobs.queue)
 	finished := make(chan struct{})
 	go func() { s.jobs.wg.Wait(); close(finished) }()
@@ -158,6 +165,81 @@ func (s *Server) setJob(id string, status JobStatus, msg string, resultBlob stri
 		status, msg, resultBlob, resultBytes, finished, id)
 	if err != nil {
 		s.log.Error("update job", "job", id, "err", err)
+		return
+	}
+	if finished != nil {
+		s.releaseInput(id)
+	}
+}
+
+// releaseInput deletes a finished job's input batch (it is not needed any
+// more) unless a queued or running job has the same bytes.
+func (s *Server) releaseInput(id string) {
+	var blob string
+	if err := s.db.SQL().QueryRow(`SELECT input_blob FROM jobs WHERE id = ?`, id).Scan(&blob); err != nil || blob == "" {
+		return
+	}
+	if _, err := s.db.SQL().Exec(`UPDATE jobs SET input_blob = '' WHERE id = ?`, id); err != nil {
+		return
+	}
+	s.deleteUnreferenced(blob)
+}
+
+// deleteUnreferenced removes a job blob that no job row refers to any more.
+func (s *Server) deleteUnreferenced(blob string) {
+	var refs int
+	err := s.db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE input_blob = ? OR result_blob = ?`, blob, blob).Scan(&refs)
+	if err == nil && refs == 0 {
+		if err := s.blobs.Delete(blob); err != nil {
+			s.log.Warn("delete job blob", "err", err)
+		}
+	}
+}
+
+// expireJobs forgets finished jobs older than the retention, with their
+// results.
+func (s *Server) expireJobs(now time.Time) {
+	cutoff := now.Add(-s.cfg.JobRetention).UnixMicro()
+	rows, err := s.db.SQL().Query(`SELECT id, result_blob FROM jobs WHERE status IN (?, ?) AND finished_at < ?`, JobDone, JobFailed, cutoff)
+	if err != nil {
+		s.log.Warn("expire jobs", "err", err)
+		return
+	}
+	type old struct{ id, blob string }
+	var list []old
+	for rows.Next() {
+		var o old
+		if rows.Scan(&o.id, &o.blob) == nil {
+			list = append(list, o)
+		}
+	}
+	rows.Close()
+	for _, o := range list {
+		if _, err := s.db.SQL().Exec(`DELETE FROM jobs WHERE id = ?`, o.id); err != nil {
+			s.log.Warn("expire job", "job", o.id, "err", err)
+			continue
+		}
+		if o.blob != "" {
+			s.deleteUnreferenced(o.blob)
+		}
+	}
+	if len(list) > 0 {
+		s.log.Info("expired finished jobs", "count", len(list), "retention", s.cfg.JobRetention.String())
+	}
+}
+
+// janitor expires old jobs every hour until ctx ends.
+func (s *Server) janitor(ctx context.Context) {
+	defer s.jobs.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		s.expireJobs(time.Now())
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

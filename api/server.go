@@ -54,6 +54,9 @@ type Config struct {
 	// QueueSize bounds waiting jobs (default 16); JobWorkers evaluates that
 	// many jobs at once (default 1: a job already uses every core).
 	QueueSize, JobWorkers int
+	// JobRetention is how long a finished job and its result are kept
+	// (default 24 h); a job's input is deleted as soon as it finishes.
+	JobRetention time.Duration
 
 	// NodeKeyFile is the node key (created if missing); empty: the key in
 	// the data directory.
@@ -87,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.JobWorkers <= 0 {
 		c.JobWorkers = 1
+	}
+	if c.JobRetention <= 0 {
+		c.JobRetention = 24 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -41,6 +41,7 @@ func init() {
 			logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 			grace := fs.Duration("shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
 			queue := fs.Int("queue", 16, "bounded job queue size")
+			retention := fs.Duration("job-retention", 24*time.Hour, "how long finished jobs and their encrypted results are kept")
 			rate := fs.Float64("rate", 50, "requests per second per token (negative: unlimited)")
 			burst := fs.Int("burst", 100, "burst per token")
 			maxInfer := fs.Int64("max-infer-bytes", 64<<20, "largest /infer request body")
@@ -67,7 +68,7 @@ func init() {
 					return err
 				}
 				srv, err := api.New(ctx, api.Config{DataDir: *dataDir, Version: version, Logger: logger, NodeKeyFile: *mpcFlags.nodeKey, MPC: mpcCfg,
-					AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: *queue,
+					AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: *queue, JobRetention: *retention,
 					RatePerSecond: *rate, RateBurst: *burst, MaxInferBytes: *maxInfer, KeyCacheBytes: *keyCache})
 				if err != nil {
 					return err
