@@ -60,6 +60,7 @@ type job struct {
 	packing     inference.Packing
 	input       []he.EncryptedVector
 	inputBlob   string
+	inputBytes  []byte // an asynchronous job's input until submit stores it
 	sync        bool
 	done        chan struct{}
 	result      []byte
@@ -143,8 +144,15 @@ func (s *Server) submit(ctx context.Context, j *job) error {
 		return ErrQueueFull
 	}
 	if !j.sync {
+		// Stored and recorded under the lock that deleteUnreferenced takes,
+		// so a job finishing now cannot delete these bytes in between.
+		var err error
+		if j.inputBlob, err = s.blobs.Put(j.inputBytes); err != nil {
+			return err
+		}
+		j.inputBytes = nil
 		now := time.Now().UTC()
-		_, err := s.db.SQL().ExecContext(ctx, `INSERT INTO jobs (id, owner, model, key_id, packing, status, done, total, samples, error, input_blob, result_blob, result_bytes, created_at)
+		_, err = s.db.SQL().ExecContext(ctx, `INSERT INTO jobs (id, owner, model, key_id, packing, status, done, total, samples, error, input_blob, result_blob, result_bytes, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, '', ?, '', 0, ?)`,
 			j.id, j.owner, j.model.info.ID, j.keyID, j.packing.String(), JobQueued, j.total, j.samples, j.inputBlob, now.UnixMicro())
 		if err != nil {
@@ -187,6 +195,8 @@ func (s *Server) releaseInput(id string) {
 
 // deleteUnreferenced removes a job blob that no job row refers to any more.
 func (s *Server) deleteUnreferenced(blob string) {
+	s.jobs.mu.Lock()
+	defer s.jobs.mu.Unlock()
 	var refs int
 	err := s.db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE input_blob = ? OR result_blob = ?`, blob, blob).Scan(&refs)
 	if err == nil && refs == 0 {
@@ -427,9 +437,7 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 		j.total, j.samples = len(cts), len(cts)
 	}
 	if !sync {
-		if j.inputBlob, err = s.blobs.Put(body); err != nil {
-			return nil, err
-		}
+		j.inputBytes = body // stored by submit, under the queue lock
 	}
 	return j, nil
 }
