@@ -1,8 +1,11 @@
 package inference
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
@@ -209,17 +212,34 @@ func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
 			return nil, err
 		}
 	}
+	// One ciphertext per feature, spread over the cores, each goroutine
+	// with its own shallow copy of the encoder and encryptor.
 	out := make([]*rlwe.Ciphertext, features)
-	col := make([]float64, len(x))
-	for i := range features {
-		for n := range x {
-			col[n] = x[n][i]
-		}
-		ct, err := c.encrypt(col)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = ct
+	workers := min(runtime.GOMAXPROCS(0), features)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			enc := c.he.ShallowCopy()
+			col := make([]float64, len(x))
+			for i := w; i < features; i += workers {
+				for n := range x {
+					col[n] = x[n][i]
+				}
+				ct, err := enc.EncryptAt(col, c.plan.InputLevel, c.plan.InputScale())
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = ct
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
