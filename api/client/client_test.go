@@ -3,17 +3,12 @@ package client_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/apitest"
 	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/inference"
-	"github.com/aios-edge/aios/inference/dataset"
 )
 
 // TestInferSamples runs the SDK's whole flow against an in-process node,
@@ -21,39 +16,15 @@ import (
 // the predictions against the plaintext model.
 func TestInferSamples(t *testing.T) {
 	ctx := context.Background()
-	srv, err := api.New(ctx, api.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	root := filepath.Join("..", "..", "testvectors")
-	file, err := os.ReadFile(filepath.Join(root, "models", "digits.aios"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.AddModel(ctx, file); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := api.CreateToken(ctx, srv.DB(), api.RoleClient, "sdk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-
-	m, _ := inference.Decode(file)
-	d, err := dataset.LoadCSVFile(filepath.Join(root, "datasets", "digits.csv.gz"), dataset.CSVOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, test, _ := dataset.Split(d, 0.2, m.Meta.Seed)
+	file, m, test := apitest.Digits(t)
+	url, tok := apitest.Node(t, file)
 	x := test.X[:20]
 	ref, _ := inference.NewEvaluator(m)
 	want, _ := ref.Predict(x)
 
 	keyFile := filepath.Join(t.TempDir(), "c.keys")
 	for _, syncLimit := range []int64{0, 1 << 20} { // default: /infer; 1 MiB: every batch is a job
-		c, err := client.New(ts.URL, tok, client.Options{MaxSyncRequestBytes: syncLimit})
+		c, err := client.New(url, tok, client.Options{MaxSyncRequestBytes: syncLimit})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,11 +50,11 @@ func TestInferSamples(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	}
-	c, _ := client.New(ts.URL, tok, client.Options{})
+	c, _ := client.New(url, tok, client.Options{})
 	if _, err := c.Model(ctx, "nope"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("unknown model: %v", err)
 	}
-	bad, err := client.New(ts.URL, "aios_bad", client.Options{})
+	bad, err := client.New(url, "aios_bad", client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

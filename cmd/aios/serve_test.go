@@ -13,10 +13,10 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/apitest"
 	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
-	"github.com/aios-edge/aios/inference/dataset"
 )
 
 func createToken(t *testing.T, dataDir, role string) string {
@@ -54,10 +54,7 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	info := models[0]
 
-	m, err := inference.ReadFile(modelFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m, test := apitest.Digits(t)
 	p, _ := he.PresetByName(info.Preset)
 	km, err := he.GenerateKeys(p, he.KeySpec{Relinearization: info.Packings["batch"].Relinearization})
 	if err != nil {
@@ -68,11 +65,6 @@ func TestKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dataset.LoadCSVFile(filepath.Join("..", "..", "testvectors", "datasets", "digits.csv.gz"), dataset.CSVOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, test, _ := dataset.Split(d, 0.2, m.Meta.Seed)
 	samples := test.X[:40]
 	ref, _ := inference.NewEvaluator(m)
 	refLogits, _ := ref.Predict(samples)
