@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/dataset"
 	"github.com/aios-edge/aios/inference/train"
@@ -62,26 +60,7 @@ func TestBreastCancerEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := inference.NewClient(m, inference.Single, skm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sin := make([]*rlwe.Ciphertext, n)
-	for i := range n {
-		if sin[i], err = sc.EncryptSingle(test.X[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sout, err := sev.EvaluateMany(context.Background(), sin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sgot := make([][]float64, n)
-	for i := range n {
-		if sgot[i], err = sc.DecryptSingle(sout[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sgot := evaluateSingle(t, m, skm, sev, test.X[:n])
 	agree, maxErr = compare(sgot, want[:n])
 	t.Logf("single plan %+v: agreement %.4f on %d samples, max |logit error| %.3g", sev.Plan(), agree, n, maxErr)
 	if agree < 1 {

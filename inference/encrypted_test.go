@@ -54,6 +54,33 @@ func evaluateBatch(t testing.TB, m *inference.Model, km *he.KeyMaterial, ev *inf
 	return got
 }
 
+// evaluateSingle encrypts each sample of x as one query, evaluates them
+// with ev and returns the decrypted logits.
+func evaluateSingle(t testing.TB, m *inference.Model, km *he.KeyMaterial, ev *inference.SingleEvaluator, x [][]float64) [][]float64 {
+	t.Helper()
+	c, err := inference.NewClient(m, inference.Single, km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]*rlwe.Ciphertext, len(x))
+	for i := range in {
+		if in[i], err = c.EncryptSingle(x[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := ev.EvaluateMany(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([][]float64, len(x))
+	for i := range got {
+		if got[i], err = c.DecryptSingle(out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
 func keysFor(t testing.TB, m *inference.Model, packing inference.Packing) *he.KeyMaterial {
 	t.Helper()
 	params, err := he.PresetByName(m.Meta.Preset)
@@ -204,28 +231,9 @@ func TestSinglePrunedDiagonals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := inference.NewClient(m, inference.Single, km)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 3
 	want, _ := ref.Predict(test.X[:n])
-	in := make([]*rlwe.Ciphertext, n)
-	for i := range in {
-		if in[i], err = c.EncryptSingle(test.X[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := ev.EvaluateMany(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([][]float64, n)
-	for i := range got {
-		if got[i], err = c.DecryptSingle(out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	got := evaluateSingle(t, m, km, ev, test.X[:n])
 	if agree, maxErr := compare(got, want); agree < 1 || maxErr > 0.01 {
 		t.Fatalf("agreement %.3f, max logit error %.3g", agree, maxErr)
 	}
