@@ -28,14 +28,16 @@ import (
 
 // mpcServeFlags are the flags `aios serve` takes for MPC.
 type mpcServeFlags struct {
-	peers, nodeKey *string
-	cheat          *bool
+	peers, nodeKey, peerTokens *string
+	cheat, requirePeerToken    *bool
 }
 
 func declareMPCServeFlags(fs *flag.FlagSet) *mpcServeFlags {
 	return &mpcServeFlags{
-		peers:   fs.String("peers", "", "peers `file` (lines of <node id> <URL> [<name>]); enables MPC sessions with those nodes"),
-		nodeKey: fs.String("node-key", "", "the node's Ed25519 identity key `file` (created if missing; default: node.key in the data directory)"),
+		peers:            fs.String("peers", "", "peers `file` (lines of <node id> <URL> [<name>]); enables MPC sessions with those nodes"),
+		nodeKey:          fs.String("node-key", "", "the node's Ed25519 identity key `file` (created if missing; default: node.key in the data directory)"),
+		peerTokens:       fs.String("peer-tokens", "", "`file` of <node id> <token> lines (mode 0600): the peer token this node presents to each peer's /v1/mpc/messages"),
+		requirePeerToken: fs.Bool("require-peer-token", false, "accept MPC messages only with a peer token (otherwise their signatures suffice)"),
 		cheat: fs.Bool("demo-cheat", false, "DEMO ONLY (aios mpc demo --cheat): deal one share inconsistent with the commitments "+
 			"in this node's next MPC session, to show that the others catch it; never use it otherwise"),
 	}
@@ -44,8 +46,8 @@ func declareMPCServeFlags(fs *flag.FlagSet) *mpcServeFlags {
 // config returns the MPC configuration, nil without --peers.
 func (f *mpcServeFlags) config() (*api.MPCConfig, error) {
 	if *f.peers == "" {
-		if *f.cheat {
-			return nil, usagef("--demo-cheat needs --peers")
+		if *f.cheat || *f.peerTokens != "" || *f.requirePeerToken {
+			return nil, usagef("--demo-cheat, --peer-tokens and --require-peer-token need --peers")
 		}
 		return nil, nil
 	}
@@ -53,7 +55,15 @@ func (f *mpcServeFlags) config() (*api.MPCConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.MPCConfig{Peers: peers, CheatOnceForTesting: *f.cheat}, nil
+	cfg := &api.MPCConfig{Peers: peers, CheatOnceForTesting: *f.cheat, RequirePeerToken: *f.requirePeerToken}
+	if *f.peerTokens != "" {
+		tokens, err := httptransport.LoadPeerTokens(*f.peerTokens, peers)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transport.Token = func(to mpc.NodeID) string { return tokens[to] }
+	}
+	return cfg, nil
 }
 
 func init() {

@@ -29,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the node's HTTP API on a data directory",
-		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE] [--node-key FILE]",
+		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
 		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
 			dataDir := fs.String("data-dir", "", "the node's data directory (created if missing)")
 			addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,4 +167,54 @@ func TestSendRetries(t *testing.T) {
 	if err := tr.Send(cctx, id, []byte("msg")); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
+}
+
+func TestParsePeerTokens(t *testing.T) {
+	a, b := newID(t), newID(t)
+	peers, err := ParsePeers([]byte(a.String() + " http://127.0.0.1:1\n" + b.String() + " http://127.0.0.1:2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := ParsePeerTokens([]byte("# tokens\n"+a.String()+" aios_x_y\n\n"), peers)
+	if err != nil || tokens[a] != "aios_x_y" || len(tokens) != 1 {
+		t.Fatalf("tokens %v, %v", tokens, err)
+	}
+	stranger := newID(t)
+	for name, in := range map[string]string{
+		"fields":    a.String() + "\n",
+		"bad id":    "zz aios_x\n",
+		"not peer":  stranger.String() + " aios_x\n",
+		"twice":     a.String() + " aios_x\n" + a.String() + " aios_y\n",
+		"not token": a.String() + " hunter2\n",
+	} {
+		var pe *PeersFileError
+		if _, err := ParsePeerTokens([]byte(in), peers); !errors.As(err, &pe) || pe.File != "peer tokens file" || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(path, []byte(a.String()+" aios_x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPeerTokens(path, peers); err == nil || !strings.Contains(err.Error(), "0600") {
+		t.Fatalf("world-readable tokens file: %v", err)
+	}
+	os.Chmod(path, 0o600)
+	if got, err := LoadPeerTokens(path, peers); err != nil || got[a] != "aios_x" {
+		t.Fatalf("0600 tokens file: %v %v", got, err)
+	}
+}
+
+func FuzzParsePeerTokens(f *testing.F) {
+	id := mpc.NodeID{}
+	peers := []Peer{{ID: id}}
+	f.Add([]byte(id.String() + " aios_a_b\n"))
+	f.Add([]byte("# c\n\n x y z\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tokens, err := ParsePeerTokens(b, peers)
+		if err == nil && len(tokens) > 1 {
+			t.Fatalf("%d tokens for one peer", len(tokens))
+		}
+	})
 }

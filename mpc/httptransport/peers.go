@@ -61,15 +61,20 @@ var ErrPeersFile = errors.New("httptransport: invalid peers file")
 // PeersFileError says which line of a peers file is wrong and why. It
 // quotes no file contents.
 type PeersFileError struct {
-	Line   int // 1-based; 0 for the whole file
+	File   string // "peers file" or "peer tokens file"
+	Line   int    // 1-based; 0 for the whole file
 	Reason string
 }
 
 func (e *PeersFileError) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("httptransport: peers file: %s", e.Reason)
+	file := e.File
+	if file == "" {
+		file = "peers file"
 	}
-	return fmt.Sprintf("httptransport: peers file line %d: %s", e.Line, e.Reason)
+	if e.Line == 0 {
+		return fmt.Sprintf("httptransport: %s: %s", file, e.Reason)
+	}
+	return fmt.Sprintf("httptransport: %s line %d: %s", file, e.Line, e.Reason)
 }
 
 func (e *PeersFileError) Unwrap() error { return ErrPeersFile }
@@ -89,67 +94,140 @@ func (p Peer) Label() string {
 	return p.ID.Short()
 }
 
-// ParsePeers parses the contents of a peers file.
-func ParsePeers(b []byte) ([]Peer, error) {
+// scanFields calls fn with the whitespace-separated fields of every line of
+// b that is neither blank nor a # comment; it enforces the size and line
+// limits and reports errors as *PeersFileError for file.
+func scanFields(file string, b []byte, fn func(line int, f []string, bad func(format string, args ...any) error) error) error {
 	if len(b) > MaxPeersFileSize {
-		return nil, &PeersFileError{Reason: fmt.Sprintf("larger than %d bytes", MaxPeersFileSize)}
+		return &PeersFileError{File: file, Reason: fmt.Sprintf("larger than %d bytes", MaxPeersFileSize)}
 	}
-	var peers []Peer
-	ids, names := map[mpc.NodeID]int{}, map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, maxLine+1), maxLine+1)
 	line := 0
 	for sc.Scan() {
 		line++
 		bad := func(format string, args ...any) error {
-			return &PeersFileError{Line: line, Reason: fmt.Sprintf(format, args...)}
+			return &PeersFileError{File: file, Line: line, Reason: fmt.Sprintf(format, args...)}
+		}
+		if len(sc.Bytes()) > maxLine {
+			return bad("longer than %d bytes", maxLine)
 		}
 		text := strings.TrimSpace(sc.Text())
-		if len(sc.Bytes()) > maxLine {
-			return nil, bad("longer than %d bytes", maxLine)
-		}
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		f := strings.Fields(text)
+		if err := fn(line, strings.Fields(text), bad); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return &PeersFileError{File: file, Line: line + 1, Reason: fmt.Sprintf("longer than %d bytes", maxLine)}
+		}
+		return &PeersFileError{File: file, Reason: "unreadable"}
+	}
+	return nil
+}
+
+// ParsePeers parses the contents of a peers file.
+func ParsePeers(b []byte) ([]Peer, error) {
+	var peers []Peer
+	ids, names := map[mpc.NodeID]int{}, map[string]int{}
+	err := scanFields("peers file", b, func(line int, f []string, bad func(string, ...any) error) error {
 		if len(f) < 2 || len(f) > 3 {
-			return nil, bad("want <node id> <URL> [<name>], have %d fields", len(f))
+			return bad("want <node id> <URL> [<name>], have %d fields", len(f))
 		}
 		id, err := mpc.ParseNodeID(strings.ToLower(f[0]))
 		if err != nil {
-			return nil, bad("node id is not an Ed25519 public key in hex")
+			return bad("node id is not an Ed25519 public key in hex")
 		}
 		u, err := parseBaseURL(f[1])
 		if err != nil {
-			return nil, bad("%v", err)
+			return bad("%v", err)
 		}
 		p := Peer{ID: id, URL: u}
 		if len(f) == 3 {
 			if !validName(f[2]) {
-				return nil, bad("name must be 1–%d characters of A-Z a-z 0-9 . _ -", maxName)
+				return bad("name must be 1–%d characters of A-Z a-z 0-9 . _ -", maxName)
 			}
 			p.Name = f[2]
 			if prev, dup := names[p.Name]; dup {
-				return nil, bad("name also on line %d", prev)
+				return bad("name also on line %d", prev)
 			}
 			names[p.Name] = line
 		}
 		if prev, dup := ids[id]; dup {
-			return nil, bad("node %s also on line %d", id.Short(), prev)
+			return bad("node %s also on line %d", id.Short(), prev)
 		}
 		ids[id] = line
 		if len(peers) == MaxPeers {
-			return nil, bad("more than %d peers", MaxPeers)
+			return bad("more than %d peers", MaxPeers)
 		}
 		peers = append(peers, p)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &PeersFileError{Line: line + 1, Reason: fmt.Sprintf("longer than %d bytes", maxLine)}
-		}
-		return nil, &PeersFileError{Reason: "unreadable"}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return peers, nil
+}
+
+// ParsePeerTokens parses a peer tokens file: one "<node id> <token>" per
+// line (blank lines and # comments allowed), the bearer token this node
+// presents to that peer's /v1/mpc/messages (a peer token the peer issued).
+// Every node must be one of peers.
+func ParsePeerTokens(b []byte, peers []Peer) (map[mpc.NodeID]string, error) {
+	known := map[mpc.NodeID]bool{}
+	for _, p := range peers {
+		known[p.ID] = true
+	}
+	tokens := map[mpc.NodeID]string{}
+	err := scanFields("peer tokens file", b, func(_ int, f []string, bad func(string, ...any) error) error {
+		if len(f) != 2 {
+			return bad("want <node id> <token>, have %d fields", len(f))
+		}
+		id, err := mpc.ParseNodeID(strings.ToLower(f[0]))
+		if err != nil {
+			return bad("node id is not an Ed25519 public key in hex")
+		}
+		if !known[id] {
+			return bad("node %s is not in the peers file", id.Short())
+		}
+		if _, dup := tokens[id]; dup {
+			return bad("node %s given twice", id.Short())
+		}
+		if len(f[1]) > 128 || !strings.HasPrefix(f[1], "aios_") {
+			return bad("not an aios token")
+		}
+		tokens[id] = f[1]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tokens, nil
+}
+
+// LoadPeerTokens reads a peer tokens file, which must not be readable by
+// group or others (it holds secrets).
+func LoadPeerTokens(path string, peers []Peer) (map[mpc.NodeID]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("httptransport: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, &PeersFileError{File: "peer tokens file", Reason: fmt.Sprintf("mode %v: it holds secrets, make it 0600", fi.Mode().Perm())}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxPeersFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("httptransport: read %s: %w", path, err)
+	}
+	tokens, err := ParsePeerTokens(b, peers)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tokens, nil
 }
 
 // LoadPeers reads and parses the peers file at path.
