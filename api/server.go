@@ -382,7 +382,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		return nil, fmt.Errorf("%w: %d bytes, the limit here is %d", ErrTooLarge, r.ContentLength, limit)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	buf := make([]byte, 0, min(max(r.ContentLength, 0), limit))
+	// Preallocate what the client announced, up to 16 MiB: a Content-Length
+	// is a claim, and memory is only committed as bytes arrive.
+	buf := make([]byte, 0, min(max(r.ContentLength, 0), limit, 16<<20))
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

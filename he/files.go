@@ -158,7 +158,7 @@ func readMagic(r io.Reader, magic string) error {
 }
 
 // readSized64 reads a u64 length and that many bytes, refusing lengths above
-// limit before allocating.
+// limit.
 func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
@@ -167,9 +167,14 @@ func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
 	if n > uint64(limit) {
 		return nil, &DecodeError{What: what, Reason: fmt.Sprintf("%d bytes, the limit is %d", n, limit), Err: ErrTooLarge}
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	// Read as the bytes arrive rather than allocating the announced length:
+	// a short file that claims gigabytes fails without the allocation.
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
 		return nil, fileErr("read %s: %v", what, err)
+	}
+	if uint64(len(b)) != n {
+		return nil, fileErr("read %s: truncated: %d of %d bytes", what, len(b), n)
 	}
 	return b, nil
 }

@@ -3,6 +3,8 @@ package he
 import (
 	"bytes"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -135,4 +137,29 @@ func le64(n int) []byte {
 		b[i] = byte(n >> (8 * i))
 	}
 	return b
+}
+
+// TestKeyFileClaimsHugeSection: a key file announcing an evaluation key set
+// of gigabytes but holding a few bytes fails as truncated, without
+// allocating what it announced.
+func TestKeyFileClaimsHugeSection(t *testing.T) {
+	p := mustPreset(t, "n15")
+	js, _ := p.MarshalJSON()
+	var b bytes.Buffer
+	b.WriteString("AIOSKEYS\x01\x00\x01")
+	b.Write(le64(len(js)))
+	b.Write(js)
+	b.WriteByte(4)
+	b.Write(le64(MaxEvaluationKeySetBytes(p, DefaultLimits)))
+	b.WriteString("short")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ReadKeyFile(&b, DefaultLimits)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrFileFormat) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("err = %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("allocated %d MiB for a file of a few kilobytes", grew>>20)
+	}
 }
