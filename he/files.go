@@ -167,10 +167,21 @@ func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
 	if n > uint64(limit) {
 		return nil, &DecodeError{What: what, Reason: fmt.Sprintf("%d bytes, the limit is %d", n, limit), Err: ErrTooLarge}
 	}
-	// Read as the bytes arrive rather than allocating the announced length:
-	// a short file that claims gigabytes fails without the allocation.
-	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
-	if err != nil {
+	// Up to 16 MiB (any ciphertext) is read into one allocation of the
+	// announced size; beyond, bytes are read as they arrive, so a short file
+	// that claims gigabytes fails without the allocation.
+	const direct = 16 << 20
+	var b []byte
+	var err error
+	if n <= direct {
+		b = make([]byte, n)
+		var got int
+		got, err = io.ReadFull(r, b)
+		b = b[:got]
+	} else {
+		b, err = io.ReadAll(io.LimitReader(r, int64(n)))
+	}
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, fileErr("read %s: %v", what, err)
 	}
 	if uint64(len(b)) != n {
