@@ -2,26 +2,13 @@ package inference_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/aios-edge/aios/inference"
-	"github.com/aios-edge/aios/inference/dataset"
 )
 
 func TestBundledDigitsModel(t *testing.T) {
-	m, err := inference.ReadFile(filepath.Join("..", "testvectors", "models", "digits.aios"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dataset.LoadCSVFile(filepath.Join("..", "testvectors", "datasets", m.Meta.Dataset), dataset.CSVOptions{Features: m.Features()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, test, err := dataset.Split(d, 0.2, m.Meta.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, train, test := digitsSplit(t)
 	ev, err := inference.NewEvaluator(m)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,12 @@ import (
 
 // digits loads the bundled model and its test split.
 func digits(t testing.TB) (*inference.Model, *dataset.Dataset) {
+	m, _, test := digitsSplit(t)
+	return m, test
+}
+
+// digitsSplit loads the bundled model and its train and test splits.
+func digitsSplit(t testing.TB) (m *inference.Model, train, test *dataset.Dataset) {
 	t.Helper()
 	m, err := inference.ReadFile(filepath.Join("..", "testvectors", "models", "digits.aios"))
 	if err != nil {
@@ -24,11 +30,10 @@ func digits(t testing.TB) (*inference.Model, *dataset.Dataset) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, test, err := dataset.Split(d, 0.2, m.Meta.Seed)
-	if err != nil {
+	if train, test, err = dataset.Split(d, 0.2, m.Meta.Seed); err != nil {
 		t.Fatal(err)
 	}
-	return m, test
+	return m, train, test
 }
 
 // evaluateBatch encrypts x for ev's plan, evaluates it with ev and returns
