@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/accel/acceltest"
 	_ "github.com/aios-edge/aios/accel/cuda" // registers itself; skipped where unavailable
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
@@ -72,54 +73,6 @@ func primes(t testing.TB, logN, k int) []uint64 {
 	return out
 }
 
-// randRows returns rows of uniform coefficients below each modulus, with
-// the edge values 0, 1 and q−1 planted at the start and the end.
-func randRows(rng *rand.Rand, l accel.Layout) [][]uint64 {
-	rows := make([][]uint64, l.Rows())
-	for r, q := range l.Moduli {
-		row := make([]uint64, l.N)
-		for j := range row {
-			row[j] = rng.Uint64N(q)
-		}
-		row[0], row[1], row[2] = 0, q-1, 1
-		row[l.N-1], row[l.N-2] = q-1, q-1
-		rows[r] = row
-	}
-	return rows
-}
-
-func cloneRows(rows [][]uint64) [][]uint64 {
-	out := make([][]uint64, len(rows))
-	for i, r := range rows {
-		out[i] = slices.Clone(r)
-	}
-	return out
-}
-
-func subRings(t testing.TB, l accel.Layout) []*ring.SubRing {
-	t.Helper()
-	out := make([]*ring.SubRing, l.Rows())
-	for r, q := range l.Moduli {
-		rq, err := ring.NewRing(l.N, []uint64{q})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[r] = rq.SubRings[0]
-	}
-	return out
-}
-
-func equalRows(t *testing.T, what string, got, want [][]uint64) {
-	t.Helper()
-	for r := range want {
-		for j := range want[r] {
-			if got[r][j] != want[r][j] {
-				t.Fatalf("%s: row %d coefficient %d: got %d, want %d", what, r, j, got[r][j], want[r][j])
-			}
-		}
-	}
-}
-
 // polyLayout is `polys` polynomials of `limbs` limbs each, as rows.
 func polyLayout(t testing.TB, sz size) accel.Layout {
 	q := primes(t, sz.logN, sz.limbs)
@@ -135,9 +88,9 @@ func testNTT(t *testing.T, b accel.Backend) {
 	for _, sz := range sizes() {
 		t.Run(fmt.Sprintf("N=2^%d", sz.logN), func(t *testing.T) {
 			l := polyLayout(t, sz)
-			subs := subRings(t, l)
-			in := randRows(rng, l)
-			want := cloneRows(in)
+			subs := acceltest.SubRings(t, l)
+			in := acceltest.RandRows(rng, l)
+			want := acceltest.CloneRows(in)
 			for r, s := range subs {
 				s.NTT(want[r], want[r])
 			}
@@ -148,7 +101,7 @@ func testNTT(t *testing.T, b accel.Backend) {
 			if err := b.NTT(l, in, got); err != nil {
 				t.Fatal(err)
 			}
-			equalRows(t, "NTT", got, want)
+			acceltest.EqualRows(t, "NTT", got, want)
 
 			// INTT, in place, back to the input; and equal to lattigo's.
 			for r, s := range subs {
@@ -157,8 +110,8 @@ func testNTT(t *testing.T, b accel.Backend) {
 			if err := b.INTT(l, got, got); err != nil {
 				t.Fatal(err)
 			}
-			equalRows(t, "INTT", got, want)
-			equalRows(t, "INTT(NTT(x))", got, in)
+			acceltest.EqualRows(t, "INTT", got, want)
+			acceltest.EqualRows(t, "INTT(NTT(x))", got, in)
 		})
 	}
 }
@@ -168,44 +121,18 @@ func testMulCoeffs(t *testing.T, b accel.Backend) {
 	for _, sz := range sizes() {
 		t.Run(fmt.Sprintf("N=2^%d", sz.logN), func(t *testing.T) {
 			l := polyLayout(t, sz)
-			subs := subRings(t, l)
-			x, y, z := randRows(rng, l), randRows(rng, l), randRows(rng, l)
-			want := cloneRows(z)
+			subs := acceltest.SubRings(t, l)
+			x, y, z := acceltest.RandRows(rng, l), acceltest.RandRows(rng, l), acceltest.RandRows(rng, l)
+			want := acceltest.CloneRows(z)
 			for r, s := range subs {
 				s.MulCoeffsMontgomeryThenAdd(x[r], y[r], want[r])
 			}
 			if err := b.MulCoeffsMontgomeryThenAdd(l, x, y, z); err != nil {
 				t.Fatal(err)
 			}
-			equalRows(t, "MulCoeffsMontgomeryThenAdd", z, want)
+			acceltest.EqualRows(t, "MulCoeffsMontgomeryThenAdd", z, want)
 		})
 	}
-}
-
-// denseReference is the layer as lattigo's ckks evaluator computes it for
-// integer constants: per limb, MulScalarMontgomeryThenAdd of MForm(w mod q)
-// (Evaluator.Mul/MulThenAdd), then AddScalar of the bias (Evaluator.Add).
-func denseReference(subs []*ring.SubRing, w []int64, in [][][]uint64, bias [][]uint64, nOut int) [][][]uint64 {
-	nIn := len(in)
-	out := make([][][]uint64, nOut)
-	for k := range out {
-		out[k] = make([][]uint64, len(subs))
-		for r, s := range subs {
-			acc := make([]uint64, s.N)
-			for i := range nIn {
-				wq := uint64(w[k*nIn+i])
-				if w[k*nIn+i] < 0 {
-					wq = s.Modulus - uint64(-w[k*nIn+i])%s.Modulus
-				}
-				s.MulScalarMontgomeryThenAdd(in[i][r], ring.MForm(wq%s.Modulus, s.Modulus, s.BRedConstant), acc)
-			}
-			if bias != nil {
-				s.AddScalar(acc, bias[k][r], acc)
-			}
-			out[k][r] = acc
-		}
-	}
-	return out
 }
 
 func newOutputs(l accel.Layout, k int) [][][]uint64 {
@@ -233,11 +160,11 @@ func testDenseLayer(t *testing.T, b accel.Backend) {
 }
 
 func denseKAT(t *testing.T, b accel.Backend, rng *rand.Rand, l accel.Layout) {
-	subs := subRings(t, l)
+	subs := acceltest.SubRings(t, l)
 	nIn, nOut := 7, 5
 	in := make([][][]uint64, nIn)
 	for i := range in {
-		in[i] = randRows(rng, l)
+		in[i] = acceltest.RandRows(rng, l)
 	}
 	w := make([]int64, nOut*nIn)
 	for j := range w {
@@ -252,13 +179,13 @@ func denseKAT(t *testing.T, b accel.Backend, rng *rand.Rand, l accel.Layout) {
 		}
 	}
 	bias[0][0] = l.Moduli[0] - 1
-	want := denseReference(subs, w, in, bias, nOut)
+	want := acceltest.DenseReference(subs, w, in, bias, nOut)
 	got := newOutputs(l, nOut)
 	if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: w, In: in, Out: got, Bias: bias}); err != nil {
 		t.Fatal(err)
 	}
 	for k := range want {
-		equalRows(t, fmt.Sprintf("DenseLayer output %d", k), got[k], want[k])
+		acceltest.EqualRows(t, fmt.Sprintf("DenseLayer output %d", k), got[k], want[k])
 	}
 }
 
@@ -313,7 +240,7 @@ func testDenseLayerEdges(t *testing.T, b accel.Backend) {
 			nIn, nOut := 64, 4
 			in := make([][][]uint64, nIn)
 			for i := range in {
-				in[i] = randRows(rng, l)
+				in[i] = acceltest.RandRows(rng, l)
 			}
 			w := make([]int64, nOut*nIn)
 			w[nIn+17] = -128
@@ -386,13 +313,13 @@ func denseInt8Edges(t *testing.T, b accel.Backend, l accel.Layout, subs []*ring.
 
 func check(t *testing.T, b accel.Backend, subs []*ring.SubRing, l accel.Layout, w []int64, in [][][]uint64, nOut int) {
 	t.Helper()
-	want := denseReference(subs, w, in, nil, nOut)
+	want := acceltest.DenseReference(subs, w, in, nil, nOut)
 	got := newOutputs(l, nOut)
 	if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: w, In: in, Out: got}); err != nil {
 		t.Fatal(err)
 	}
 	for k := range want {
-		equalRows(t, fmt.Sprintf("output %d", k), got[k], want[k])
+		acceltest.EqualRows(t, fmt.Sprintf("output %d", k), got[k], want[k])
 	}
 }
 

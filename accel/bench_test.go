@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/accel/acceltest"
 	"github.com/aios-edge/aios/he"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
@@ -178,8 +179,8 @@ func BenchmarkNTT(b *testing.B) {
 		sz := size{logN: logN, limbs: 8, polys: 2}
 		l := polyLayout(b, sz)
 		rng := rand.New(rand.NewPCG(11, 12))
-		in := randRows(rng, l)
-		out := cloneRows(in)
+		in := acceltest.RandRows(rng, l)
+		out := acceltest.CloneRows(in)
 		b.Run(fmt.Sprintf("N=2^%d/lattigo", logN), func(b *testing.B) {
 			r, err := ring.NewRing(l.N, l.Moduli[:8])
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/accel/acceltest"
 	"github.com/aios-edge/aios/he"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
@@ -127,7 +128,7 @@ func testCiphertexts(t *testing.T, b accel.Backend) {
 					t.Fatalf("output %d: metadata differs: lattigo scale %v level %d NTT %v, backend %v %d %v",
 						k, &want[k].Scale.Value, want[k].Level(), want[k].IsNTT, &got[k].Scale.Value, got[k].Level(), got[k].IsNTT)
 				}
-				equalRows(t, fmt.Sprintf("output %d", k), ciphertextRows(got[k]), ciphertextRows(want[k]))
+				acceltest.EqualRows(t, fmt.Sprintf("output %d", k), ciphertextRows(got[k]), ciphertextRows(want[k]))
 				dec := make([]float64, slots)
 				if err := encoder.Decode(decryptor.DecryptNew(got[k]), dec); err != nil {
 					t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/accel/acceltest"
 )
 
 // fuzzReader hands out fuzz bytes, zeros once they run out.
@@ -173,7 +174,7 @@ func FuzzRowOps(f *testing.F) {
 		if err := b.MulCoeffsMontgomeryThenAdd(l, x, y, z); err != nil {
 			checkTyped(t, err)
 		}
-		orig := cloneRows(x)
+		orig := acceltest.CloneRows(x)
 		if err := b.NTT(l, x, y); err != nil {
 			checkTyped(t, err)
 			return
@@ -181,6 +182,6 @@ func FuzzRowOps(f *testing.F) {
 		if err := b.INTT(l, y, y); err != nil {
 			t.Fatalf("INTT rejected what NTT accepted: %v", err)
 		}
-		equalRows(t, "INTT(NTT(x))", y, orig)
+		acceltest.EqualRows(t, "INTT(NTT(x))", y, orig)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/accel/acceltest"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -42,46 +43,6 @@ func nttPrimes(t testing.TB, logN int, sizes ...uint64) []uint64 {
 	return out
 }
 
-func randomRows(rng *rand.Rand, l accel.Layout) [][]uint64 {
-	rows := make([][]uint64, l.Rows())
-	for r, q := range l.Moduli {
-		row := make([]uint64, l.N)
-		for j := range row {
-			row[j] = rng.Uint64N(q)
-		}
-		row[0], row[1], row[l.N-1] = 0, q-1, q-1
-		rows[r] = row
-	}
-	return rows
-}
-
-func clone(rows [][]uint64) [][]uint64 {
-	out := make([][]uint64, len(rows))
-	for i, r := range rows {
-		out[i] = slices.Clone(r)
-	}
-	return out
-}
-
-func zeros(l accel.Layout) [][]uint64 {
-	out := make([][]uint64, l.Rows())
-	for i := range out {
-		out[i] = make([]uint64, l.N)
-	}
-	return out
-}
-
-func sameRows(t *testing.T, what string, got, want [][]uint64) {
-	t.Helper()
-	for r := range want {
-		for j := range want[r] {
-			if got[r][j] != want[r][j] {
-				t.Fatalf("%s: row %d coefficient %d: got %d, want %d", what, r, j, got[r][j], want[r][j])
-			}
-		}
-	}
-}
-
 func TestEmulatedNTT(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, logN := range []int{4, 5, 10, 11, 12, 13, 14} {
@@ -91,8 +52,8 @@ func TestEmulatedNTT(t *testing.T) {
 				// Two polynomials sharing moduli, as a ciphertext's rows.
 				l := accel.Layout{N: 1 << logN, Moduli: append(slices.Clone(q), q...)}
 				b, e := newEmulatedBackend(batch)
-				in := randomRows(rng, l)
-				want := clone(in)
+				in := acceltest.RandRows(rng, l)
+				want := acceltest.CloneRows(in)
 				for r, qr := range l.Moduli {
 					rq, err := ring.NewRing(l.N, []uint64{qr})
 					if err != nil {
@@ -100,21 +61,21 @@ func TestEmulatedNTT(t *testing.T) {
 					}
 					rq.SubRings[0].NTT(want[r], want[r])
 				}
-				got := zeros(l)
+				got := acceltest.ZeroRows(l)
 				if err := b.NTT(l, in, got); err != nil {
 					t.Fatal(err)
 				}
-				sameRows(t, "NTT", got, want)
-				back := clone(got)
+				acceltest.EqualRows(t, "NTT", got, want)
+				back := acceltest.CloneRows(got)
 				if err := b.INTT(l, back, back); err != nil { // in place
 					t.Fatal(err)
 				}
-				sameRows(t, "INTT(NTT(x))", back, in)
-				cpuBack := zeros(l)
+				acceltest.EqualRows(t, "INTT(NTT(x))", back, in)
+				cpuBack := acceltest.ZeroRows(l)
 				if err := accel.CPU().INTT(l, got, cpuBack); err != nil {
 					t.Fatal(err)
 				}
-				sameRows(t, "INTT against the cpu backend", back, cpuBack)
+				acceltest.EqualRows(t, "INTT against the cpu backend", back, cpuBack)
 				if e.live != 3 { // the cached forward, backward and constants tables
 					t.Errorf("%d device buffers live after the calls, want the 3 cached tables", e.live)
 				}
@@ -138,22 +99,22 @@ func TestEmulatedNTT62(t *testing.T) {
 		q := nttPrimes(t, logN, 62)
 		l := accel.Layout{N: 1 << logN, Moduli: q}
 		b, _ := newEmulatedBackend(1 << 30)
-		in := randomRows(rng, l)
-		want, got := zeros(l), zeros(l)
+		in := acceltest.RandRows(rng, l)
+		want, got := acceltest.ZeroRows(l), acceltest.ZeroRows(l)
 		if err := accel.CPU().NTT(l, in, want); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.NTT(l, in, got); err != nil {
 			t.Fatal(err)
 		}
-		sameRows(t, fmt.Sprintf("NTT N=2^%d q=%d (%d bits)", logN, q[0], bits.Len64(q[0])), got, want)
+		acceltest.EqualRows(t, fmt.Sprintf("NTT N=2^%d q=%d (%d bits)", logN, q[0], bits.Len64(q[0])), got, want)
 		if err := accel.CPU().INTT(l, in, want); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.INTT(l, in, got); err != nil {
 			t.Fatal(err)
 		}
-		sameRows(t, fmt.Sprintf("INTT N=2^%d q=%d", logN, q[0]), got, want)
+		acceltest.EqualRows(t, fmt.Sprintf("INTT N=2^%d q=%d", logN, q[0]), got, want)
 	}
 }
 
@@ -164,8 +125,8 @@ func TestEmulatedMulCoeffs(t *testing.T) {
 		l := accel.Layout{N: 1 << logN, Moduli: append(q, 3, 65537, (1<<61)-1)}
 		for _, batch := range []int{1 << 30, 3 << logN} {
 			b, e := newEmulatedBackend(batch)
-			x, y, z := randomRows(rng, l), randomRows(rng, l), randomRows(rng, l)
-			want := clone(z)
+			x, y, z := acceltest.RandRows(rng, l), acceltest.RandRows(rng, l), acceltest.RandRows(rng, l)
+			want := acceltest.CloneRows(z)
 			if err := accel.CPU().MulCoeffsMontgomeryThenAdd(l, x, y, want); err != nil {
 				t.Fatal(err)
 			}
@@ -183,43 +144,12 @@ func TestEmulatedMulCoeffs(t *testing.T) {
 			if err := b.MulCoeffsMontgomeryThenAdd(l, x, y, z); err != nil {
 				t.Fatal(err)
 			}
-			sameRows(t, "MulCoeffsMontgomeryThenAdd", z, want)
+			acceltest.EqualRows(t, "MulCoeffsMontgomeryThenAdd", z, want)
 			if e.live != 0 {
 				t.Errorf("%d device buffers live after the call", e.live)
 			}
 		}
 	}
-}
-
-// denseLattigo is lattigo's evaluator on integer constants, limb by limb:
-// MulScalarMontgomeryThenAdd of MForm(w mod q), then AddScalar of the bias.
-func denseLattigo(t *testing.T, l accel.Layout, w []int64, in [][][]uint64, bias [][]uint64, nOut int) [][][]uint64 {
-	nIn := len(in)
-	out := make([][][]uint64, nOut)
-	for k := range out {
-		out[k] = make([][]uint64, l.Rows())
-		for r, q := range l.Moduli {
-			s, err := ring.NewSubRing(l.N, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.MRedConstant, s.BRedConstant = ring.MRedConstant(q), ring.BRedConstant(q)
-			acc := make([]uint64, l.N)
-			for i := range nIn {
-				wi := w[k*nIn+i]
-				wq := uint64(wi) % q
-				if wi < 0 {
-					wq = (q - uint64(-wi)%q) % q
-				}
-				s.MulScalarMontgomeryThenAdd(in[i][r], ring.MForm(wq, q, s.BRedConstant), acc)
-			}
-			if bias != nil {
-				s.AddScalar(acc, bias[k][r], acc)
-			}
-			out[k][r] = acc
-		}
-	}
-	return out
 }
 
 func TestEmulatedDenseLayer(t *testing.T) {
@@ -252,7 +182,7 @@ func TestEmulatedDenseLayer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := make([][][]uint64, tc.nIn)
 			for i := range in {
-				in[i] = randomRows(rng, l)
+				in[i] = acceltest.RandRows(rng, l)
 				if i%3 == 0 { // extremes: every coefficient q−1
 					for r, qr := range l.Moduli {
 						for j := range in[i][r] {
@@ -275,11 +205,11 @@ func TestEmulatedDenseLayer(t *testing.T) {
 					}
 				}
 			}
-			want := denseLattigo(t, l, w, in, bias, tc.nOut)
+			want := acceltest.DenseReference(acceltest.ScalarSubRings(t, l), w, in, bias, tc.nOut)
 			out := make([][][]uint64, tc.nOut)
 			cpuOut := make([][][]uint64, tc.nOut)
 			for k := range out {
-				out[k], cpuOut[k] = zeros(l), zeros(l)
+				out[k], cpuOut[k] = acceltest.ZeroRows(l), acceltest.ZeroRows(l)
 			}
 			b, e := newEmulatedBackend(tc.batchWords)
 			if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: w, In: in, Out: out, Bias: bias}); err != nil {
@@ -289,8 +219,8 @@ func TestEmulatedDenseLayer(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k := range want {
-				sameRows(t, fmt.Sprintf("output %d against lattigo", k), out[k], want[k])
-				sameRows(t, fmt.Sprintf("output %d against the cpu backend", k), out[k], cpuOut[k])
+				acceltest.EqualRows(t, fmt.Sprintf("output %d against lattigo", k), out[k], want[k])
+				acceltest.EqualRows(t, fmt.Sprintf("output %d against the cpu backend", k), out[k], cpuOut[k])
 			}
 			if e.live != 0 {
 				t.Errorf("%d device buffers live after the call", e.live)
@@ -310,25 +240,25 @@ func TestEmulatedDenseLayer(t *testing.T) {
 func TestEmulatedErrors(t *testing.T) {
 	b, e := newEmulatedBackend(1 << 30)
 	l := accel.Layout{N: 16, Moduli: []uint64{97}}
-	if err := b.NTT(accel.Layout{N: 16, Moduli: []uint64{101}}, zeros(l), zeros(l)); !errors.Is(err, accel.ErrModulus) {
+	if err := b.NTT(accel.Layout{N: 16, Moduli: []uint64{101}}, acceltest.ZeroRows(l), acceltest.ZeroRows(l)); !errors.Is(err, accel.ErrModulus) {
 		t.Errorf("NTT with a modulus not 1 mod 2N: %v", err)
 	}
-	if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: []int64{1 << 40}, In: [][][]uint64{zeros(l)}, Out: [][][]uint64{zeros(l)}}); !errors.Is(err, accel.ErrWeight) {
+	if err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: []int64{1 << 40}, In: [][][]uint64{acceltest.ZeroRows(l)}, Out: [][][]uint64{acceltest.ZeroRows(l)}}); !errors.Is(err, accel.ErrWeight) {
 		t.Errorf("DenseLayer with a weight out of range: %v", err)
 	}
 	if len(e.launches) != 0 || e.live != 0 {
 		t.Errorf("invalid calls reached the device: %d launches, %d buffers", len(e.launches), e.live)
 	}
 	e.failOn = kDense
-	err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: []int64{1}, In: [][][]uint64{zeros(l)}, Out: [][][]uint64{zeros(l)}})
+	err := b.DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: []int64{1}, In: [][][]uint64{acceltest.ZeroRows(l)}, Out: [][][]uint64{acceltest.ZeroRows(l)}})
 	if err == nil || e.live != 0 {
 		t.Errorf("failing launch: err %v, %d buffers live", err, e.live)
 	}
 	e.failOn = -1
 	small, e2 := newEmulatedBackend(16)
 	rng := rand.New(rand.NewPCG(7, 7))
-	x := randomRows(rng, l)
-	got, want := [][][]uint64{zeros(l)}, [][][]uint64{zeros(l)}
+	x := acceltest.RandRows(rng, l)
+	got, want := [][][]uint64{acceltest.ZeroRows(l)}, [][][]uint64{acceltest.ZeroRows(l)}
 	args := &accel.DenseLayerArgs{Layout: l, Weights: []int64{5}, In: [][][]uint64{x}, Out: got}
 	if err := small.DenseLayer(args); err != nil {
 		t.Fatal(err)
@@ -336,7 +266,7 @@ func TestEmulatedErrors(t *testing.T) {
 	if err := accel.CPU().DenseLayer(&accel.DenseLayerArgs{Layout: l, Weights: []int64{5}, In: [][][]uint64{x}, Out: want}); err != nil {
 		t.Fatal(err)
 	}
-	sameRows(t, "cpu fallback", got[0], want[0])
+	acceltest.EqualRows(t, "cpu fallback", got[0], want[0])
 	if len(e2.launches) != 0 {
 		t.Error("a layer larger than a device batch was launched")
 	}
