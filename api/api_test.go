@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 )
 
@@ -77,7 +78,7 @@ func (n *testNode) doWith(t testing.TB, method, path, token string, body []byte)
 }
 
 func errorCode(b []byte) string {
-	var e errorBody
+	var e schema.ErrorBody
 	json.Unmarshal(b, &e)
 	return e.Error.Code
 }
@@ -181,7 +182,7 @@ func TestKeysLifecycle(t *testing.T) {
 	}
 	client := n.tokens[RoleClient]
 	resp, b := n.do("POST", "/v1/keys?preset=n12", client, body)
-	var info KeyInfo
+	var info schema.KeyInfo
 	if resp.StatusCode != 201 || json.Unmarshal(b, &info) != nil || info.ID != km.Evaluation.ID() || !info.Relinearization {
 		t.Fatalf("upload: %d %s", resp.StatusCode, b)
 	}
@@ -254,7 +255,7 @@ func TestAuthentication(t *testing.T) {
 	n := newTestNode(t, Config{})
 	for _, tok := range []string{"", "aios_nope", "Basic abc", strings.Repeat("a", 500), n.tokens[RoleClient] + "x"} {
 		resp, b := n.do("GET", "/v1/budgets", tok, nil)
-		var e errorBody
+		var e schema.ErrorBody
 		json.Unmarshal(b, &e)
 		if resp.StatusCode != 401 || e.Error.Code != "unauthenticated" || e.Error.Message != ErrUnauthenticated.Error() {
 			t.Errorf("token %.12q: %d %s", tok, resp.StatusCode, b)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
@@ -93,20 +94,13 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, "internal"
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // writeError sends {"error": {"code", "message"}}. Messages of known errors
 // are the error text (which never holds secrets or ciphertext bytes);
 // authentication failures all read the same; unknown errors are logged and
 // reported as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
-	var body errorBody
+	var body schema.ErrorBody
 	body.Error.Code = code
 	switch status {
 	case http.StatusInternalServerError:

@@ -2,8 +2,9 @@ package api
 
 import (
 	"fmt"
-	"github.com/aios-edge/aios/inference"
 	"testing"
+
+	"github.com/aios-edge/aios/inference"
 )
 
 // FuzzRequestBodies sends arbitrary bodies to every route that decodes one

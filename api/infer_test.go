@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/dataset"
@@ -98,11 +99,11 @@ func loadDigits(t testing.TB) *digitsFixture {
 }
 
 // inferNode is a node with the digits model and the client's keys uploaded.
-func inferNode(t testing.TB, cfg Config) (*testNode, *digitsFixture, ModelInfo, string) {
+func inferNode(t testing.TB, cfg Config) (*testNode, *digitsFixture, schema.ModelInfo, string) {
 	f := loadDigits(t)
 	n := newTestNode(t, cfg)
 	resp, b := n.do("POST", "/v1/models", n.tokens[RoleAdmin], f.file)
-	var info ModelInfo
+	var info schema.ModelInfo
 	if resp.StatusCode != 201 || json.Unmarshal(b, &info) != nil {
 		t.Fatalf("add model: %d %s", resp.StatusCode, b)
 	}
@@ -203,16 +204,16 @@ func TestJobsOverHTTP(t *testing.T) {
 	c, body := encryptFor(t, f, inference.Batch, f.samples)
 	two := append(bytes.Clone(body[:0]), body...) // one batch
 	resp, b := n.do("POST", fmt.Sprintf("/v1/jobs?model=%s&key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], two)
-	var job JobInfo
-	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil || job.Status != JobQueued && job.Status != JobRunning {
+	var job schema.JobInfo
+	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil || job.Status != schema.JobQueued && job.Status != schema.JobRunning {
 		t.Fatalf("submit: %d %s", resp.StatusCode, b)
 	}
 	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.token(RoleClient), nil); resp.StatusCode != 404 {
 		t.Fatalf("another client sees the job: %d", resp.StatusCode)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for job.Status != JobDone {
-		if time.Now().After(deadline) || job.Status == JobFailed {
+	for job.Status != schema.JobDone {
+		if time.Now().After(deadline) || job.Status == schema.JobFailed {
 			t.Fatalf("job: %+v", job)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
@@ -25,33 +26,6 @@ import (
 // asynchronous job's input and result are blobs and its row survives
 // restarts (queued and interrupted jobs run again after a restart); a
 // synchronous job lives in memory and answers its request directly.
-
-// JobStatus is a job's state.
-type JobStatus string
-
-// Job states.
-const (
-	JobQueued  JobStatus = "queued"
-	JobRunning JobStatus = "running"
-	JobDone    JobStatus = "done"
-	JobFailed  JobStatus = "failed"
-)
-
-// JobInfo is a job as GET /v1/jobs/{id} shows it.
-type JobInfo struct {
-	ID          string     `json:"id"`
-	Model       string     `json:"model"`
-	Key         string     `json:"key"`
-	Packing     string     `json:"packing"`
-	Status      JobStatus  `json:"status"`
-	Done        int        `json:"done"`  // batches (or single ciphertexts) evaluated
-	Total       int        `json:"total"` // batches (or single ciphertexts) in the job
-	Samples     int        `json:"samples"`
-	Error       string     `json:"error,omitempty"`
-	ResultBytes int64      `json:"result_bytes,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
-}
 
 type job struct {
 	id, owner   string
@@ -154,7 +128,7 @@ func (s *Server) submit(ctx context.Context, j *job) error {
 		now := time.Now().UTC()
 		_, err = s.db.SQL().ExecContext(ctx, `INSERT INTO jobs (id, owner, model, key_id, packing, status, done, total, samples, error, input_blob, result_blob, result_bytes, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, '', ?, '', 0, ?)`,
-			j.id, j.owner, j.model.info.ID, j.keyID, j.packing.String(), JobQueued, j.total, j.samples, j.inputBlob, now.UnixMicro())
+			j.id, j.owner, j.model.info.ID, j.keyID, j.packing.String(), schema.JobQueued, j.total, j.samples, j.inputBlob, now.UnixMicro())
 		if err != nil {
 			return fmt.Errorf("api: record job: %w", err)
 		}
@@ -164,9 +138,9 @@ func (s *Server) submit(ctx context.Context, j *job) error {
 	return nil
 }
 
-func (s *Server) setJob(id string, status JobStatus, msg string, resultBlob string, resultBytes int64) {
+func (s *Server) setJob(id string, status schema.JobStatus, msg string, resultBlob string, resultBytes int64) {
 	var finished any
-	if status == JobDone || status == JobFailed {
+	if status == schema.JobDone || status == schema.JobFailed {
 		finished = time.Now().UTC().UnixMicro()
 	}
 	_, err := s.db.SQL().Exec(`UPDATE jobs SET status = ?, error = ?, result_blob = ?, result_bytes = ?, finished_at = ? WHERE id = ?`,
@@ -210,7 +184,7 @@ func (s *Server) deleteUnreferenced(blob string) {
 // results.
 func (s *Server) expireJobs(now time.Time) {
 	cutoff := now.Add(-s.cfg.JobRetention).UnixMicro()
-	rows, err := s.db.SQL().Query(`SELECT id, result_blob FROM jobs WHERE status IN (?, ?) AND finished_at < ?`, JobDone, JobFailed, cutoff)
+	rows, err := s.db.SQL().Query(`SELECT id, result_blob FROM jobs WHERE status IN (?, ?) AND finished_at < ?`, schema.JobDone, schema.JobFailed, cutoff)
 	if err != nil {
 		s.log.Warn("expire jobs", "err", err)
 		return
@@ -268,12 +242,12 @@ func (s *Server) runJob(j *job) {
 	j.cancelMutex.Unlock()
 	defer cancel()
 	if !j.sync {
-		s.setJob(j.id, JobRunning, "", "", 0)
+		s.setJob(j.id, schema.JobRunning, "", "", 0)
 	}
 	result, err := s.evaluateJob(ctx, j)
 	switch {
 	case err != nil && errors.Is(err, context.Canceled) && s.jobs.ctx.Err() != nil && !j.sync:
-		s.setJob(j.id, JobQueued, "interrupted by shutdown; runs again after restart", "", 0)
+		s.setJob(j.id, schema.JobQueued, "interrupted by shutdown; runs again after restart", "", 0)
 		j.err = ErrShuttingDown
 	case err != nil:
 		j.err = err
@@ -284,7 +258,7 @@ func (s *Server) runJob(j *job) {
 				s.log.Error("job failed", "job", j.id, "err", err)
 				msg = "internal error"
 			}
-			s.setJob(j.id, JobFailed, msg, "", 0)
+			s.setJob(j.id, schema.JobFailed, msg, "", 0)
 		}
 	case j.sync:
 		j.result = result
@@ -292,11 +266,11 @@ func (s *Server) runJob(j *job) {
 		id, perr := s.blobs.Put(result)
 		if perr != nil {
 			j.err = perr
-			s.setJob(j.id, JobFailed, "internal error", "", 0)
+			s.setJob(j.id, schema.JobFailed, "internal error", "", 0)
 			s.log.Error("store job result", "job", j.id, "err", perr)
 			return
 		}
-		s.setJob(j.id, JobDone, "", id, int64(len(result)))
+		s.setJob(j.id, schema.JobDone, "", id, int64(len(result)))
 	}
 }
 
@@ -442,7 +416,7 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 	return j, nil
 }
 
-func missingKeys(have KeyInfo, spec he.KeySpec) string {
+func missingKeys(have schema.KeyInfo, spec he.KeySpec) string {
 	if spec.Relinearization && !have.Relinearization {
 		return "the relinearization key"
 	}
@@ -492,12 +466,10 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, j.err)
 		return
 	}
-	w.Header().Set("Content-Type", ciphertextMediaType)
+	w.Header().Set("Content-Type", schema.CiphertextMediaType)
 	w.Header().Set("X-Aios-Samples", fmt.Sprint(j.samples))
 	w.Write(j.result)
 }
-
-const ciphertextMediaType = "application/x-aios-ciphertexts"
 
 // handlePostJob: POST /v1/jobs?model=ID&key=ID&packing=…, body a ciphertext
 // batch; 202 with the job.
@@ -523,18 +495,18 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, info)
 }
 
-func (s *Server) jobInfo(ctx context.Context, owner, id string) (JobInfo, error) {
-	var info JobInfo
+func (s *Server) jobInfo(ctx context.Context, owner, id string) (schema.JobInfo, error) {
+	var info schema.JobInfo
 	var created int64
 	var finished sql.NullInt64
 	err := s.db.SQL().QueryRowContext(ctx, `SELECT id, model, key_id, packing, status, done, total, samples, error, result_bytes, created_at, finished_at
 		FROM jobs WHERE id = ? AND (owner = ? OR ? = '')`, id, owner, owner).Scan(
 		&info.ID, &info.Model, &info.Key, &info.Packing, &info.Status, &info.Done, &info.Total, &info.Samples, &info.Error, &info.ResultBytes, &created, &finished)
 	if errors.Is(err, sql.ErrNoRows) {
-		return JobInfo{}, fmt.Errorf("%w: job %.24s", ErrNotFound, id)
+		return schema.JobInfo{}, fmt.Errorf("%w: job %.24s", ErrNotFound, id)
 	}
 	if err != nil {
-		return JobInfo{}, fmt.Errorf("api: look up job: %w", err)
+		return schema.JobInfo{}, fmt.Errorf("api: look up job: %w", err)
 	}
 	info.CreatedAt = time.UnixMicro(created).UTC()
 	if finished.Valid {
@@ -562,7 +534,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if info.Status != JobDone {
+	if info.Status != schema.JobDone {
 		s.writeError(w, r, fmt.Errorf("%w: job is %s", ErrConflict, info.Status))
 		return
 	}
@@ -576,14 +548,14 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ciphertextMediaType)
+	w.Header().Set("Content-Type", schema.CiphertextMediaType)
 	w.Write(b)
 }
 
 // resumeJobs re-queues the asynchronous jobs a previous run left queued or
 // running; those beyond the queue's room fail with a message saying so.
 func (s *Server) resumeJobs(ctx context.Context) error {
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT id, owner, model, key_id, packing, input_blob FROM jobs WHERE status IN (?, ?) ORDER BY created_at`, JobQueued, JobRunning)
+	rows, err := s.db.SQL().QueryContext(ctx, `SELECT id, owner, model, key_id, packing, input_blob FROM jobs WHERE status IN (?, ?) ORDER BY created_at`, schema.JobQueued, schema.JobRunning)
 	if err != nil {
 		return fmt.Errorf("api: resume jobs: %w", err)
 	}
@@ -601,7 +573,7 @@ func (s *Server) resumeJobs(ctx context.Context) error {
 	for _, p := range list {
 		err := s.requeue(ctx, p.id, p.owner, p.model, p.key, p.packing, p.blob)
 		if err != nil {
-			s.setJob(p.id, JobFailed, "could not resume after restart: "+err.Error(), "", 0)
+			s.setJob(p.id, schema.JobFailed, "could not resume after restart: "+err.Error(), "", 0)
 		}
 	}
 	return nil
@@ -642,7 +614,7 @@ func (s *Server) requeue(ctx context.Context, id, owner, modelID, keyID, packing
 	if len(s.jobs.queue) == cap(s.jobs.queue) {
 		return ErrQueueFull
 	}
-	s.setJob(id, JobQueued, "", "", 0)
+	s.setJob(id, schema.JobQueued, "", "", 0)
 	s.jobs.live[id] = j
 	s.jobs.queue <- j
 	return nil

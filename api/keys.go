@@ -13,19 +13,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 )
-
-// KeyInfo is the metadata of an uploaded evaluation key set.
-type KeyInfo struct {
-	ID              string    `json:"id"`
-	Preset          string    `json:"preset"`
-	ParamsID        string    `json:"params_id"`
-	Bytes           int64     `json:"bytes"`
-	Relinearization bool      `json:"relinearization"`
-	GaloisElements  []uint64  `json:"galois_elements"`
-	CreatedAt       time.Time `json:"created_at"`
-}
 
 // handlePostKeys: POST /v1/keys?preset=NAME, body = lattigo
 // MemEvaluationKeySet binary. The body is read up to the largest key set
@@ -53,7 +43,7 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	info := KeyInfo{ID: set.ID(), Preset: p.Name(), ParamsID: p.ID(), Bytes: int64(set.Size()),
+	info := schema.KeyInfo{ID: set.ID(), Preset: p.Name(), ParamsID: p.ID(), Bytes: int64(set.Size()),
 		Relinearization: set.HasRelinearizationKey(), GaloisElements: set.GaloisElements(), CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	galois, _ := json.Marshal(info.GaloisElements)
 	res, err := s.db.SQL().ExecContext(r.Context(), `INSERT INTO eval_keys (id, owner, preset, params_id, size, relin, galois, created_at)
@@ -77,20 +67,20 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 
 // keyInfo returns a key set's metadata if owner uploaded it (any owner for
 // "" — admins). Another client's key reads as not found.
-func (s *Server) keyInfo(ctx context.Context, owner, id string) (KeyInfo, error) {
+func (s *Server) keyInfo(ctx context.Context, owner, id string) (schema.KeyInfo, error) {
 	q := `SELECT id, preset, params_id, size, relin, galois, created_at FROM eval_keys WHERE id = ? AND (owner = ? OR ? = '') LIMIT 1`
-	var info KeyInfo
+	var info schema.KeyInfo
 	var galois string
 	var created int64
 	err := s.db.SQL().QueryRowContext(ctx, q, id, owner, owner).Scan(&info.ID, &info.Preset, &info.ParamsID, &info.Bytes, &info.Relinearization, &galois, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return KeyInfo{}, fmt.Errorf("%w: evaluation key set %.16s…", ErrNotFound, id)
+		return schema.KeyInfo{}, fmt.Errorf("%w: evaluation key set %.16s…", ErrNotFound, id)
 	}
 	if err != nil {
-		return KeyInfo{}, fmt.Errorf("api: look up key: %w", err)
+		return schema.KeyInfo{}, fmt.Errorf("api: look up key: %w", err)
 	}
 	if err := json.Unmarshal([]byte(galois), &info.GaloisElements); err != nil {
-		return KeyInfo{}, fmt.Errorf("api: key %s metadata: %w", id, err)
+		return schema.KeyInfo{}, fmt.Errorf("api: key %s metadata: %w", id, err)
 	}
 	info.CreatedAt = time.Unix(created, 0).UTC()
 	return info, nil
@@ -137,25 +127,25 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 
 // evaluationKeys returns the deserialized key set id for owner (checking
 // ownership), from the cache or the blob store.
-func (s *Server) evaluationKeys(ctx context.Context, owner, id string) (*he.EvaluationKeySet, KeyInfo, error) {
+func (s *Server) evaluationKeys(ctx context.Context, owner, id string) (*he.EvaluationKeySet, schema.KeyInfo, error) {
 	info, err := s.keyInfo(ctx, owner, id)
 	if err != nil {
-		return nil, KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	if set := s.keys.get(id); set != nil {
 		return set, info, nil
 	}
 	p, err := he.PresetByName(info.Preset)
 	if err != nil {
-		return nil, KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	b, err := s.blobs.Get(id, info.Bytes)
 	if err != nil {
-		return nil, KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	set, err := he.ParseEvaluationKeySet(p, s.cfg.KeyLimits, b)
 	if err != nil {
-		return nil, KeyInfo{}, fmt.Errorf("api: stored key %s no longer decodes: %w", id, err)
+		return nil, schema.KeyInfo{}, fmt.Errorf("api: stored key %s no longer decodes: %w", id, err)
 	}
 	s.keys.put(set)
 	return set, info, nil

@@ -11,66 +11,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
 
-// ModelInfo is what a client needs to use a model without its weights: the
-// input width, the classes, the preset, and per packing the keys to
-// generate and the plan (level and scale of the inputs, replication
-// periods).
-type ModelInfo struct {
-	ID       string             `json:"id"`
-	Name     string             `json:"name"`
-	Features int                `json:"features"`
-	Classes  []string           `json:"classes"`
-	Preset   string             `json:"preset"`
-	ParamsID string             `json:"params_id"`
-	Depth    int                `json:"depth"`
-	Bytes    int                `json:"bytes"`
-	Accuracy inference.Accuracy `json:"accuracy"`
-	// Dataset and SplitSeed name the data the model was trained on and the
-	// seed of its stratified 80/20 split, so a client can reproduce the test
-	// split the accuracy figures come from.
-	Dataset   string                 `json:"dataset"`
-	SplitSeed uint64                 `json:"split_seed"`
-	Packings  map[string]PackingInfo `json:"packings"`
-	CreatedAt time.Time              `json:"created_at"`
-}
-
-// PackingInfo is one packing's client contract.
-type PackingInfo struct {
-	Relinearization bool     `json:"relinearization"`
-	GaloisElements  []uint64 `json:"galois_elements"`
-	InputLevel      int      `json:"input_level"`
-	LogInputScale   int      `json:"log_input_scale"`
-	OutputLevel     int      `json:"output_level"`
-	Period          []int    `json:"period,omitempty"`
-	// OutScale (single packing) multiplies decrypted output slot o to give
-	// logit o; the batch packing folds it into the ciphertexts' scale.
-	OutScale []float64 `json:"out_scale,omitempty"`
-	// MaxSamples is how many samples one request of this packing carries
-	// per batch (batch: N/2 per set of feature ciphertexts; single: 1 per
-	// ciphertext).
-	MaxSamples int `json:"max_samples"`
-}
-
-// Contract returns the client contract of one packing, from which
-// inference.NewContractClient makes a client.
-func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, error) {
-	pi, ok := info.Packings[packing.String()]
-	if !ok {
-		return inference.Contract{}, fmt.Errorf("%w: model %.16s offers no %v packing", inference.ErrPacking, info.ID, packing)
-	}
-	return inference.Contract{Packing: packing, Preset: info.Preset, Features: info.Features, Classes: len(info.Classes),
-		Keys: he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements},
-		Plan: inference.Plan{Packing: packing, Preset: info.Preset, InputLevel: pi.InputLevel, LogInputScale: pi.LogInputScale,
-			OutputLevel: pi.OutputLevel, Period: pi.Period},
-		OutScale: pi.OutScale}, nil
-}
-
 type loadedModel struct {
-	info  ModelInfo
+	info  schema.ModelInfo
 	model *inference.Model
 }
 
@@ -81,20 +28,20 @@ type models struct {
 	byID map[string]*loadedModel
 }
 
-func describeModel(id string, size int, m *inference.Model, created time.Time) (ModelInfo, error) {
+func describeModel(id string, size int, m *inference.Model, created time.Time) (schema.ModelInfo, error) {
 	params, err := he.PresetByName(m.Meta.Preset)
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("%w: model preset: %w", inference.ErrNoPreset, err)
+		return schema.ModelInfo{}, fmt.Errorf("%w: model preset: %w", inference.ErrNoPreset, err)
 	}
-	info := ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
+	info := schema.ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
 		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy, Dataset: m.Meta.Dataset, SplitSeed: m.Meta.Seed,
-		Packings: map[string]PackingInfo{}, CreatedAt: created}
+		Packings: map[string]schema.PackingInfo{}, CreatedAt: created}
 	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
 		c, err := m.Contract(packing)
 		if err != nil {
-			return ModelInfo{}, err
+			return schema.ModelInfo{}, err
 		}
-		pi := PackingInfo{Relinearization: c.Keys.Relinearization, GaloisElements: c.Keys.GaloisElements,
+		pi := schema.PackingInfo{Relinearization: c.Keys.Relinearization, GaloisElements: c.Keys.GaloisElements,
 			InputLevel: c.Plan.InputLevel, LogInputScale: c.Plan.LogInputScale, OutputLevel: c.Plan.OutputLevel,
 			Period: c.Plan.Period, OutScale: c.OutScale, MaxSamples: params.MaxSlots()}
 		if pi.GaloisElements == nil {
@@ -110,30 +57,30 @@ func describeModel(id string, size int, m *inference.Model, created time.Time) (
 
 // AddModel validates a model file, stores it and makes it available. Adding
 // the same file again is a no-op that returns the same info.
-func (s *Server) AddModel(ctx context.Context, file []byte) (ModelInfo, error) {
+func (s *Server) AddModel(ctx context.Context, file []byte) (schema.ModelInfo, error) {
 	if int64(len(file)) > s.cfg.MaxModelBytes {
-		return ModelInfo{}, fmt.Errorf("%w: model of %d bytes, the limit is %d", ErrTooLarge, len(file), s.cfg.MaxModelBytes)
+		return schema.ModelInfo{}, fmt.Errorf("%w: model of %d bytes, the limit is %d", ErrTooLarge, len(file), s.cfg.MaxModelBytes)
 	}
 	m, err := inference.Decode(file)
 	if err != nil {
-		return ModelInfo{}, err
+		return schema.ModelInfo{}, err
 	}
 	id, err := s.blobs.Put(file)
 	if err != nil {
-		return ModelInfo{}, err
+		return schema.ModelInfo{}, err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	if _, err := s.db.SQL().ExecContext(ctx, `INSERT INTO models (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		id, m.Meta.Name, now.Unix()); err != nil {
-		return ModelInfo{}, fmt.Errorf("api: record model: %w", err)
+		return schema.ModelInfo{}, fmt.Errorf("api: record model: %w", err)
 	}
 	var created int64
 	if err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM models WHERE id = ?`, id).Scan(&created); err != nil {
-		return ModelInfo{}, fmt.Errorf("api: record model: %w", err)
+		return schema.ModelInfo{}, fmt.Errorf("api: record model: %w", err)
 	}
 	info, err := describeModel(id, len(file), m, time.Unix(created, 0).UTC())
 	if err != nil {
-		return ModelInfo{}, err
+		return schema.ModelInfo{}, err
 	}
 	s.models.mu.Lock()
 	s.models.byID[id] = &loadedModel{info: info, model: m}
@@ -180,12 +127,12 @@ func (s *Server) model(id string) (*loadedModel, error) {
 
 func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {
 	s.models.mu.RLock()
-	list := make([]ModelInfo, 0, len(s.models.byID))
+	list := make([]schema.ModelInfo, 0, len(s.models.byID))
 	for _, m := range s.models.byID {
 		list = append(list, m.info)
 	}
 	s.models.mu.RUnlock()
-	slices.SortFunc(list, func(a, b ModelInfo) int {
+	slices.SortFunc(list, func(a, b schema.ModelInfo) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}

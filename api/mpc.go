@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
@@ -189,109 +190,6 @@ func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// MPCSessionRequest is the body of POST /v1/mpc/sessions. This node is the
-// coordinator (and output party).
-type MPCSessionRequest struct {
-	// Participants are node ids; empty: this node, then every peer in the
-	// peers file. This node must be one of them.
-	Participants []string `json:"participants,omitempty"`
-	// InputParties are the participants that contribute (empty: all).
-	InputParties []string `json:"input_parties,omitempty"`
-	Threshold    int      `json:"threshold"`
-	Operation    string   `json:"operation"`
-	Dimension    int      `json:"dimension"`
-	FracBits     int      `json:"frac_bits"`
-	Lower        float64  `json:"lower"`
-	Upper        float64  `json:"upper"`
-	MaxWeight    float64  `json:"max_weight,omitempty"`
-	MaxItems     int      `json:"max_items,omitempty"`
-	Budget       string   `json:"budget"`
-	// Epsilon is the ε of the release, a decimal such as "0.5".
-	Epsilon string `json:"epsilon"`
-	// Phase lengths in seconds (defaults 10, 60, 30, 30): the acceptance
-	// deadline is now + accept, each later one the previous plus its phase.
-	AcceptSeconds float64 `json:"accept_seconds,omitempty"`
-	InputSeconds  float64 `json:"input_seconds,omitempty"`
-	ReportSeconds float64 `json:"report_seconds,omitempty"`
-	OutputSeconds float64 `json:"output_seconds,omitempty"`
-}
-
-// MPCInputRequest is the body of POST /v1/mpc/sessions/{id}/input.
-type MPCInputRequest struct {
-	Values []float64 `json:"values"`
-	Weight float64   `json:"weight,omitempty"`
-}
-
-// MPCSessionSpec is a session's public specification.
-type MPCSessionSpec struct {
-	Coordinator  string    `json:"coordinator"`
-	Participants []string  `json:"participants"`
-	InputParties []string  `json:"input_parties,omitempty"`
-	Threshold    int       `json:"threshold"`
-	Operation    string    `json:"operation"`
-	Dimension    int       `json:"dimension"`
-	FracBits     int       `json:"frac_bits"`
-	Lower        float64   `json:"lower"`
-	Upper        float64   `json:"upper"`
-	MaxWeight    float64   `json:"max_weight,omitempty"`
-	MaxItems     int       `json:"max_items,omitempty"`
-	Budget       string    `json:"budget"`
-	EpsilonMicro int64     `json:"epsilon_micro"`
-	AcceptBy     time.Time `json:"accept_by"`
-	InputBy      time.Time `json:"input_by"`
-	ReportBy     time.Time `json:"report_by"`
-	OutputBy     time.Time `json:"output_by"`
-}
-
-// MPCExcluded is a dealer left out of a session and why.
-type MPCExcluded struct {
-	Node     string `json:"node"`
-	Phase    int    `json:"phase"`
-	Reason   string `json:"reason"`
-	Reporter string `json:"reporter,omitempty"` // the node that found the fault
-	// Cheating is set when the dealer sent something provably wrong (not
-	// merely nothing).
-	Cheating bool `json:"cheating"`
-}
-
-// MPCRelease is a session's released (dp-noised) result.
-type MPCRelease struct {
-	Operation    string        `json:"operation"`
-	Values       []float64     `json:"values"`
-	CI           []dp.Interval `json:"ci95"`
-	EpsilonMicro int64         `json:"epsilon_micro"`
-	Epsilon      string        `json:"epsilon"`
-	LedgerSeqs   []int64       `json:"ledger_seqs"`
-	Dealers      int           `json:"dealers"`
-}
-
-// MPCStats is this node's time per phase and traffic.
-type MPCStats struct {
-	ShareSeconds       float64 `json:"share_seconds"`
-	VerifySeconds      float64 `json:"verify_seconds"`
-	CombineSeconds     float64 `json:"combine_seconds"`
-	ReconstructSeconds float64 `json:"reconstruct_seconds"`
-	TotalSeconds       float64 `json:"total_seconds"`
-	BytesSent          int64   `json:"bytes_sent"`
-	InputBytes         int64   `json:"input_bytes"`
-}
-
-// MPCSessionStatus is a session as this node sees it: never a share or the
-// raw aggregate; the release only on the coordinator.
-type MPCSessionStatus struct {
-	ID          string          `json:"id"`
-	State       string          `json:"state"`
-	Spec        *MPCSessionSpec `json:"spec,omitempty"`
-	Roster      []string        `json:"roster"`
-	Included    []string        `json:"included"`
-	Excluded    []MPCExcluded   `json:"excluded"`
-	Holders     []string        `json:"holders"`
-	WrongOutput []string        `json:"wrong_output"`
-	Release     *MPCRelease     `json:"release,omitempty"`
-	Stats       MPCStats        `json:"stats"`
-	Error       string          `json:"error,omitempty"`
-}
-
 func ids(in []mpc.NodeID) []string {
 	out := make([]string, len(in))
 	for i, id := range in {
@@ -331,7 +229,7 @@ func phase(sec, def float64) (time.Duration, error) {
 }
 
 // literal turns a request into a session literal coordinated by h.
-func (h *mpcHost) literal(req *MPCSessionRequest, now time.Time) (mpc.SessionLiteral, error) {
+func (h *mpcHost) literal(req *schema.MPCSessionRequest, now time.Time) (mpc.SessionLiteral, error) {
 	lit := mpc.SessionLiteral{Coordinator: h.self, Threshold: req.Threshold, Operation: mpc.Operation(req.Operation),
 		Dimension: req.Dimension, FracBits: req.FracBits, Lower: req.Lower, Upper: req.Upper,
 		MaxWeight: req.MaxWeight, MaxItems: req.MaxItems, Budget: req.Budget}
@@ -375,7 +273,7 @@ func (s *Server) handleMPCCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req MPCSessionRequest
+	var req schema.MPCSessionRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -442,7 +340,7 @@ func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req MPCInputRequest
+	var req schema.MPCInputRequest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || dec.More() {
@@ -483,17 +381,17 @@ func (s *Server) handleMPCStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*MPCSessionStatus, error) {
+func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*schema.MPCSessionStatus, error) {
 	o, err := h.node.Status(id)
 	if err != nil {
 		return nil, err
 	}
-	st := &MPCSessionStatus{ID: hex.EncodeToString(id[:]), State: string(o.State), Roster: ids(o.Roster), Included: ids(o.Included),
-		Holders: ids(o.Holders), WrongOutput: ids(o.WrongOutput), Excluded: []MPCExcluded{}, Error: o.Err,
-		Stats: MPCStats{ShareSeconds: seconds(o.Stats.Share), VerifySeconds: seconds(o.Stats.Verify), CombineSeconds: seconds(o.Stats.Combine),
+	st := &schema.MPCSessionStatus{ID: hex.EncodeToString(id[:]), State: string(o.State), Roster: ids(o.Roster), Included: ids(o.Included),
+		Holders: ids(o.Holders), WrongOutput: ids(o.WrongOutput), Excluded: []schema.MPCExcluded{}, Error: o.Err,
+		Stats: schema.MPCStats{ShareSeconds: seconds(o.Stats.Share), VerifySeconds: seconds(o.Stats.Verify), CombineSeconds: seconds(o.Stats.Combine),
 			ReconstructSeconds: seconds(o.Stats.Reconstruct), TotalSeconds: seconds(o.Stats.Total), BytesSent: o.Stats.BytesSent, InputBytes: o.Stats.InputBytes}}
 	for _, e := range o.Excluded {
-		x := MPCExcluded{Node: e.Dealer.String(), Phase: e.Phase, Reason: e.Reason,
+		x := schema.MPCExcluded{Node: e.Dealer.String(), Phase: e.Phase, Reason: e.Reason,
 			Cheating: e.Reason != mpc.ReasonMissing && e.Reason != mpc.ReasonTooFewVerify}
 		if e.Reporter != (mpc.NodeID{}) {
 			x.Reporter = e.Reporter.String()
@@ -501,12 +399,16 @@ func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*MPCSessionStatus, error) {
 		st.Excluded = append(st.Excluded, x)
 	}
 	if rel := o.Release; rel != nil {
-		st.Release = &MPCRelease{Operation: string(rel.Operation), Values: rel.Values, CI: rel.CI, EpsilonMicro: int64(rel.Epsilon),
+		ci := make([]schema.Interval, len(rel.CI))
+		for i, c := range rel.CI {
+			ci[i] = schema.Interval{Lower: c.Lower, Upper: c.Upper}
+		}
+		st.Release = &schema.MPCRelease{Operation: string(rel.Operation), Values: rel.Values, CI: ci, EpsilonMicro: int64(rel.Epsilon),
 			Epsilon: rel.Epsilon.String(), LedgerSeqs: rel.Seqs, Dealers: rel.Dealers}
 	}
 	if sess, err := h.node.Session(id); err == nil {
 		l := sess.Literal()
-		st.Spec = &MPCSessionSpec{Coordinator: l.Coordinator.String(), Participants: ids(l.Participants), InputParties: ids(l.InputParties),
+		st.Spec = &schema.MPCSessionSpec{Coordinator: l.Coordinator.String(), Participants: ids(l.Participants), InputParties: ids(l.InputParties),
 			Threshold: l.Threshold, Operation: string(l.Operation), Dimension: l.Dimension, FracBits: l.FracBits, Lower: l.Lower, Upper: l.Upper,
 			MaxWeight: l.MaxWeight, MaxItems: l.MaxItems, Budget: l.Budget, EpsilonMicro: int64(l.Epsilon),
 			AcceptBy: l.AcceptBy.UTC(), InputBy: l.InputBy.UTC(), ReportBy: l.ReportBy.UTC(), OutputBy: l.OutputBy.UTC()}

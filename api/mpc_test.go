@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
 	"github.com/aios-edge/aios/mpc/httptransport"
@@ -128,14 +129,14 @@ func (n *mpcNode) json(method, path, role string, in, out any) int {
 
 // runHTTPSession creates a sum session on nodes[0] over HTTP, gives every
 // node its input and waits for the coordinator's outcome.
-func runHTTPSession(t *testing.T, nodes []*mpcNode, inputs [][]float64, t0 int) *MPCSessionStatus {
+func runHTTPSession(t *testing.T, nodes []*mpcNode, inputs [][]float64, t0 int) *schema.MPCSessionStatus {
 	t.Helper()
 	c := nodes[0]
 	if st := c.json("POST", "/v1/budgets", "admin", map[string]string{"name": "mpc", "epsilon": "1000"}, nil); st != 201 && st != 409 {
 		t.Fatalf("budget: %d", st)
 	}
-	var created MPCSessionStatus
-	req := MPCSessionRequest{Threshold: t0, Operation: "sum", Dimension: len(inputs[0]), FracBits: 16, Lower: -1, Upper: 1,
+	var created schema.MPCSessionStatus
+	req := schema.MPCSessionRequest{Threshold: t0, Operation: "sum", Dimension: len(inputs[0]), FracBits: 16, Lower: -1, Upper: 1,
 		Budget: "mpc", Epsilon: "1000", AcceptSeconds: 5, InputSeconds: 10, ReportSeconds: 5, OutputSeconds: 5}
 	if st := c.json("POST", "/v1/mpc/sessions", "client", req, &created); st != 201 {
 		t.Fatalf("create: %d", st)
@@ -144,13 +145,13 @@ func runHTTPSession(t *testing.T, nodes []*mpcNode, inputs [][]float64, t0 int) 
 		t.Fatalf("created: %+v", created)
 	}
 	for i, n := range nodes {
-		if st := n.json("POST", "/v1/mpc/sessions/"+created.ID+"/input", "client", MPCInputRequest{Values: inputs[i]}, nil); st != 202 {
+		if st := n.json("POST", "/v1/mpc/sessions/"+created.ID+"/input", "client", schema.MPCInputRequest{Values: inputs[i]}, nil); st != 202 {
 			t.Fatalf("input %d: %d", i, st)
 		}
 	}
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		var st MPCSessionStatus
+		var st schema.MPCSessionStatus
 		if code := c.json("GET", "/v1/mpc/sessions/"+created.ID, "auditor", nil, &st); code != 200 {
 			t.Fatalf("status: %d", code)
 		}
@@ -179,7 +180,7 @@ func randVectors(n, d int, seed uint64) [][]float64 {
 // checkRelease compares the released sum with the sum of the included
 // inputs: the Laplace scale here is d·1/ε = 0.02, one party's input
 // averages 0.5 per coordinate.
-func checkRelease(t *testing.T, st *MPCSessionStatus, inputs [][]float64, included []int) {
+func checkRelease(t *testing.T, st *schema.MPCSessionStatus, inputs [][]float64, included []int) {
 	t.Helper()
 	if st.Release == nil || len(st.Release.Values) != len(inputs[0]) || len(st.Release.CI) != len(inputs[0]) {
 		t.Fatalf("release: %+v", st.Release)
@@ -219,7 +220,7 @@ func TestMPCSessionOverHTTP(t *testing.T) {
 		t.Fatalf("release accounting: %+v", st.Release)
 	}
 	// A participant sees the same decision but no release.
-	var other MPCSessionStatus
+	var other schema.MPCSessionStatus
 	if code := nodes[1].json("GET", "/v1/mpc/sessions/"+st.ID, "client", nil, &other); code != 200 || other.Release != nil || len(other.Included) != 4 {
 		t.Fatalf("participant's view: %d %+v", code, other)
 	}
@@ -230,7 +231,7 @@ func TestMPCSessionOverHTTP(t *testing.T) {
 	if code := nodes[0].json("GET", "/v1/budgets/mpc", "auditor", nil, &b); code != 200 || b.Spent != 1000_000_000 {
 		t.Fatalf("budget: %d spent %d", code, b.Spent)
 	}
-	req := MPCSessionRequest{Threshold: 3, Operation: "sum", Dimension: 20, FracBits: 16, Lower: -1, Upper: 1, Budget: "mpc", Epsilon: "1"}
+	req := schema.MPCSessionRequest{Threshold: 3, Operation: "sum", Dimension: 20, FracBits: 16, Lower: -1, Upper: 1, Budget: "mpc", Epsilon: "1"}
 	if resp, body := nodes[0].do("POST", "/v1/mpc/sessions", nodes[0].tokens[RoleAdmin], mustJSON(req)); resp.StatusCode != 409 || errorCode(body) != "budget_exhausted" {
 		t.Fatalf("exhausted budget: %d %s", resp.StatusCode, body)
 	}
@@ -249,17 +250,17 @@ func TestMPCRequestsRejected(t *testing.T) {
 	stranger, _ := nodekey.Generate(crand.Reader)
 	cases := []struct {
 		name   string
-		req    MPCSessionRequest
+		req    schema.MPCSessionRequest
 		status int
 		code   string
 	}{
-		{"t > n", MPCSessionRequest{Threshold: 3, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
-		{"d = 0", MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 0, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
-		{"unknown op", MPCSessionRequest{Threshold: 2, Operation: "max", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
-		{"no budget", MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "nope", Epsilon: "1"}, 404, "not_found"},
-		{"bad ε", MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "-1"}, 400, "bad_request"},
-		{"stranger", MPCSessionRequest{Participants: []string{n.id.String(), stranger.ID()}, Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "bad_request"},
-		{"bad phase", MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1", InputSeconds: -1}, 400, "bad_request"},
+		{"t > n", schema.MPCSessionRequest{Threshold: 3, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
+		{"d = 0", schema.MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 0, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
+		{"unknown op", schema.MPCSessionRequest{Threshold: 2, Operation: "max", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "invalid_session"},
+		{"no budget", schema.MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "nope", Epsilon: "1"}, 404, "not_found"},
+		{"bad ε", schema.MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "-1"}, 400, "bad_request"},
+		{"stranger", schema.MPCSessionRequest{Participants: []string{n.id.String(), stranger.ID()}, Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}, 400, "bad_request"},
+		{"bad phase", schema.MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 1, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1", InputSeconds: -1}, 400, "bad_request"},
 	}
 	for _, c := range cases {
 		resp, b := n.do("POST", "/v1/mpc/sessions", n.tokens[RoleAdmin], mustJSON(c.req))
@@ -294,8 +295,8 @@ func TestMPCMessagesRejected(t *testing.T) {
 	nodes := newMPCCluster(t, 3, nil, rec)
 	n0, n1 := nodes[0], nodes[1]
 	n0.json("POST", "/v1/budgets", "admin", map[string]string{"name": "b", "epsilon": "5"}, nil)
-	var created MPCSessionStatus
-	req := MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 4, FracBits: 8, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}
+	var created schema.MPCSessionStatus
+	req := schema.MPCSessionRequest{Threshold: 2, Operation: "sum", Dimension: 4, FracBits: 8, Lower: 0, Upper: 1, Budget: "b", Epsilon: "1"}
 	if st := n0.json("POST", "/v1/mpc/sessions", "admin", req, &created); st != 201 {
 		t.Fatal("create")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -264,7 +265,7 @@ func (s *Server) routes() chi.Router {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBodyOf("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+		writeJSON(w, http.StatusMethodNotAllowed, schema.NewErrorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
 	})
 	r.Get("/metrics", s.handleMetrics)
 	r.Route("/v1", func(r chi.Router) {
@@ -297,12 +298,6 @@ func (s *Server) routes() chi.Router {
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
 	})
 	return r
-}
-
-func errorBodyOf(code, message string) errorBody {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, message
-	return b
 }
 
 // observe logs each request (never its body or headers) and records metrics

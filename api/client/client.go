@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/schema"
 )
 
 // Error is a non-2xx answer of the node.
@@ -132,9 +132,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 		}
 		e := &Error{Status: resp.StatusCode}
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
+		var eb schema.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
 			e.Code, e.Message = eb.Error.Code, eb.Error.Message
 		} else {
@@ -160,8 +158,8 @@ func (c *Client) Health(ctx context.Context) (map[string]any, error) {
 
 // UploadKeys is POST /v1/keys: evk is lattigo's MemEvaluationKeySet
 // encoding for preset.
-func (c *Client) UploadKeys(ctx context.Context, preset string, evk []byte) (api.KeyInfo, error) {
-	var info api.KeyInfo
+func (c *Client) UploadKeys(ctx context.Context, preset string, evk []byte) (schema.KeyInfo, error) {
+	var info schema.KeyInfo
 	b, _, err := c.do(ctx, http.MethodPost, "/v1/keys", url.Values{"preset": {preset}}, "application/octet-stream", evk)
 	if err != nil {
 		return info, err
@@ -170,8 +168,8 @@ func (c *Client) UploadKeys(ctx context.Context, preset string, evk []byte) (api
 }
 
 // Key is GET /v1/keys/{id}.
-func (c *Client) Key(ctx context.Context, id string) (api.KeyInfo, error) {
-	var info api.KeyInfo
+func (c *Client) Key(ctx context.Context, id string) (schema.KeyInfo, error) {
+	var info schema.KeyInfo
 	return info, c.getJSON(ctx, "/v1/keys/"+url.PathEscape(id), nil, &info)
 }
 
@@ -182,22 +180,22 @@ func (c *Client) DeleteKey(ctx context.Context, id string) error {
 }
 
 // Models is GET /v1/models.
-func (c *Client) Models(ctx context.Context) ([]api.ModelInfo, error) {
+func (c *Client) Models(ctx context.Context) ([]schema.ModelInfo, error) {
 	var res struct {
-		Models []api.ModelInfo `json:"models"`
+		Models []schema.ModelInfo `json:"models"`
 	}
 	return res.Models, c.getJSON(ctx, "/v1/models", nil, &res)
 }
 
 // Model is GET /v1/models/{id}.
-func (c *Client) Model(ctx context.Context, id string) (api.ModelInfo, error) {
-	var info api.ModelInfo
+func (c *Client) Model(ctx context.Context, id string) (schema.ModelInfo, error) {
+	var info schema.ModelInfo
 	return info, c.getJSON(ctx, "/v1/models/"+url.PathEscape(id), nil, &info)
 }
 
 // AddModel is POST /v1/models (admin).
-func (c *Client) AddModel(ctx context.Context, file []byte) (api.ModelInfo, error) {
-	var info api.ModelInfo
+func (c *Client) AddModel(ctx context.Context, file []byte) (schema.ModelInfo, error) {
+	var info schema.ModelInfo
 	b, _, err := c.do(ctx, http.MethodPost, "/v1/models", nil, "application/octet-stream", file)
 	if err != nil {
 		return info, err
@@ -205,21 +203,19 @@ func (c *Client) AddModel(ctx context.Context, file []byte) (api.ModelInfo, erro
 	return info, json.Unmarshal(b, &info)
 }
 
-const ciphertextType = "application/x-aios-ciphertexts"
-
 // Infer is POST /v1/models/{id}/infer: batch is a ciphertext batch (see the
 // he package's ciphertext file format); the answer is the encrypted outputs
 // in the same framing.
 func (c *Client) Infer(ctx context.Context, modelID, keyID, packing string, batch []byte) ([]byte, error) {
 	b, _, err := c.do(ctx, http.MethodPost, "/v1/models/"+url.PathEscape(modelID)+"/infer",
-		url.Values{"key": {keyID}, "packing": {packing}}, ciphertextType, batch)
+		url.Values{"key": {keyID}, "packing": {packing}}, schema.CiphertextMediaType, batch)
 	return b, err
 }
 
 // SubmitJob is POST /v1/jobs.
-func (c *Client) SubmitJob(ctx context.Context, modelID, keyID, packing string, batch []byte) (api.JobInfo, error) {
-	var info api.JobInfo
-	b, _, err := c.do(ctx, http.MethodPost, "/v1/jobs", url.Values{"model": {modelID}, "key": {keyID}, "packing": {packing}}, ciphertextType, batch)
+func (c *Client) SubmitJob(ctx context.Context, modelID, keyID, packing string, batch []byte) (schema.JobInfo, error) {
+	var info schema.JobInfo
+	b, _, err := c.do(ctx, http.MethodPost, "/v1/jobs", url.Values{"model": {modelID}, "key": {keyID}, "packing": {packing}}, schema.CiphertextMediaType, batch)
 	if err != nil {
 		return info, err
 	}
@@ -227,8 +223,8 @@ func (c *Client) SubmitJob(ctx context.Context, modelID, keyID, packing string, 
 }
 
 // Job is GET /v1/jobs/{id}.
-func (c *Client) Job(ctx context.Context, id string) (api.JobInfo, error) {
-	var info api.JobInfo
+func (c *Client) Job(ctx context.Context, id string) (schema.JobInfo, error) {
+	var info schema.JobInfo
 	return info, c.getJSON(ctx, "/v1/jobs/"+url.PathEscape(id), nil, &info)
 }
 
@@ -240,7 +236,7 @@ func (c *Client) JobResult(ctx context.Context, id string) ([]byte, error) {
 
 // WaitJob polls a job every interval until it is done or failed; progress
 // (if not nil) sees every state.
-func (c *Client) WaitJob(ctx context.Context, id string, interval time.Duration, progress func(api.JobInfo)) (api.JobInfo, error) {
+func (c *Client) WaitJob(ctx context.Context, id string, interval time.Duration, progress func(schema.JobInfo)) (schema.JobInfo, error) {
 	for {
 		info, err := c.Job(ctx, id)
 		if err != nil {
@@ -250,9 +246,9 @@ func (c *Client) WaitJob(ctx context.Context, id string, interval time.Duration,
 			progress(info)
 		}
 		switch info.Status {
-		case api.JobDone:
+		case schema.JobDone:
 			return info, nil
-		case api.JobFailed:
+		case schema.JobFailed:
 			return info, fmt.Errorf("client: job %s failed: %s", id, info.Error)
 		}
 		select {

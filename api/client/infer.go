@@ -10,7 +10,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
-	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
@@ -20,14 +20,14 @@ import (
 // when it exists and covers what the packing needs, and otherwise generated
 // and written to it (mode 0600); uploading keys the node already holds is
 // cheap (it answers 200).
-func (c *Client) EnsureKeys(ctx context.Context, info api.ModelInfo, packing inference.Packing, keyFile string) (*he.KeyMaterial, api.KeyInfo, error) {
+func (c *Client) EnsureKeys(ctx context.Context, info schema.ModelInfo, packing inference.Packing, keyFile string) (*he.KeyMaterial, schema.KeyInfo, error) {
 	contract, err := info.Contract(packing)
 	if err != nil {
-		return nil, api.KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	params, err := he.PresetByName(info.Preset)
 	if err != nil {
-		return nil, api.KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	var km *he.KeyMaterial
 	if keyFile != "" {
@@ -35,28 +35,28 @@ func (c *Client) EnsureKeys(ctx context.Context, info api.ModelInfo, packing inf
 			km, err = he.ReadKeyFile(f, he.DefaultLimits)
 			f.Close()
 			if err != nil {
-				return nil, api.KeyInfo{}, fmt.Errorf("%s: %w", keyFile, err)
+				return nil, schema.KeyInfo{}, fmt.Errorf("%s: %w", keyFile, err)
 			}
 			if covers, _ := km.Evaluation.Covers(contract.Keys); !km.Params.Equal(params) || km.SecretKey == nil || !covers {
 				km = nil // made for another model or packing: make new ones
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, api.KeyInfo{}, err
+			return nil, schema.KeyInfo{}, err
 		}
 	}
 	if km == nil {
 		if km, err = he.GenerateKeys(params, contract.Keys); err != nil {
-			return nil, api.KeyInfo{}, err
+			return nil, schema.KeyInfo{}, err
 		}
 		if keyFile != "" {
 			if err := writeKeyFile(keyFile, km); err != nil {
-				return nil, api.KeyInfo{}, err
+				return nil, schema.KeyInfo{}, err
 			}
 		}
 	}
 	evk, err := km.Evaluation.MarshalBinary()
 	if err != nil {
-		return nil, api.KeyInfo{}, err
+		return nil, schema.KeyInfo{}, err
 	}
 	key, err := c.UploadKeys(ctx, info.Preset, evk)
 	return km, key, err
@@ -112,7 +112,7 @@ func (c *Client) evaluate(ctx context.Context, modelID, keyID, packing string, b
 // N/2 samples) or of perRequest samples (single packing) — through /v1/jobs
 // when a request exceeds Options.MaxSyncRequestBytes — and decrypts the
 // logits. The node never sees a sample or a logit.
-func (c *Client) InferSamples(ctx context.Context, info api.ModelInfo, keyID string, km *he.KeyMaterial, packing inference.Packing, samples [][]float64, progress func(done int)) ([][]float64, InferStats, error) {
+func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID string, km *he.KeyMaterial, packing inference.Packing, samples [][]float64, progress func(done int)) ([][]float64, InferStats, error) {
 	const perRequest = 16
 	var st InferStats
 	contract, err := info.Contract(packing)

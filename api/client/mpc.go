@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/api/schema"
 )
 
 // CreateMPCSession is POST /v1/mpc/sessions: the node proposes the session
 // and coordinates it.
-func (c *Client) CreateMPCSession(ctx context.Context, req api.MPCSessionRequest) (*api.MPCSessionStatus, error) {
+func (c *Client) CreateMPCSession(ctx context.Context, req schema.MPCSessionRequest) (*schema.MPCSessionStatus, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -22,12 +22,12 @@ func (c *Client) CreateMPCSession(ctx context.Context, req api.MPCSessionRequest
 	if err != nil {
 		return nil, err
 	}
-	var st api.MPCSessionStatus
+	var st schema.MPCSessionStatus
 	return &st, json.Unmarshal(b, &st)
 }
 
 // MPCInput is POST /v1/mpc/sessions/{id}/input: this node's private vector.
-func (c *Client) MPCInput(ctx context.Context, session string, in api.MPCInputRequest) error {
+func (c *Client) MPCInput(ctx context.Context, session string, in schema.MPCInputRequest) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("client: encode input: %w", err)
@@ -38,14 +38,14 @@ func (c *Client) MPCInput(ctx context.Context, session string, in api.MPCInputRe
 }
 
 // MPCSession is GET /v1/mpc/sessions/{id}.
-func (c *Client) MPCSession(ctx context.Context, session string) (*api.MPCSessionStatus, error) {
-	var st api.MPCSessionStatus
+func (c *Client) MPCSession(ctx context.Context, session string) (*schema.MPCSessionStatus, error) {
+	var st schema.MPCSessionStatus
 	return &st, c.getJSON(ctx, "/v1/mpc/sessions/"+url.PathEscape(session), nil, &st)
 }
 
 // WaitMPCSession polls a session every interval until it is done or
 // failed; progress (if not nil) sees every state.
-func (c *Client) WaitMPCSession(ctx context.Context, session string, interval time.Duration, progress func(*api.MPCSessionStatus)) (*api.MPCSessionStatus, error) {
+func (c *Client) WaitMPCSession(ctx context.Context, session string, interval time.Duration, progress func(*schema.MPCSessionStatus)) (*schema.MPCSessionStatus, error) {
 	for {
 		st, err := c.MPCSession(ctx, session)
 		if err != nil {

@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/aios-edge/aios/api"
 	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/dataset"
 )
@@ -137,16 +137,16 @@ func init() {
 	})
 }
 
-func pickModel(ctx context.Context, c *client.Client, id string) (api.ModelInfo, error) {
+func pickModel(ctx context.Context, c *client.Client, id string) (schema.ModelInfo, error) {
 	if id != "" {
 		return c.Model(ctx, id)
 	}
 	models, err := c.Models(ctx)
 	if err != nil {
-		return api.ModelInfo{}, err
+		return schema.ModelInfo{}, err
 	}
 	if len(models) != 1 {
-		return api.ModelInfo{}, usagef("the node has %d models: pick one with --model", len(models))
+		return schema.ModelInfo{}, usagef("the node has %d models: pick one with --model", len(models))
 	}
 	return models[0], nil
 }

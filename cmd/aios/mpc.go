@@ -20,6 +20,7 @@ import (
 
 	"github.com/aios-edge/aios/api"
 	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store"
 	"github.com/aios-edge/aios/mpc"
@@ -141,7 +142,7 @@ func init() {
 					if *budget == "" || *epsilon == "" {
 						return usagef("create needs --budget and --epsilon")
 					}
-					req := api.MPCSessionRequest{Participants: splitList(*participants), InputParties: splitList(*inputParties),
+					req := schema.MPCSessionRequest{Participants: splitList(*participants), InputParties: splitList(*inputParties),
 						Threshold: *threshold, Operation: *op, Dimension: *dim, FracBits: *fracBits, Lower: *lower, Upper: *upper,
 						MaxWeight: *maxWeight, MaxItems: *maxItems, Budget: *budget, Epsilon: *epsilon}
 					if *phase > 0 {
@@ -161,7 +162,7 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if err := c.MPCInput(ctx, args[0], api.MPCInputRequest{Values: vals, Weight: *weight}); err != nil {
+					if err := c.MPCInput(ctx, args[0], schema.MPCInputRequest{Values: vals, Weight: *weight}); err != nil {
 						return err
 					}
 					res := map[string]any{"session": args[0], "values": len(vals)}
@@ -173,7 +174,7 @@ func init() {
 					if len(args) != 1 {
 						return usagef("status takes the session id")
 					}
-					var st *api.MPCSessionStatus
+					var st *schema.MPCSessionStatus
 					if *wait {
 						st, err = c.WaitMPCSession(ctx, args[0], 200*time.Millisecond, nil)
 						if st == nil || st.State != "failed" {
@@ -244,7 +245,7 @@ func short(id string) string {
 	return id
 }
 
-func printSession(w io.Writer, st *api.MPCSessionStatus) error {
+func printSession(w io.Writer, st *schema.MPCSessionStatus) error {
 	fmt.Fprintf(w, "session %s: %s\n", st.ID, st.State)
 	if s := st.Spec; s != nil {
 		fmt.Fprintf(w, "  %s of %d coordinates, t = %d of %d participants, budget %s, ε = %s\n", s.Operation, s.Dimension, s.Threshold,
@@ -322,20 +323,20 @@ type demoPhase struct {
 
 // demoReport is what `aios mpc demo` prints.
 type demoReport struct {
-	Nodes     []*demoNode           `json:"nodes"`
-	Threshold int                   `json:"threshold"`
-	Dimension int                   `json:"dimension"`
-	Epsilon   string                `json:"epsilon"`
-	Session   string                `json:"session"`
-	State     string                `json:"state"`
-	Phases    []demoPhase           `json:"phases"`
-	Included  []int                 `json:"included"`
-	Excluded  []api.MPCExcluded     `json:"excluded"`
-	Holders   []int                 `json:"holders"`
-	Dropped   []int                 `json:"dropped"`
-	Error     demoError             `json:"error_vs_true_aggregate"`
-	NodeStats map[int]*api.MPCStats `json:"node_stats"`
-	Dir       string                `json:"dir,omitempty"`
+	Nodes     []*demoNode              `json:"nodes"`
+	Threshold int                      `json:"threshold"`
+	Dimension int                      `json:"dimension"`
+	Epsilon   string                   `json:"epsilon"`
+	Session   string                   `json:"session"`
+	State     string                   `json:"state"`
+	Phases    []demoPhase              `json:"phases"`
+	Included  []int                    `json:"included"`
+	Excluded  []schema.MPCExcluded     `json:"excluded"`
+	Holders   []int                    `json:"holders"`
+	Dropped   []int                    `json:"dropped"`
+	Error     demoError                `json:"error_vs_true_aggregate"`
+	NodeStats map[int]*schema.MPCStats `json:"node_stats"`
+	Dir       string                   `json:"dir,omitempty"`
 }
 
 // demoError compares the released sum with the true sum of the included
@@ -452,7 +453,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (rep *demoReport, err e
 	if err != nil {
 		return nil, err
 	}
-	rep = &demoReport{Threshold: o.threshold, Dimension: o.dim, Epsilon: o.epsilon, NodeStats: map[int]*api.MPCStats{}}
+	rep = &demoReport{Threshold: o.threshold, Dimension: o.dim, Epsilon: o.epsilon, NodeStats: map[int]*schema.MPCStats{}}
 	if o.keep {
 		rep.Dir = tmp
 	}
@@ -538,7 +539,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (rep *demoReport, err e
 		return rep, fmt.Errorf("create budget: %w", err)
 	}
 	secs := o.phase.Seconds()
-	created, err := coord.CreateMPCSession(ctx, api.MPCSessionRequest{Threshold: o.threshold, Operation: "sum", Dimension: o.dim,
+	created, err := coord.CreateMPCSession(ctx, schema.MPCSessionRequest{Threshold: o.threshold, Operation: "sum", Dimension: o.dim,
 		FracBits: 16, Lower: o.lower, Upper: o.upper, Budget: "demo", Epsilon: o.epsilon,
 		AcceptSeconds: secs, InputSeconds: secs, ReportSeconds: secs, OutputSeconds: secs})
 	if err != nil {
@@ -586,7 +587,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (rep *demoReport, err e
 		var wg sync.WaitGroup
 		for k, i := range idx {
 			wg.Go(func() {
-				errs[k] = rep.Nodes[i].client.MPCInput(ctx, created.ID, api.MPCInputRequest{Values: inputs[i]})
+				errs[k] = rep.Nodes[i].client.MPCInput(ctx, created.ID, schema.MPCInputRequest{Values: inputs[i]})
 			})
 		}
 		wg.Wait()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aios-edge/aios/api"
 	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
 	"github.com/aios-edge/aios/mpc/httptransport"
@@ -85,7 +86,7 @@ func TestMPCCommands(t *testing.T) {
 	if err := c.CreateBudget(context.Background(), "b", "1000", ""); err != nil {
 		t.Fatal(err)
 	}
-	var created api.MPCSessionStatus
+	var created schema.MPCSessionStatus
 	out := mustRun(t, "mpc", "create", "--server", servers[0].URL, "--token", tokens[0], "--threshold", "2", "--dim", "3",
 		"--lower", "0", "--upper", "10", "--budget", "b", "--epsilon", "1000", "--phase", "3s", "--json")
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" {
@@ -95,7 +96,7 @@ func TestMPCCommands(t *testing.T) {
 	os.WriteFile(file, []byte("4 5\n6\n"), 0o600)
 	mustRun(t, "mpc", "input", created.ID, "--server", servers[0].URL, "--token", tokens[0], "--values", "1,2,3")
 	mustRun(t, "mpc", "input", created.ID, "--server", servers[1].URL, "--token", tokens[1], "--values-file", file)
-	var st api.MPCSessionStatus
+	var st schema.MPCSessionStatus
 	out = mustRun(t, "mpc", "status", created.ID, "--wait", "--server", servers[0].URL, "--token", tokens[0], "--json")
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.State != "done" || st.Release == nil {
 		t.Fatalf("status: %v %s", err, out)

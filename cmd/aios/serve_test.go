@@ -12,9 +12,9 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
-	"github.com/aios-edge/aios/api"
 	"github.com/aios-edge/aios/api/apitest"
 	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
@@ -103,7 +103,7 @@ func TestKillAndRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.Status == api.JobRunning || j.Status == api.JobDone {
+		if j.Status == schema.JobRunning || j.Status == schema.JobDone {
 			break
 		}
 		if time.Now().After(deadline) {

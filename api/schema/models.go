@@ -1,0 +1,63 @@
+package schema
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
+)
+
+// ModelInfo is what a client needs to use a model without its weights: the
+// input width, the classes, the preset, and per packing the keys to
+// generate and the plan (level and scale of the inputs, replication
+// periods).
+type ModelInfo struct {
+	ID       string             `json:"id"`
+	Name     string             `json:"name"`
+	Features int                `json:"features"`
+	Classes  []string           `json:"classes"`
+	Preset   string             `json:"preset"`
+	ParamsID string             `json:"params_id"`
+	Depth    int                `json:"depth"`
+	Bytes    int                `json:"bytes"`
+	Accuracy inference.Accuracy `json:"accuracy"`
+	// Dataset and SplitSeed name the data the model was trained on and the
+	// seed of its stratified 80/20 split, so a client can reproduce the test
+	// split the accuracy figures come from.
+	Dataset   string                 `json:"dataset"`
+	SplitSeed uint64                 `json:"split_seed"`
+	Packings  map[string]PackingInfo `json:"packings"`
+	CreatedAt time.Time              `json:"created_at"`
+}
+
+// PackingInfo is one packing's client contract.
+type PackingInfo struct {
+	Relinearization bool     `json:"relinearization"`
+	GaloisElements  []uint64 `json:"galois_elements"`
+	InputLevel      int      `json:"input_level"`
+	LogInputScale   int      `json:"log_input_scale"`
+	OutputLevel     int      `json:"output_level"`
+	Period          []int    `json:"period,omitempty"`
+	// OutScale (single packing) multiplies decrypted output slot o to give
+	// logit o; the batch packing folds it into the ciphertexts' scale.
+	OutScale []float64 `json:"out_scale,omitempty"`
+	// MaxSamples is how many samples one request of this packing carries
+	// per batch (batch: N/2 per set of feature ciphertexts; single: 1 per
+	// ciphertext).
+	MaxSamples int `json:"max_samples"`
+}
+
+// Contract returns the client contract of one packing, from which
+// inference.NewContractClient makes a client.
+func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, error) {
+	pi, ok := info.Packings[packing.String()]
+	if !ok {
+		return inference.Contract{}, fmt.Errorf("%w: model %.16s offers no %v packing", inference.ErrPacking, info.ID, packing)
+	}
+	return inference.Contract{Packing: packing, Preset: info.Preset, Features: info.Features, Classes: len(info.Classes),
+		Keys: he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements},
+		Plan: inference.Plan{Packing: packing, Preset: info.Preset, InputLevel: pi.InputLevel, LogInputScale: pi.LogInputScale,
+			OutputLevel: pi.OutputLevel, Period: pi.Period},
+		OutScale: pi.OutScale}, nil
+}
