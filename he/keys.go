@@ -88,17 +88,36 @@ func (s *EvaluationKeySet) GaloisElements() []uint64 {
 // HasRelinearizationKey reports whether the set can relinearize.
 func (s *EvaluationKeySet) HasRelinearizationKey() bool { return s.Keys.RelinearizationKey != nil }
 
+// Spec is what the set holds, as a [KeySpec].
+func (s *EvaluationKeySet) Spec() KeySpec {
+	return KeySpec{Relinearization: s.HasRelinearizationKey(), GaloisElements: s.GaloisElements()}
+}
+
 // Covers reports whether the set holds every key spec asks for, and if not,
-// which Galois elements are missing.
+// which Galois elements are missing (see [KeySpec.Missing]).
 func (s *EvaluationKeySet) Covers(spec KeySpec) (ok bool, missing []uint64) {
-	have := s.GaloisElements()
-	for _, el := range spec.GaloisElements {
-		if _, found := slices.BinarySearch(have, el); !found {
-			missing = append(missing, el)
+	m := spec.Missing(s.Spec())
+	return m.Empty(), m.GaloisElements
+}
+
+// Missing returns what s asks for that have lacks: Relinearization is set
+// when s needs the relinearization key and have has none, GaloisElements
+// lists s's elements that have does not hold. It is the one check of a key
+// set against a need, whether the set is at hand or only its description
+// (the metadata of an uploaded set).
+func (s KeySpec) Missing(have KeySpec) KeySpec {
+	var m KeySpec
+	m.Relinearization = s.Relinearization && !have.Relinearization
+	for _, el := range s.GaloisElements {
+		if !slices.Contains(have.GaloisElements, el) {
+			m.GaloisElements = append(m.GaloisElements, el)
 		}
 	}
-	return len(missing) == 0 && (!spec.Relinearization || s.HasRelinearizationKey()), missing
+	return m
 }
+
+// Empty reports whether s asks for no key at all.
+func (s KeySpec) Empty() bool { return !s.Relinearization && len(s.GaloisElements) == 0 }
 
 // MarshalBinary returns the canonical encoding.
 func (s *EvaluationKeySet) MarshalBinary() ([]byte, error) { return s.Keys.MarshalBinary() }

@@ -31,16 +31,13 @@ type BatchEvaluator struct {
 // NewBatchEvaluator returns the optimized batch evaluator of m on a
 // client's evaluation keys, which must be for the model's preset and hold
 // the relinearization key ([Model.KeySpec]). Its dense layers run on the
-// backend accel.Select picks (AIOS_ACCEL).
+// pure-Go cpu backend (all cores); [NewBatchEvaluatorOn] takes another.
 func NewBatchEvaluator(m *Model, keys *he.EvaluationKeySet) (*BatchEvaluator, error) {
-	be, err := accel.Select()
-	if err != nil {
-		return nil, err
-	}
-	return NewBatchEvaluatorOn(be, m, keys)
+	return NewBatchEvaluatorOn(accel.CPU(), m, keys)
 }
 
-// NewBatchEvaluatorOn is NewBatchEvaluator with the dense layers on be.
+// NewBatchEvaluatorOn is NewBatchEvaluator with the dense layers on be (the
+// backend the caller selected, e.g. with accel.SelectByName).
 func NewBatchEvaluatorOn(be accel.Backend, m *Model, keys *he.EvaluationKeySet) (*BatchEvaluator, error) {
 	params, err := modelParams(m)
 	if err != nil {

@@ -19,6 +19,9 @@ type Contract struct {
 	Classes  int
 	Keys     he.KeySpec
 	Plan     Plan
+	// BatchSize is the most samples one encrypted batch holds: N/2 in the
+	// batch packing, 1 in the single packing ([Client.BatchSize]).
+	BatchSize int
 	// OutScale (single packing) multiplies decrypted output slot o to give
 	// logit o; the batch packing folds it into the output ciphertexts'
 	// scale, so it is nil there.
@@ -39,10 +42,12 @@ func (m *Model) Contract(packing Packing) (Contract, error) {
 	if err != nil {
 		return Contract{}, err
 	}
-	c := Contract{Packing: packing, Preset: params.Name(), Features: m.Features(), Classes: len(m.Meta.Classes), Keys: spec, Plan: plan}
+	c := Contract{Packing: packing, Preset: params.Name(), Features: m.Features(), Classes: len(m.Meta.Classes), Keys: spec, Plan: plan,
+		BatchSize: params.MaxSlots()}
 	if packing == Single {
 		circuit := m.Circuit()
 		c.OutScale = slices.Clone(circuit[len(circuit)-1].OutScale)
+		c.BatchSize = 1
 	}
 	return c, nil
 }

@@ -59,8 +59,14 @@ func checkKeys(keys *he.EvaluationKeySet, params he.Parameters, spec he.KeySpec,
 	if !keys.Params.Equal(params) {
 		return &ParamsError{What: "evaluation keys", WantName: params.Name(), WantID: params.ID(), GotName: keys.Params.Name(), GotID: keys.Params.ID()}
 	}
-	if ok, missing := keys.Covers(spec); !ok {
-		return &MissingKeysError{Packing: packing, Relinearization: spec.Relinearization && !keys.HasRelinearizationKey(), GaloisElements: missing}
+	return missingKeys(packing, spec, keys.Spec())
+}
+
+// missingKeys is nil when have holds what spec asks for, and otherwise a
+// [*MissingKeysError] listing what is missing.
+func missingKeys(packing Packing, spec, have he.KeySpec) error {
+	if m := spec.Missing(have); !m.Empty() {
+		return &MissingKeysError{Packing: packing, Relinearization: m.Relinearization, GaloisElements: m.GaloisElements}
 	}
 	return nil
 }
@@ -300,6 +306,82 @@ func (c *Client) DecryptSingle(ct *rlwe.Ciphertext) ([]float64, error) {
 	logits := make([]float64, len(c.outScale))
 	for o, s := range c.outScale {
 		logits[o] = s * v[o]
+	}
+	return logits, nil
+}
+
+// BatchSize is the most samples one encrypted batch holds: N/2 in the
+// batch packing (one per slot), 1 in the single packing.
+func (c *Client) BatchSize() int {
+	if c.plan.Packing == Single {
+		return 1
+	}
+	return c.MaxBatch()
+}
+
+// Encrypt encrypts any number of samples (raw features) in the client's
+// packing, as batches of up to [Client.BatchSize] samples: in the batch
+// packing one ciphertext per feature per batch, each vector's Values the
+// batch's sample count; in the single packing one ciphertext per sample,
+// Values the feature count. The vectors are what a node's [Server] takes,
+// in order; [Client.Decrypt] reads its answer.
+func (c *Client) Encrypt(x [][]float64) ([]he.EncryptedVector, error) {
+	if len(x) == 0 {
+		return nil, &BatchSizeError{Max: c.BatchSize(), Got: 0}
+	}
+	var out []he.EncryptedVector
+	for start := 0; start < len(x); start += c.BatchSize() {
+		part := x[start:min(start+c.BatchSize(), len(x))]
+		if c.plan.Packing == Single {
+			ct, err := c.EncryptSingle(part[0])
+			if err != nil {
+				return nil, fmt.Errorf("sample %d: %w", start, err)
+			}
+			out = append(out, he.EncryptedVector{Values: c.features, Ciphertext: ct})
+			continue
+		}
+		cts, err := c.EncryptBatch(part)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range cts {
+			out = append(out, he.EncryptedVector{Values: len(part), Ciphertext: ct})
+		}
+	}
+	return out, nil
+}
+
+// Decrypt decrypts a node's answer to the encryption of n samples and
+// returns their logits, in the order they were encrypted. An answer that
+// does not fit n samples is a [*CiphertextError].
+func (c *Client) Decrypt(out []he.EncryptedVector, n int) ([][]float64, error) {
+	classes := len(c.outScale)
+	per := classes // output ciphertexts per batch
+	if c.plan.Packing == Single {
+		per = 1
+	}
+	if want := (n + c.BatchSize() - 1) / c.BatchSize() * per; n < 1 || len(out) != want {
+		return nil, &CiphertextError{Index: -1, Field: "count", Want: fmt.Sprintf("%d for %d samples", want, n), Got: fmt.Sprint(len(out))}
+	}
+	logits := make([][]float64, 0, n)
+	for b := 0; b < len(out); b += per {
+		if c.plan.Packing == Single {
+			l, err := c.DecryptSingle(out[b].Ciphertext)
+			if err != nil {
+				return nil, err
+			}
+			logits = append(logits, l)
+			continue
+		}
+		cts := make([]*rlwe.Ciphertext, per)
+		for o := range cts {
+			cts[o] = out[b+o].Ciphertext
+		}
+		l, err := c.DecryptBatch(cts, min(c.BatchSize(), n-len(logits)))
+		if err != nil {
+			return nil, err
+		}
+		logits = append(logits, l...)
 	}
 	return logits, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	"github.com/aios-edge/aios/accel"
 	_ "github.com/aios-edge/aios/accel/cuda" // so AIOS_ACCEL=cuda selects the GPU where there is one
 	"github.com/aios-edge/aios/inference"
 )
@@ -20,6 +21,17 @@ func fullBatch(x [][]float64, n int) [][]float64 {
 		out[i] = x[i%len(x)]
 	}
 	return out
+}
+
+// selectedBackend is the kernel backend AIOS_ACCEL names (the cpu backend
+// by default), as `aios serve` selects it.
+func selectedBackend(b *testing.B) accel.Backend {
+	be, err := accel.Select()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("backend %s (%s)", be.Name(), be.Device())
+	return be
 }
 
 // BenchmarkBatchDigits measures server-side evaluation of full batches
@@ -35,7 +47,7 @@ func BenchmarkBatchDigits(b *testing.B) {
 			if name == "naive" {
 				ev, err = inference.NewNaiveBatchEvaluator(m, km.Evaluation)
 			} else {
-				ev, err = inference.NewBatchEvaluator(m, km.Evaluation)
+				ev, err = inference.NewBatchEvaluatorOn(selectedBackend(b), m, km.Evaluation)
 			}
 			if err != nil {
 				b.Fatal(err)
@@ -161,7 +173,7 @@ func BenchmarkBatchWide(b *testing.B) {
 	}
 	m := wideModel(b, x)
 	km := keysFor(b, m, inference.Batch)
-	ev, err := inference.NewBatchEvaluator(m, km.Evaluation)
+	ev, err := inference.NewBatchEvaluatorOn(selectedBackend(b), m, km.Evaluation)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,245 @@
+package inference
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/aios-edge/aios/accel"
+	"github.com/aios-edge/aios/he"
+)
+
+// Packings lists the packings every model is served in.
+func Packings() []Packing { return []Packing{Batch, Single} }
+
+// Server is the server side of encrypted inference for one model, in
+// either packing: it publishes the model's client contracts, checks a
+// client's evaluation keys and encrypted inputs against what the model
+// needs, and evaluates them. It is the only place that knows how each
+// packing lays out its ciphertexts on the server; a node names a packing
+// only to parse it from a request. A Server is safe for concurrent use.
+type Server struct {
+	model     *Model
+	params    he.Parameters
+	backend   accel.Backend
+	contracts map[Packing]Contract
+}
+
+// NewServer prepares m for encrypted inference, with the batch packing's
+// dense layers on backend (nil: the pure-Go cpu backend). It computes the
+// plans and contracts of both packings once.
+func NewServer(m *Model, backend accel.Backend) (*Server, error) {
+	params, err := modelParams(m)
+	if err != nil {
+		return nil, err
+	}
+	if backend == nil {
+		backend = accel.CPU()
+	}
+	s := &Server{model: m, params: params, backend: backend, contracts: map[Packing]Contract{}}
+	for _, p := range Packings() {
+		c, err := m.Contract(p)
+		if err != nil {
+			return nil, err
+		}
+		s.contracts[p] = c
+	}
+	return s, nil
+}
+
+// Model returns the served model.
+func (s *Server) Model() *Model { return s.model }
+
+// Params returns the model's parameters, under which inputs and outputs
+// are encrypted.
+func (s *Server) Params() he.Parameters { return s.params }
+
+// Contract returns the client contract of packing.
+func (s *Server) Contract(packing Packing) (Contract, error) {
+	c, ok := s.contracts[packing]
+	if !ok {
+		return Contract{}, fmt.Errorf("%w: %v", ErrPacking, packing)
+	}
+	return c, nil
+}
+
+// CheckKeys checks a client's evaluation keys, known by their preset and
+// what they hold, against what packing needs: a preset other than the
+// model's wraps he.ErrParamsMismatch; missing keys are a
+// [*MissingKeysError]. It lets a node refuse a request before it reads the
+// body or loads the keys.
+func (s *Server) CheckKeys(packing Packing, preset string, have he.KeySpec) error {
+	c, err := s.Contract(packing)
+	if err != nil {
+		return err
+	}
+	if preset != s.params.Name() {
+		return fmt.Errorf("%w: the model needs keys for preset %s, the key set is for %s", he.ErrParamsMismatch, s.params.Name(), preset)
+	}
+	return missingKeys(packing, c.Keys, have)
+}
+
+// Input is an encrypted input that [Server.CheckInput] found to fit the
+// model's plan: whole batches of one packing.
+type Input struct {
+	packing Packing
+	batches [][]*rlwe.Ciphertext // batch: one per feature; single: one per sample
+	values  []int                // samples in each batch (batch), or features (single)
+	samples int
+}
+
+// Packing is the input's packing.
+func (in *Input) Packing() Packing { return in.packing }
+
+// Batches counts the units an evaluation proceeds by: sets of feature
+// ciphertexts in the batch packing, queries in the single packing.
+func (in *Input) Batches() int { return len(in.batches) }
+
+// Samples counts the samples the input holds.
+func (in *Input) Samples() int { return in.samples }
+
+// ReadInput reads a ciphertext file (he's framing, ciphertexts of degree 1
+// only) and checks it with [Server.CheckInput].
+func (s *Server) ReadInput(packing Packing, r io.Reader) (*Input, error) {
+	vecs, err := he.ReadCiphertextFile(r, s.params, he.Limits{MaxCiphertextDegree: 1})
+	if err != nil {
+		return nil, err
+	}
+	return s.CheckInput(packing, vecs)
+}
+
+// CheckInput checks encrypted vectors against the plan of packing: every
+// ciphertext well formed at the plan's input level and scale; in the batch
+// packing, a whole number of batches of one ciphertext per feature, all
+// ciphertexts of a batch holding the same number of samples; in the single
+// packing, at least one query. A misfit is a [*CiphertextError].
+func (s *Server) CheckInput(packing Packing, vecs []he.EncryptedVector) (*Input, error) {
+	c, err := s.Contract(packing)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vecs {
+		if err := checkInput(i, v.Ciphertext, s.params, c.Plan.InputLevel, c.Plan.InputScale()); err != nil {
+			return nil, err
+		}
+	}
+	in := &Input{packing: packing}
+	per := 1 // ciphertexts per batch
+	if packing == Batch {
+		per = c.Features
+	}
+	if len(vecs) == 0 || len(vecs)%per != 0 {
+		want := "at least 1"
+		if per > 1 {
+			want = fmt.Sprintf("a multiple of %d (one ciphertext per feature per batch)", per)
+		}
+		return nil, &CiphertextError{Index: -1, Field: "count", Want: want, Got: fmt.Sprint(len(vecs))}
+	}
+	for b := 0; b < len(vecs); b += per {
+		batch := make([]*rlwe.Ciphertext, per)
+		for i := range batch {
+			v := vecs[b+i]
+			if packing == Batch && v.Values != vecs[b].Values {
+				return nil, &CiphertextError{Index: b + i, Field: "values", Want: fmt.Sprint(vecs[b].Values), Got: fmt.Sprint(v.Values)}
+			}
+			batch[i] = v.Ciphertext
+		}
+		in.batches = append(in.batches, batch)
+		in.values = append(in.values, vecs[b].Values)
+	}
+	in.samples = len(in.batches)
+	if packing == Batch {
+		in.samples = 0
+		for _, n := range in.values {
+			in.samples += n
+		}
+	}
+	return in, nil
+}
+
+// EncryptedEvaluator evaluates checked inputs of one packing on one
+// client's evaluation keys. [*BatchEvaluator] and [*SingleEvaluator] are
+// both; [Server.NewEvaluator] returns the one a packing needs.
+type EncryptedEvaluator interface {
+	// Plan is the level and scale the evaluator expects its inputs at.
+	Plan() Plan
+	// EvaluateInput evaluates every batch of in and returns the encrypted
+	// outputs in order (the framing [Client.Decrypt] takes), calling
+	// progress (if not nil) with the number of batches just finished.
+	EvaluateInput(ctx context.Context, in *Input, progress func(batches int)) ([]he.EncryptedVector, error)
+}
+
+var (
+	_ EncryptedEvaluator = (*BatchEvaluator)(nil)
+	_ EncryptedEvaluator = (*SingleEvaluator)(nil)
+)
+
+// NewEvaluator returns the evaluator of packing on a client's evaluation
+// keys (checked against what the packing needs). Building one costs more
+// than evaluating a batch (a worker pool; in the single packing, the
+// encoded diagonals), so a node keeps them for reuse.
+func (s *Server) NewEvaluator(packing Packing, keys *he.EvaluationKeySet) (EncryptedEvaluator, error) {
+	switch packing {
+	case Batch:
+		return NewBatchEvaluatorOn(s.backend, s.model, keys)
+	case Single:
+		return NewSingleEvaluator(s.model, keys)
+	}
+	return nil, fmt.Errorf("%w: %v", ErrPacking, packing)
+}
+
+// EvaluateInput evaluates each batch of feature ciphertexts in turn; an
+// output vector holds as many samples as its batch did.
+func (e *BatchEvaluator) EvaluateInput(ctx context.Context, in *Input, progress func(int)) ([]he.EncryptedVector, error) {
+	if in.packing != Batch {
+		return nil, fmt.Errorf("%w: a %v input to the batch evaluator", ErrPacking, in.packing)
+	}
+	var out []he.EncryptedVector
+	for b, batch := range in.batches {
+		res, err := e.Evaluate(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range res {
+			out = append(out, he.EncryptedVector{Values: in.values[b], Ciphertext: ct})
+		}
+		if progress != nil {
+			progress(1)
+		}
+	}
+	return out, nil
+}
+
+// singleChunk is how many queries [SingleEvaluator.EvaluateInput] runs at
+// once, spread over the cores, between two progress reports.
+const singleChunk = 16
+
+// EvaluateInput evaluates the queries concurrently, [singleChunk] at a
+// time; output vector q holds the class slots of query q.
+func (e *SingleEvaluator) EvaluateInput(ctx context.Context, in *Input, progress func(int)) ([]he.EncryptedVector, error) {
+	if in.packing != Single {
+		return nil, fmt.Errorf("%w: a %v input to the single evaluator", ErrPacking, in.packing)
+	}
+	classes := len(e.circuit[len(e.circuit)-1].OutScale)
+	out := make([]he.EncryptedVector, 0, len(in.batches))
+	for b := 0; b < len(in.batches); b += singleChunk {
+		chunk := in.batches[b:min(b+singleChunk, len(in.batches))]
+		cts := make([]*rlwe.Ciphertext, len(chunk))
+		for i, q := range chunk {
+			cts[i] = q[0]
+		}
+		res, err := e.EvaluateMany(ctx, cts)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range res {
+			out = append(out, he.EncryptedVector{Values: classes, Ciphertext: ct})
+		}
+		if progress != nil {
+			progress(len(chunk))
+		}
+	}
+	return out, nil
+}
