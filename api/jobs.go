@@ -642,9 +642,9 @@ func (c *evaluatorCache) get(m *loadedModel, keys *he.EvaluationKeySet, packing 
 	var ev any
 	var err error
 	if packing == inference.Batch {
-		ev, err = inference.NewBatchEvaluator(m.model, keys)
+		ev, err = inference.NewBatchEvaluator(m.server.Model(), keys)
 	} else {
-		ev, err = inference.NewSingleEvaluator(m.model, keys)
+		ev, err = inference.NewSingleEvaluator(m.server.Model(), keys)
 	}
 	if err != nil {
 		return nil, err

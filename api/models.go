@@ -12,13 +12,12 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aios-edge/aios/api/schema"
-	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
 
 type loadedModel struct {
-	info  schema.ModelInfo
-	model *inference.Model
+	info   schema.ModelInfo
+	server *inference.Server
 }
 
 // models holds the node's models in memory (they are small); the files live
@@ -28,29 +27,17 @@ type models struct {
 	byID map[string]*loadedModel
 }
 
-func describeModel(id string, size int, m *inference.Model, created time.Time) (schema.ModelInfo, error) {
-	params, err := he.PresetByName(m.Meta.Preset)
-	if err != nil {
-		return schema.ModelInfo{}, fmt.Errorf("%w: model preset: %w", inference.ErrNoPreset, err)
-	}
+func describeModel(id string, size int, srv *inference.Server, created time.Time) (schema.ModelInfo, error) {
+	m, params := srv.Model(), srv.Params()
 	info := schema.ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
 		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy, Dataset: m.Meta.Dataset, SplitSeed: m.Meta.Seed,
 		Packings: map[string]schema.PackingInfo{}, CreatedAt: created}
-	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
-		c, err := m.Contract(packing)
+	for _, packing := range inference.Packings() {
+		c, err := srv.Contract(packing)
 		if err != nil {
 			return schema.ModelInfo{}, err
 		}
-		pi := schema.PackingInfo{Relinearization: c.Keys.Relinearization, GaloisElements: c.Keys.GaloisElements,
-			InputLevel: c.Plan.InputLevel, LogInputScale: c.Plan.LogInputScale, OutputLevel: c.Plan.OutputLevel,
-			Period: c.Plan.Period, OutScale: c.OutScale, MaxSamples: params.MaxSlots()}
-		if pi.GaloisElements == nil {
-			pi.GaloisElements = []uint64{}
-		}
-		if packing == inference.Single {
-			pi.MaxSamples = 1
-		}
-		info.Packings[packing.String()] = pi
+		info.Packings[packing.String()] = schema.NewPackingInfo(c)
 	}
 	return info, nil
 }
@@ -78,12 +65,16 @@ func (s *Server) AddModel(ctx context.Context, file []byte) (schema.ModelInfo, e
 	if err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM models WHERE id = ?`, id).Scan(&created); err != nil {
 		return schema.ModelInfo{}, fmt.Errorf("api: record model: %w", err)
 	}
-	info, err := describeModel(id, len(file), m, time.Unix(created, 0).UTC())
+	srv, err := inference.NewServer(m, s.cfg.Accel)
+	if err != nil {
+		return schema.ModelInfo{}, err
+	}
+	info, err := describeModel(id, len(file), srv, time.Unix(created, 0).UTC())
 	if err != nil {
 		return schema.ModelInfo{}, err
 	}
 	s.models.mu.Lock()
-	s.models.byID[id] = &loadedModel{info: info, model: m}
+	s.models.byID[id] = &loadedModel{info: info, server: srv}
 	s.models.mu.Unlock()
 	return info, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
@@ -30,7 +31,12 @@ type Config struct {
 	Version string
 	Logger  *slog.Logger
 
-	// Accel names the kernel backend in /v1/health ("cpu", "cuda", …).
+	// Accel is the kernel backend of the batch packing's dense layers
+	// (nil: the pure-Go cpu backend); the caller selects it, e.g. with
+	// accel.SelectByName.
+	Accel accel.Backend
+	// AccelName and AccelDevice name the kernel backend in /v1/health
+	// ("cpu", "cuda", …).
 	AccelName, AccelDevice string
 
 	// KeyLimits bounds uploaded evaluation key sets (Galois keys, degree).

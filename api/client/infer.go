@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
@@ -108,10 +106,11 @@ func (c *Client) evaluate(ctx context.Context, modelID, keyID, packing string, b
 
 // InferSamples classifies samples (raw features) with the model under
 // encryption: it encrypts them with km in the packing's layout, sends them
-// to /v1/models/{id}/infer in requests of one batch (batch packing: up to
-// N/2 samples) or of perRequest samples (single packing) — through /v1/jobs
-// when a request exceeds Options.MaxSyncRequestBytes — and decrypts the
-// logits. The node never sees a sample or a logit.
+// to /v1/models/{id}/infer in requests of one encrypted batch (batch
+// packing: up to N/2 samples) or of at least perRequest samples (single
+// packing: one per ciphertext) — through /v1/jobs when a request exceeds
+// Options.MaxSyncRequestBytes — and decrypts the logits. The node never
+// sees a sample or a logit.
 func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID string, km *he.KeyMaterial, packing inference.Packing, samples [][]float64, progress func(done int)) ([][]float64, InferStats, error) {
 	const perRequest = 16
 	var st InferStats
@@ -123,35 +122,14 @@ func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID 
 	if err != nil {
 		return nil, st, err
 	}
-	chunk := perRequest
-	if packing == inference.Batch {
-		chunk = ic.MaxBatch()
-	}
+	chunk := max(ic.BatchSize(), perRequest)
 	logits := make([][]float64, 0, len(samples))
 	for start := 0; start < len(samples); start += chunk {
 		part := samples[start:min(start+chunk, len(samples))]
 		t0 := time.Now()
-		var cts []*rlwe.Ciphertext
-		values := len(part)
-		if packing == inference.Batch {
-			cts, err = ic.EncryptBatch(part)
-		} else {
-			values = contract.Features
-			for _, x := range part {
-				ct, e := ic.EncryptSingle(x)
-				if e != nil {
-					err = e
-					break
-				}
-				cts = append(cts, ct)
-			}
-		}
+		vecs, err := ic.Encrypt(part)
 		if err != nil {
 			return nil, st, err
-		}
-		vecs := make([]he.EncryptedVector, len(cts))
-		for i, ct := range cts {
-			vecs[i] = he.EncryptedVector{Values: values, Ciphertext: ct}
 		}
 		var body bytes.Buffer
 		if err := he.WriteCiphertextFile(&body, km.Params, vecs); err != nil {
@@ -167,28 +145,11 @@ func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID 
 		if err != nil {
 			return nil, st, fmt.Errorf("client: node's answer: %w", err)
 		}
-		outs := make([]*rlwe.Ciphertext, len(res))
-		for i, r := range res {
-			outs[i] = r.Ciphertext
+		l, err := ic.Decrypt(res, len(part))
+		if err != nil {
+			return nil, st, fmt.Errorf("client: node's answer: %w", err)
 		}
-		if packing == inference.Batch {
-			l, err := ic.DecryptBatch(outs, len(part))
-			if err != nil {
-				return nil, st, err
-			}
-			logits = append(logits, l...)
-		} else {
-			if len(outs) != len(part) {
-				return nil, st, fmt.Errorf("client: %d answers for %d queries", len(outs), len(part))
-			}
-			for _, ct := range outs {
-				l, err := ic.DecryptSingle(ct)
-				if err != nil {
-					return nil, st, err
-				}
-				logits = append(logits, l)
-			}
-		}
+		logits = append(logits, l...)
 		t3 := time.Now()
 		st.Requests++
 		st.Samples += len(part)

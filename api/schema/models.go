@@ -48,8 +48,19 @@ type PackingInfo struct {
 	MaxSamples int `json:"max_samples"`
 }
 
-// Contract returns the client contract of one packing, from which
-// inference.NewContractClient makes a client.
+// NewPackingInfo is the contract of one packing as the node publishes it.
+func NewPackingInfo(c inference.Contract) PackingInfo {
+	pi := PackingInfo{Relinearization: c.Keys.Relinearization, GaloisElements: c.Keys.GaloisElements,
+		InputLevel: c.Plan.InputLevel, LogInputScale: c.Plan.LogInputScale, OutputLevel: c.Plan.OutputLevel,
+		Period: c.Plan.Period, OutScale: c.OutScale, MaxSamples: c.BatchSize}
+	if pi.GaloisElements == nil {
+		pi.GaloisElements = []uint64{}
+	}
+	return pi
+}
+
+// Contract returns the client contract of one packing (the inverse of
+// [NewPackingInfo]), from which inference.NewContractClient makes a client.
 func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, error) {
 	pi, ok := info.Packings[packing.String()]
 	if !ok {
@@ -59,5 +70,5 @@ func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, e
 		Keys: he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements},
 		Plan: inference.Plan{Packing: packing, Preset: info.Preset, InputLevel: pi.InputLevel, LogInputScale: pi.LogInputScale,
 			OutputLevel: pi.OutputLevel, Period: pi.Period},
-		OutScale: pi.OutScale}, nil
+		OutScale: pi.OutScale, BatchSize: pi.MaxSamples}, nil
 }
