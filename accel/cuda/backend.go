@@ -20,8 +20,9 @@ type gpu interface {
 	alloc(words int) (uint64, error)
 	// free returns a buffer to the pool.
 	free(p uint64)
-	// upload packs rows (packRows) into the buffer at dst, asynchronously
-	// on stream s; rows may be reused as soon as it returns.
+	// upload packs rows back to back (pack.go's layout) into the buffer at
+	// dst, asynchronously on stream s; rows may be reused as soon as it
+	// returns.
 	upload(s int, dst uint64, rows [][]uint64) error
 	// download waits for the work queued on stream s and unpacks the
 	// buffer at src into rows.

@@ -62,8 +62,7 @@ type Migration struct {
 
 // DB is an open node database. It is safe for concurrent use.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql *sql.DB
 }
 
 // Options tunes [OpenWithOptions]. The zero value gives the defaults.
@@ -115,7 +114,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &DB{sql: db, path: path}
+	s := &DB{sql: db}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component  TEXT    NOT NULL,
 		version    INTEGER NOT NULL,
@@ -131,9 +130,6 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 
 // SQL returns the underlying pool for the components' own statements.
 func (db *DB) SQL() *sql.DB { return db.sql }
-
-// Path returns the database file's path.
-func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
@@ -233,12 +229,3 @@ func (db *DB) apply(ctx context.Context, component string, m Migration) error {
 	return nil
 }
 
-// AppliedVersion returns the highest applied migration version of component,
-// 0 if none.
-func (db *DB) AppliedVersion(ctx context.Context, component string) (int, error) {
-	var v sql.NullInt64
-	if err := db.sql.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations WHERE component = ?`, component).Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	return int(v.Int64), nil
-}
