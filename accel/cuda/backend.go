@@ -54,8 +54,8 @@ var _ accel.Backend = (*backend)(nil)
 func (b *backend) Name() string   { return "cuda" }
 func (b *backend) Device() string { return b.device }
 
-// errTooLarge: one row of the operands does not fit the device batch; the
-// call is served by the cpu backend instead.
+// errTooLarge: one row of the operands does not fit the device batch. A
+// DenseLayer is then served by the cpu backend; the row kernels return it.
 var errTooLarge = errors.New("operands exceed the device batch")
 
 // batches splits rows [0, rows) into batches of consecutive rows whose

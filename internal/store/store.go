@@ -228,4 +228,3 @@ func (db *DB) apply(ctx context.Context, component string, m Migration) error {
 	}
 	return nil
 }
-
