@@ -9,7 +9,9 @@
 // node only through package dp, with Laplace noise, after the privacy
 // budget has been debited.
 //
-// The package is the protocol core: it does not know HTTP. Most callers
+// The package is the protocol core: it does not know HTTP, and it imports
+// only dp (the release), internal/nodekey (message signatures) and its own
+// field arithmetic (mpc/internal/field). Most callers
 // want a [Node] (one per process, hosting any number of sessions) with a
 // [Transport]; package mpc/httptransport is the HTTP one, and `aios serve`
 // routes incoming peer messages to [Node.Deliver]. Sessions are described

@@ -1,8 +1,11 @@
-// Package store opens the node's embedded database and applies the schema
-// migrations of the components that keep state in it.
+// Package store holds a node's durable state: the embedded database, with
+// the schema migrations of the components that keep state in it (the dp
+// ledger, api's tokens, keys, models and jobs), and [Blobs], the
+// content-addressed files of large objects (evaluation keys, models, job
+// inputs and results).
 //
 // Most callers want [Open] followed by [DB.Migrate] with their own list of
-// [Migration]s. The default backend is SQLite through modernc.org/sqlite (pure
+// [Migration]s. The database is SQLite through modernc.org/sqlite (pure
 // Go, no cgo), in one file under the node's data directory, opened with
 //
 //   - journal_mode=WAL, so that readers do not block the single writer;
@@ -16,9 +19,9 @@
 //     a lock upgrade.
 //
 // Every statement in this package and in the migrations of its callers is
-// written against database/sql with portable SQL (the `?` placeholder aside),
-// so that a PostgreSQL backend can follow without changing the callers'
-// logic.
+// written against database/sql with portable SQL apart from the `?`
+// placeholder and the BLOB column type (PostgreSQL's is bytea), so that a
+// PostgreSQL backend can follow without changing the callers' logic.
 package store
 
 import (
