@@ -78,9 +78,9 @@ const (
 	MinLogN = 4  // smallest ring degree 2^MinLogN (lattigo's unrolled loops need N ≥ 16)
 	MaxLogN = 17 // largest ring degree
 	// MaxModulusBits: every modulus is odd and below 2^MaxModulusBits. This
-	// is the bound lattigo enforces on Q moduli (rlwe.MaxModuliSize = 60
-	// plus its slack of one bit: bits.Len64(q) ≤ 62), and the one its lazy
-	// NTT needs (values below 4q < 2^64).
+	// is the bound lattigo enforces on Q moduli (it refuses
+	// bits.Len64(q)−1 > rlwe.MaxModuliSize+1 = 61, that is q ≥ 2^62), and
+	// the one its lazy NTT needs (values below 4q < 2^64).
 	MaxModulusBits = 62
 	// MinWeight and MaxWeight bound DenseLayer's weights (int32). With
 	// coefficients below 2^62 each product is below 2^93 in magnitude, so a
@@ -96,8 +96,8 @@ var (
 	// ErrShape: an operand has the wrong number of rows, inputs, outputs,
 	// weights or coefficients, or outputs overlap inputs.
 	ErrShape = errors.New("accel: operand shape mismatch")
-	// ErrModulus: a modulus is even, below 3, at least 2^61, or (for the NTT)
-	// not a prime ≡ 1 mod 2N.
+	// ErrModulus: a modulus is even, below 3, at least 2^62 (2^MaxModulusBits),
+	// or (for the NTT) not a prime ≡ 1 mod 2N.
 	ErrModulus = errors.New("accel: invalid modulus")
 	// ErrDegree: N is not a power of two in [2^MinLogN, 2^MaxLogN].
 	ErrDegree = errors.New("accel: invalid ring degree")

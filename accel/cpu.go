@@ -74,7 +74,8 @@ func (*cpuBackend) INTT(l Layout, in, out [][]uint64) error {
 	return rowTransform(l, in, out, true)
 }
 
-// rowTransform delegates each row to lattigo's SubRing, one row per task.
+// rowTransform delegates each row to lattigo's SubRing.NTT or INTT (Longa,
+// Naehrig, CANS 2016, Algorithms 1 and 2), one row per task.
 func rowTransform(l Layout, in, out [][]uint64, inverse bool) error {
 	if err := CheckRowOp(l, in, out); err != nil {
 		return err

@@ -2,6 +2,8 @@
 // layer, negacyclic NTTs and pointwise Montgomery products over RNS
 // polynomials — on whatever hardware the node has, bit for bit equal to
 // lattigo v5 (github.com/tuneinsight/lattigo/v5/ring and schemes/ckks).
+// It imports no other aios package: package inference lays ciphertexts out
+// as rows ([CiphertextLayout]) and calls a backend for its dense layers.
 //
 // Most callers want [Select], which returns the [Backend] chosen by the
 // AIOS_ACCEL environment variable (auto, cpu or cuda), and then

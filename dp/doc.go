@@ -1,6 +1,9 @@
 // Package dp releases differentially private aggregates and keeps the
 // privacy-budget ledger that pays for them, with a hash-chained, signed audit
-// log that an auditor who does not trust the node can verify.
+// log that an auditor who does not trust the node can verify. It owns every
+// noised value that leaves a node (package mpc releases its aggregates
+// through it) and imports only internal/store (the ledger's tables) and
+// internal/nodekey (checkpoint signatures).
 //
 // # Entry point
 //

@@ -107,7 +107,7 @@ func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOp
 }
 
 // OpenNode opens the ledger in a node's data directory: its store and its
-// node key (created on first use). Close releases both.
+// node key (created on first use). Close closes the store.
 func OpenNode(ctx context.Context, dataDir string) (*Ledger, error) {
 	key, err := nodekey.LoadOrCreate(dataDir, nil)
 	if err != nil {

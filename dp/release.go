@@ -176,7 +176,8 @@ func (q *laplaceQuery) release() (*Result, error) {
 }
 
 // addLaplaceFixed noises each fixed-point coordinate with the library's
-// integer Laplace mechanism: scale ℓ0·ℓ∞/ε in fixed-point units. It is the
+// integer Laplace mechanism (Dwork and Roth 2014, Definition 3.3): scale
+// ℓ0·ℓ∞/ε in fixed-point units. It is the
 // one place where noise is drawn for [Laplace] queries, and the function the
 // statistical tests sample.
 func addLaplaceFixed(fixed []int64, l0, lInf int64, eps MicroEpsilon) ([]int64, error) {

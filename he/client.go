@@ -59,9 +59,6 @@ func (c *Client) ShallowCopy() *Client {
 	return cp
 }
 
-// Params returns the client's parameters.
-func (c *Client) Params() Parameters { return c.params }
-
 // Encrypt encodes values into the first len(values) slots (the rest are
 // zero) at the top level and default scale, and encrypts them.
 func (c *Client) Encrypt(values []float64) (*rlwe.Ciphertext, error) {

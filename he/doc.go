@@ -1,17 +1,21 @@
 // Package he is aios's layer over the CKKS scheme of lattigo v5
 // (Cheon, Kim, Kim, Song, "Homomorphic Encryption for Arithmetic of
 // Approximate Numbers", ASIACRYPT 2017; full-RNS variant of Cheon, Han, Kim,
-// Kim, Song, SAC 2018).
+// Kim, Song, SAC 2018). It owns everything CKKS-specific that a client and
+// a node share: parameter presets and their security check, key material,
+// encoding and encryption, the validating decoders of the wire format, and
+// the key and ciphertext files at rest. It imports no other aios package;
+// package inference builds the model circuits on it.
 //
 // Most callers want three entry points:
 //
 //   - [PresetByName] (or [NewParameters] for a user-supplied
-//     ckks.ParametersLiteral): validated CKKS parameters. Every parameter set
-//     is checked against the HomomorphicEncryption.org security standard
-//     (Albrecht et al., "Homomorphic Encryption Standard", 2018, Table 1:
-//     uniform ternary secret, error σ = 3.2, classical 128-bit security) and
-//     refused with a [*SecurityError] when log2(QP) exceeds the bound for its
-//     ring degree.
+//     ckks.ParametersLiteral): validated CKKS parameters; a preset is built
+//     once per process and shared. Every parameter set is checked against
+//     the HomomorphicEncryption.org security standard (Albrecht et al.,
+//     "Homomorphic Encryption Standard", 2018, Table 1: uniform ternary
+//     secret, error σ = 3.2, classical 128-bit security) and refused with a
+//     [*SecurityError] when log2(QP) exceeds the bound for its ring degree.
 //   - [GenerateKeys]: a client's key material — secret key, public key,
 //     relinearization key and the Galois keys for a list of rotations — and
 //     the [EvaluationKeySet] that the client uploads to a node, identified by

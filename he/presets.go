@@ -3,6 +3,7 @@ package he
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 )
@@ -51,8 +52,34 @@ var presets = []Preset{
 	},
 }
 
-// Presets returns the built-in presets, smallest first.
-func Presets() []Preset { return slices.Clone(presets) }
+// built holds each preset's parameters, built on first use and shared from
+// then on: generating the primes takes milliseconds (tens at n15), and a
+// request asks for its preset several times. A Parameters value is
+// immutable, and lattigo only reads the rings it points to, so one value
+// serves every goroutine.
+var built = make([]struct {
+	once sync.Once
+	p    Parameters
+	err  error
+}, len(presets))
+
+// preset returns the parameters of presets[i], building them once.
+func preset(i int) (Parameters, error) {
+	b := &built[i]
+	b.once.Do(func() { b.p, b.err = NewParameters(presets[i].Name, presets[i].Literal) })
+	return b.p, b.err
+}
+
+// Presets returns copies of the built-in presets, smallest first.
+func Presets() []Preset {
+	out := slices.Clone(presets)
+	for i := range out {
+		l := &out[i].Literal
+		l.Q, l.P = slices.Clone(l.Q), slices.Clone(l.P)
+		l.LogQ, l.LogP = slices.Clone(l.LogQ), slices.Clone(l.LogP)
+	}
+	return out
+}
 
 // PresetNames returns the names of the built-in presets, smallest first.
 func PresetNames() []string {
@@ -63,11 +90,12 @@ func PresetNames() []string {
 	return names
 }
 
-// PresetByName validates and returns a built-in preset.
+// PresetByName returns a built-in preset's parameters. Every call for a
+// name returns the same value, validated and built on the first.
 func PresetByName(name string) (Parameters, error) {
-	for _, p := range presets {
+	for i, p := range presets {
 		if p.Name == name {
-			return NewParameters(p.Name, p.Literal)
+			return preset(i)
 		}
 	}
 	return Parameters{}, fmt.Errorf("%w %q (have %v)", ErrUnknownPreset, name, PresetNames())
@@ -79,9 +107,9 @@ func PresetForDepth(depth int) (Parameters, error) {
 	if depth < 0 {
 		return Parameters{}, fmt.Errorf("%w: negative depth %d", ErrInvalidParameters, depth)
 	}
-	for _, p := range presets {
+	for i, p := range presets {
 		if len(p.Literal.LogQ)-1 >= depth {
-			return NewParameters(p.Name, p.Literal)
+			return preset(i)
 		}
 	}
 	return Parameters{}, fmt.Errorf("%w: no preset has depth %d (the deepest has %d)",

@@ -175,7 +175,7 @@ func (e *BatchEvaluator) Evaluate(ctx context.Context, in []*rlwe.Ciphertext) ([
 // inputs accepted, so the relinearization of the squares is deferred past
 // it, once per output instead of once per input). The result equals
 // lattigo's MulThenAdd with the integer constants followed by Add of the
-// constant, bit for bit (DESIGN.md, "Kernel contract": DenseLayer).
+// constant, bit for bit (the contract of accel.Backend.DenseLayer).
 func denseLayer(be accel.Backend, params he.Parameters, outs int, w []int64, add []float64, h []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
 	L, d := h[0].Level(), h[0].Degree()
 	lay := accel.CiphertextLayout(params.N(), params.Q()[:L+1], d)

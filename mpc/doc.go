@@ -9,12 +9,14 @@
 // node only through package dp, with Laplace noise, after the privacy
 // budget has been debited.
 //
-// The package is the protocol core: it does not know HTTP. Most callers
+// The package is the protocol core: it does not know HTTP, and it imports
+// only dp (the release), internal/nodekey (message signatures) and its own
+// field arithmetic (mpc/internal/field). Most callers
 // want a [Node] (one per process, hosting any number of sessions) with a
-// [Transport]; `aios serve` will plug an HTTP transport in and route
-// incoming peer messages to [Node.Deliver]. Sessions are described by a
-// [SessionLiteral] and validated once by [NewSessionFromLiteral]. Tests and
-// benchmarks use the in-memory [MemNetwork].
+// [Transport]; package mpc/httptransport is the HTTP one, and `aios serve`
+// routes incoming peer messages to [Node.Deliver]. Sessions are described
+// by a [SessionLiteral] and validated once by [NewSessionFromLiteral]. The
+// package's tests and benchmarks run nodes over an in-memory network.
 //
 // # Rounds
 //
@@ -186,8 +188,8 @@
 // each share vector with a fresh random challenge, searches t-subsets for a
 // polynomial that at least ⌈(m+t)/2⌉ of the m shares agree with (it is then
 // unique), reconstructs from those, and names the others in
-// Outcome.WrongOutput (an [OutputShareError]). With m = t+1 a wrong share is
-// detected but cannot be located: ErrInconsistentOutput.
+// Outcome.WrongOutput; the session still completes. With m = t+1 a wrong
+// share is detected but cannot be located: [ErrInconsistentOutput].
 //
 // Limits of the model: dealings and re-sharings are verified for
 // consistency, but a holder that re-shares a wrong product value in phase 2

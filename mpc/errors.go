@@ -29,9 +29,6 @@ var (
 	ErrUnexpected = errors.New("mpc: unexpected message")
 	// ErrBadDeal reports a dealing that fails verification; see *DealerError.
 	ErrBadDeal = errors.New("mpc: dealer's shares failed verification")
-	// ErrBadOutputShare reports output shares inconsistent with the others;
-	// see *OutputShareError.
-	ErrBadOutputShare = errors.New("mpc: wrong output share")
 	// ErrInconsistentOutput reports output shares that disagree when there
 	// are too few of them to tell which one is wrong.
 	ErrInconsistentOutput = errors.New("mpc: output shares are inconsistent and the culprit cannot be located")
@@ -108,19 +105,3 @@ func (e *DealerError) Error() string {
 }
 
 func (e *DealerError) Unwrap() error { return ErrBadDeal }
-
-// OutputShareError names the holders whose output shares disagree with the
-// polynomial that the other shares agree on.
-type OutputShareError struct {
-	Nodes []NodeID
-}
-
-func (e *OutputShareError) Error() string {
-	s := "mpc: wrong output share from"
-	for _, n := range e.Nodes {
-		s += " " + n.Short()
-	}
-	return s
-}
-
-func (e *OutputShareError) Unwrap() error { return ErrBadOutputShare }

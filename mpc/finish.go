@@ -81,10 +81,15 @@ func (r *run) finish(ctx context.Context, holders []int, dealers int) error {
 		for _, k := range wrong {
 			bad = append(bad, from[k])
 		}
+		wrongIDs := r.ids(bad)
 		r.mu.Lock()
-		r.outcome.WrongOutput = r.ids(bad)
+		r.outcome.WrongOutput = wrongIDs
 		r.mu.Unlock()
-		r.cfg().Logger.Warn("mpc: wrong output shares", "session", s.IDString(), "err", (&OutputShareError{Nodes: r.ids(bad)}).Error())
+		short := make([]string, len(wrongIDs))
+		for k, id := range wrongIDs {
+			short[k] = id.Short()
+		}
+		r.cfg().Logger.Warn("mpc: wrong output shares", "session", s.IDString(), "nodes", short)
 	}
 	raw := make([]float64, len(secret))
 	for j, e := range secret {

@@ -85,8 +85,9 @@ func pairKey(priv *ecdh.PrivateKey, pub *ecdh.PublicKey, session [32]byte, kind 
 	return cipher.NewGCM(blk)
 }
 
-// challenge is the Fiat–Shamir batching challenge γ for one dealing: a hash
-// of the dealer's binding to every recipient's ciphertext.
+// challenge is the batching challenge γ for one dealing, derived by the
+// Fiat–Shamir heuristic (Fiat, Shamir, CRYPTO 1986): a hash of the dealer's
+// binding to every recipient's ciphertext.
 func challenge(session [32]byte, phase uint8, dealer uint16, hashes []byte) field.Element {
 	h := sha512.New()
 	h.Write([]byte("aios/mpc/batch/v1\x00"))
@@ -116,9 +117,11 @@ type dealing struct {
 	blind  []field.Element   // [recipient]
 }
 
-// share draws, for every coordinate j, a polynomial f_j of degree t−1 with
-// f_j(0) = values[j] and evaluates it at every member's x; and a blinding
-// polynomial B of degree t−1. It returns the shares and the coefficients
+// share deals Shamir shares (Shamir, "How to share a secret", CACM 1979):
+// for every coordinate j it draws a polynomial f_j of degree t−1 with
+// f_j(0) = values[j] and evaluates it at every member's x; and it draws the
+// blinding polynomial B of degree t−1 of Pedersen's VSS (Pedersen, CRYPTO
+// 1991). It returns the shares and the coefficients
 // (coeffs[k][j] is coefficient k of f_j) for the commitments.
 func share(values []field.Element, xs []field.Element, t int, s *rand.ChaCha8) (*dealing, [][]field.Element, []field.Element) {
 	d := len(values)
@@ -166,7 +169,8 @@ func commit(coeffs [][]field.Element, bcoef []field.Element, gamma field.Element
 	return out
 }
 
-// verifyShare checks g^{Σ_j γ^j s_j}·h^ρ = Π_k D_k^{x^k}: d field
+// verifyShare is Pedersen's share check (Pedersen, CRYPTO 1991) on the
+// γ-combined share: g^{Σ_j γ^j s_j}·h^ρ = Π_k D_k^{x^k}, d field
 // multiplications and t+2 group exponentiations.
 func verifyShare(shares []field.Element, blind field.Element, x field.Element, gamma field.Element, comms []kyber.Point) bool {
 	sigma := combine(shares, gamma)

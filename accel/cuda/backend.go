@@ -20,8 +20,9 @@ type gpu interface {
 	alloc(words int) (uint64, error)
 	// free returns a buffer to the pool.
 	free(p uint64)
-	// upload packs rows (packRows) into the buffer at dst, asynchronously
-	// on stream s; rows may be reused as soon as it returns.
+	// upload packs rows back to back (pack.go's layout) into the buffer at
+	// dst, asynchronously on stream s; rows may be reused as soon as it
+	// returns.
 	upload(s int, dst uint64, rows [][]uint64) error
 	// download waits for the work queued on stream s and unpacks the
 	// buffer at src into rows.
@@ -53,8 +54,8 @@ var _ accel.Backend = (*backend)(nil)
 func (b *backend) Name() string   { return "cuda" }
 func (b *backend) Device() string { return b.device }
 
-// errTooLarge: one row of the operands does not fit the device batch; the
-// call is served by the cpu backend instead.
+// errTooLarge: one row of the operands does not fit the device batch. A
+// DenseLayer is then served by the cpu backend; the row kernels return it.
 var errTooLarge = errors.New("operands exceed the device batch")
 
 // batches splits rows [0, rows) into batches of consecutive rows whose

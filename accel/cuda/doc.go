@@ -1,9 +1,10 @@
 // Package cuda is aios's CUDA backend for package accel: the DenseLayer,
 // NTT/INTT and MulCoeffsMontgomeryThenAdd kernels on an NVIDIA GPU, driven
-// from a cgo-free binary. The CUDA driver API (libcuda.so.1, the _v2
-// symbols) and NVRTC (libnvrtc.so, .so.13, .so.12, .so.11) are loaded at run
-// time with github.com/ebitengine/purego; kernels.cu is embedded and
-// compiled once per process for the device's compute capability
+// from a cgo-free binary. The CUDA driver API (libcuda.so.1 or libcuda.so,
+// the _v2 symbols) and NVRTC (the first of libnvrtc.so, .so.13, .so.12,
+// .so.11.2, .so.11 that loads) are loaded at run time with
+// github.com/ebitengine/purego; kernels.cu is embedded and compiled once
+// per process for the device's compute capability
 // (--gpu-architecture=compute_XY), and the module is kept. The backend
 // registers as "cuda" with priority 100, so AIOS_ACCEL=auto picks it when a
 // GPU opens and the cpu backend otherwise. A binary links it in with a blank

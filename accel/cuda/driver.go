@@ -13,8 +13,9 @@ import (
 )
 
 // The CUDA driver API and NVRTC, bound at run time with purego (no cgo):
-// each field is set to the library symbol of its tag. The _v2 symbols are
-// the current ABI of the functions that have one (GPU.md).
+// each field is set to the library symbol of its tag. Where cuda.h maps a
+// name to a _v2 symbol (cuMemAlloc to cuMemAlloc_v2, …) the tag names that
+// symbol: the unversioned one is the legacy ABI with 32-bit sizes.
 
 // cuResult is a CUresult; 0 is CUDA_SUCCESS.
 type cuResult int32

@@ -1,4 +1,4 @@
-// aios accel/cuda kernels, compiled at run time by NVRTC (see kernels.go).
+// aios accel/cuda kernels, compiled at run time by NVRTC (device.go).
 //
 // Every kernel takes one parameter block by value; its layout is fixed by
 // the static_asserts below and mirrored by the Go structs in params.go
@@ -88,7 +88,7 @@ static_assert(__builtin_offsetof(MulParams, mc) == 24, "MulParams.mc");
 static_assert(__builtin_offsetof(MulParams, n) == 32, "MulParams.n");
 static_assert(__builtin_offsetof(MulParams, rows) == 36, "MulParams.rows");
 
-// Launch geometry shared with the Go side (kernels.go).
+// Launch geometry shared with the Go side (params.go; TestGeometry checks).
 #define DENSE_THREADS 256   // coefficients per block
 #define DENSE_KT 8          // outputs per thread
 #define DENSE_IT 64         // weights per shared-memory tile and output
@@ -227,8 +227,9 @@ __device__ __forceinline__ u64 finish(u64 x, const ModConsts &k, bool inverse) {
     return inverse ? mred(x, k.ninv, k.q, k.qinv) : bred_add(x, k.q, k.bred);
 }
 
-// One butterfly per thread of one stage with half-width t >= NTT_TILE/2·2
-// (pairs further apart than a tile): row blockIdx.y, butterfly b.
+// One butterfly per thread of one stage with half-width t >= NTT_TILE (the
+// two coefficients of a pair lie in different tiles): row blockIdx.y,
+// butterfly b.
 // Forward (lattigo nttLazy): m = n/(2t), block i = b/t uses roots[m+i] on
 // (j, j+t), j = 2it + b%t.
 extern "C" __global__ void aios_ntt_stage(const NttParams p) {

@@ -5,26 +5,6 @@ package cuda
 // word r·N; a DenseLayer input block is nIn such operands back to back
 // (row r of input i at word (i·R + r)·N), as kernels.cu indexes them.
 
-// packRows copies rows into dst back to back and returns the number of
-// words written. dst must hold them all.
-func packRows(dst []uint64, rows [][]uint64) int {
-	o := 0
-	for _, r := range rows {
-		o += copy(dst[o:], r)
-	}
-	return o
-}
-
-// unpackRows is the inverse of packRows: it fills rows from src and returns
-// the number of words read.
-func unpackRows(rows [][]uint64, src []uint64) int {
-	o := 0
-	for _, r := range rows {
-		o += copy(r, src[o:o+len(r)])
-	}
-	return o
-}
-
 // words is the total length of rows.
 func words(rows [][]uint64) int {
 	n := 0
@@ -55,9 +35,6 @@ func packU32(v []uint32) []uint64 {
 	return out
 }
 
-// unpackU32 reads element i of a packU32 array.
-func unpackU32(w []uint64, i int) uint32 { return uint32(w[i/2] >> (32 * (i % 2))) }
-
 // int64Words is w as two's complement words, the device i64 array.
 func int64Words(w []int64) []uint64 {
 	out := make([]uint64, len(w))
@@ -67,7 +44,7 @@ func int64Words(w []int64) []uint64 {
 	return out
 }
 
-// rowCursor walks the words of rows in packRows order, so that a stream of
+// rowCursor walks the words of rows back to back (the layout above), so that a stream of
 // words can be packed into (or unpacked from) fixed-size staging buffers,
 // a row split across two of them where it must.
 type rowCursor struct {

@@ -127,3 +127,26 @@ func TestNTTLaunchPlan(t *testing.T) {
 		}
 	}
 }
+
+// packRows copies rows into dst back to back and returns the number of
+// words written. dst must hold them all.
+func packRows(dst []uint64, rows [][]uint64) int {
+	o := 0
+	for _, r := range rows {
+		o += copy(dst[o:], r)
+	}
+	return o
+}
+
+// unpackRows is the inverse of packRows: it fills rows from src and returns
+// the number of words read.
+func unpackRows(rows [][]uint64, src []uint64) int {
+	o := 0
+	for _, r := range rows {
+		o += copy(r, src[o:o+len(r)])
+	}
+	return o
+}
+
+// unpackU32 reads element i of a packU32 array.
+func unpackU32(w []uint64, i int) uint32 { return uint32(w[i/2] >> (32 * (i % 2))) }

@@ -3,8 +3,9 @@ package cuda
 import "runtime"
 
 // worker is the goroutine that owns the CUDA context: it locks itself to
-// its OS thread (a context is current on one thread, GPU.md) and runs
-// every piece of GPU work sent to it, one at a time.
+// its OS thread (cuCtxCreate makes the context current to the calling
+// thread only: CUDA Driver API, Context Management) and runs every piece of
+// GPU work sent to it, one at a time.
 type worker struct{ reqs chan func() }
 
 // startWorker starts the goroutine and runs init on it; if init fails the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 // IDX element type codes (LeCun et al., "THE IDX FILE FORMAT").
@@ -119,19 +118,4 @@ func ReadIDX(images, labels io.Reader, lim Limits) (*Dataset, error) {
 		d.X[i] = x
 	}
 	return d, nil
-}
-
-// LoadIDXFiles opens the two files and reads them with [ReadIDX].
-func LoadIDXFiles(imagesPath, labelsPath string, lim Limits) (*Dataset, error) {
-	fi, err := os.Open(imagesPath)
-	if err != nil {
-		return nil, err
-	}
-	defer fi.Close()
-	fl, err := os.Open(labelsPath)
-	if err != nil {
-		return nil, err
-	}
-	defer fl.Close()
-	return ReadIDX(fi, fl, lim)
 }

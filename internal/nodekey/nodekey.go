@@ -1,5 +1,5 @@
 // Package nodekey holds the node's long-term Ed25519 identity key: it signs
-// the DP ledger's audit checkpoints and, later, the node's MPC peer messages.
+// the DP ledger's audit checkpoints and the node's MPC peer messages.
 // The hex encoding of its public key is the node id.
 //
 // Signatures are RFC 8032 Ed25519 (PureEdDSA), produced and checked with
@@ -118,8 +118,10 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	return p, nil
 }
 
-// Verify checks an Ed25519 signature of msg. It returns ErrBadSignature on
-// any failure, including a malformed key or signature.
+// Verify checks an Ed25519 signature of msg (RFC 8032, Section 5.1.7, with
+// kyber's checks for non-canonical encodings and small-order points). It
+// returns ErrBadSignature on any failure, including a malformed key or
+// signature.
 func (p PublicKey) Verify(msg, sig []byte) error {
 	if len(sig) != SignatureSize {
 		return ErrBadSignature
@@ -162,9 +164,10 @@ func (k *Key) Public() PublicKey { return k.public }
 // ID returns the node id: the hex encoding of the public key.
 func (k *Key) ID() string { return k.public.String() }
 
-// Sign returns the Ed25519 signature of msg. Callers sign domain-separated
-// messages (a fixed prefix naming the purpose) so that a signature made for
-// one use cannot be replayed in another.
+// Sign returns the Ed25519 signature of msg (RFC 8032, Section 5.1.6).
+// Callers sign domain-separated messages (a fixed prefix naming the
+// purpose) so that a signature made for one use cannot be replayed in
+// another.
 func (k *Key) Sign(msg []byte) ([]byte, error) {
 	sig, err := k.signer.Sign(msg)
 	if err != nil {

@@ -1,8 +1,11 @@
-// Package store opens the node's embedded database and applies the schema
-// migrations of the components that keep state in it.
+// Package store holds a node's durable state: the embedded database, with
+// the schema migrations of the components that keep state in it (the dp
+// ledger, api's tokens, keys, models and jobs), and [Blobs], the
+// content-addressed files of large objects (evaluation keys, models, job
+// inputs and results).
 //
 // Most callers want [Open] followed by [DB.Migrate] with their own list of
-// [Migration]s. The default backend is SQLite through modernc.org/sqlite (pure
+// [Migration]s. The database is SQLite through modernc.org/sqlite (pure
 // Go, no cgo), in one file under the node's data directory, opened with
 //
 //   - journal_mode=WAL, so that readers do not block the single writer;
@@ -16,9 +19,9 @@
 //     a lock upgrade.
 //
 // Every statement in this package and in the migrations of its callers is
-// written against database/sql with portable SQL (the `?` placeholder aside),
-// so that a PostgreSQL backend can follow without changing the callers'
-// logic.
+// written against database/sql with portable SQL apart from the `?`
+// placeholder and the BLOB column type (PostgreSQL's is bytea), so that a
+// PostgreSQL backend can follow without changing the callers' logic.
 package store
 
 import (
@@ -62,8 +65,7 @@ type Migration struct {
 
 // DB is an open node database. It is safe for concurrent use.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql *sql.DB
 }
 
 // Options tunes [OpenWithOptions]. The zero value gives the defaults.
@@ -115,7 +117,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &DB{sql: db, path: path}
+	s := &DB{sql: db}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component  TEXT    NOT NULL,
 		version    INTEGER NOT NULL,
@@ -131,9 +133,6 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 
 // SQL returns the underlying pool for the components' own statements.
 func (db *DB) SQL() *sql.DB { return db.sql }
-
-// Path returns the database file's path.
-func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
@@ -231,14 +230,4 @@ func (db *DB) apply(ctx context.Context, component string, m Migration) error {
 		return fmt.Errorf("%w: %s %d: %w", ErrMigration, component, m.Version, err)
 	}
 	return nil
-}
-
-// AppliedVersion returns the highest applied migration version of component,
-// 0 if none.
-func (db *DB) AppliedVersion(ctx context.Context, component string) (int, error) {
-	var v sql.NullInt64
-	if err := db.sql.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations WHERE component = ?`, component).Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	return int(v.Int64), nil
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -122,4 +124,14 @@ func TestMigrateRejectsBadLists(t *testing.T) {
 	if v, _ := db.AppliedVersion(ctx, "test"); v != 0 {
 		t.Errorf("failed migration recorded: version %d", v)
 	}
+}
+
+// AppliedVersion returns the highest applied migration version of component,
+// 0 if none.
+func (db *DB) AppliedVersion(ctx context.Context, component string) (int, error) {
+	var v sql.NullInt64
+	if err := db.sql.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations WHERE component = ?`, component).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return int(v.Int64), nil
 }

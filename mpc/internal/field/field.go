@@ -216,9 +216,6 @@ func Random252(b *[32]byte) Element {
 	return e
 }
 
-// MulAdd returns a·b + c.
-func MulAdd(a, b, c Element) Element { return Add(Mul(a, b), c) }
-
 // Equal reports whether a == b.
 func Equal(a, b Element) bool {
 	return (a.l[0]^b.l[0])|(a.l[1]^b.l[1])|(a.l[2]^b.l[2])|(a.l[3]^b.l[3]) == 0
@@ -291,12 +288,6 @@ func (a Element) Big() *big.Int {
 		b[i], b[j] = b[j], b[i]
 	}
 	return new(big.Int).SetBytes(b)
-}
-
-// FromBig returns x mod q.
-func FromBig(x *big.Int) Element {
-	m := new(big.Int).Mod(x, Q)
-	return Mul(Element{bigToLimbs(m)}, r2)
 }
 
 // Inverse returns a^{-1} (0 for 0), by Fermat: a^{q-2}.

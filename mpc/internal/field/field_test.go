@@ -140,3 +140,9 @@ func BenchmarkMul(b *testing.B) {
 	}
 	_ = x
 }
+
+// FromBig returns x mod q.
+func FromBig(x *big.Int) Element {
+	m := new(big.Int).Mod(x, Q)
+	return Mul(Element{bigToLimbs(m)}, r2)
+}
