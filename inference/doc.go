@@ -4,13 +4,27 @@
 // inference/train, data loading in inference/dataset.
 //
 // Most callers want [ReadFile] (or [Decode]) to load a model, and
-// [NewEvaluator] for the reference evaluator's [Evaluator.Predict]. For
-// encrypted evaluation a client generates the keys [Model.KeySpec] lists
-// (he.GenerateKeys), encrypts with a [Client] ([NewClient]), and a node runs
-// [NewBatchEvaluator] (throughput: one ciphertext per feature, N/2 samples
-// per slot) or [NewSingleEvaluator] (latency: one sample per ciphertext) on
-// the client's evaluation keys; [Model.Plan] says at which level and scale
-// the inputs are encrypted and where the outputs land.
+// [NewEvaluator] for the reference evaluator's [Evaluator.Predict].
+// Encrypted evaluation has one API for both packings, so that no caller lays
+// out ciphertexts itself:
+//
+//   - the client side is a [Client] ([NewClient] from the model, or
+//     [NewContractClient] from the [Contract] a node publishes): it needs the
+//     keys the contract lists (he.GenerateKeys), and [Client.Encrypt] and
+//     [Client.Decrypt] turn samples into encrypted vectors and a node's
+//     answer back into logits, whichever packing the contract is for;
+//   - the server side is a [Server] ([NewServer], with the kernel backend the
+//     node selected): it publishes the contracts, checks a client's keys
+//     ([Server.CheckKeys]) and input ([Server.ReadInput], [Server.CheckInput])
+//     against what the model needs, and builds the [EncryptedEvaluator] of a
+//     packing on the client's keys ([Server.NewEvaluator]).
+//
+// The packings themselves are [BatchEvaluator] (throughput: one ciphertext
+// per feature, N/2 samples per slot, the dense layers on an accel backend)
+// and [SingleEvaluator] (latency: one sample per ciphertext); [Model.Plan]
+// says at which level and scale the inputs are encrypted and where the
+// outputs land. The package imports he and accel and nothing else of aios;
+// it reads no environment variable (the node passes its backend down).
 //
 // # Model
 //

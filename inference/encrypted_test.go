@@ -244,8 +244,8 @@ func TestSinglePrunedDiagonals(t *testing.T) {
 	}
 }
 
-// TestDigitsPlans pins the plans of the bundled model (BENCHMARKS.md and
-// the package documentation describe them).
+// TestDigitsPlans pins the plans of the bundled model (BENCHMARKS.md
+// describes them).
 func TestDigitsPlans(t *testing.T) {
 	m, _ := digits(t)
 	b, err := m.Plan(inference.Batch)
