@@ -635,10 +635,13 @@ func (l *Ledger) Verify(ctx context.Context, pins ...*Pin) (*VerifyReport, error
 }
 
 // WriteExport encodes doc as the JSON export document.
-func WriteExport(w io.Writer, doc *AuditDocument) error {
+func WriteExport(w io.Writer, doc *AuditDocument) error { return writeIndented(w, doc) }
+
+// writeIndented writes v as indented JSON and a newline.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return enc.Encode(v)
 }
 
 // DecodeExport decodes an export document (at most MaxExportSize bytes,

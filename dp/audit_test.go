@@ -107,11 +107,10 @@ func tampered(t *testing.T, dir, sql string) *Ledger {
 	return l
 }
 
-func TestExportVerifyOffline(t *testing.T) {
-	dir := populated(t)
-	ctx := context.Background()
-	l := newTestLedger(t, dir, LedgerOptions{})
-	doc, err := l.Export(ctx)
+// exported returns l's export document and its JSON encoding.
+func exported(t *testing.T, l *Ledger) (*AuditDocument, *bytes.Buffer) {
+	t.Helper()
+	doc, err := l.Export(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +118,12 @@ func TestExportVerifyOffline(t *testing.T) {
 	if err := WriteExport(&buf, doc); err != nil {
 		t.Fatal(err)
 	}
+	return doc, &buf
+}
+
+func TestExportVerifyOffline(t *testing.T) {
+	l := newTestLedger(t, populated(t), LedgerOptions{})
+	doc, buf := exported(t, l)
 	if bytes.Contains(buf.Bytes(), []byte(`"values"`)) {
 		t.Error("the export carries released values")
 	}

@@ -1,7 +1,6 @@
 package dp
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -70,11 +69,7 @@ func (p *Pin) check(pub nodekey.PublicKey) error {
 }
 
 // WritePin encodes p as a pin file.
-func WritePin(w io.Writer, p *Pin) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p)
-}
+func WritePin(w io.Writer, p *Pin) error { return writeIndented(w, p) }
 
 // DecodePin decodes a pin file (at most MaxPinSize bytes, no unknown
 // fields, nothing after it) and checks its form and its signature by the key

@@ -21,12 +21,18 @@ func tenEntries(t *testing.T) (string, *Ledger) {
 	dir := t.TempDir()
 	l := newTestLedger(t, dir, LedgerOptions{CheckpointEvery: 4})
 	mustBudget(t, l, "a", MicroPerEpsilon)
-	for range 9 {
+	spend(t, l, 9)
+	return dir, l
+}
+
+// spend makes n releases of ε = 0.01 on budget "a".
+func spend(t *testing.T, l *Ledger, n int) {
+	t.Helper()
+	for range n {
 		if _, err := l.Release(context.Background(), ReleaseRequest{Budget: "a", Query: mustQuery(t, 10_000, 1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return dir, l
 }
 
 // pinHead signs a checkpoint of the head, as an auditor asks the node to
@@ -140,11 +146,7 @@ func TestPinAttacks(t *testing.T) {
 		{"rolled back and re-grown", func(t *testing.T, dir string, l *Ledger) {
 			tampered(t, dir, `DELETE FROM dp_releases WHERE seq > 8; DELETE FROM dp_entries WHERE seq > 8;
 				DELETE FROM dp_checkpoints WHERE entry_count > 8;`+refund)
-			for range 3 {
-				if _, err := l.Release(context.Background(), ReleaseRequest{Budget: "a", Query: mustQuery(t, 10_000, 1)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			spend(t, l, 3)
 		}, ErrFork},
 	}
 	for _, tc := range cases {
@@ -162,15 +164,8 @@ func TestPinAttacks(t *testing.T) {
 				t.Fatalf("verify with the pin: %v, want %v", err, tc.want)
 			}
 			// The same holds offline, on the export.
-			doc, err := l.Export(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if err := WriteExport(&buf, doc); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := VerifyExport(&buf, l.PublicKey(), nil, pin); !errors.Is(err, tc.want) {
+			_, buf := exported(t, l)
+			if _, err := VerifyExport(buf, l.PublicKey(), nil, pin); !errors.Is(err, tc.want) {
 				t.Errorf("VerifyExport with the pin: %v, want %v", err, tc.want)
 			}
 		})
@@ -202,11 +197,7 @@ func TestPinHonestGrowth(t *testing.T) {
 	ctx := context.Background()
 	_, l := tenEntries(t)
 	pin := pinHead(t, l)
-	for range 5 {
-		if _, err := l.Release(ctx, ReleaseRequest{Budget: "a", Query: mustQuery(t, 10_000, 1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	spend(t, l, 5)
 	rep, err := l.Verify(ctx, pin)
 	if err != nil {
 		t.Fatal(err)
@@ -312,20 +303,8 @@ func TestDecodePin(t *testing.T) {
 }
 
 func FuzzDecodePin(f *testing.F) {
-	dir := f.TempDir()
-	key, err := nodekey.LoadOrCreate(dir, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer db.Close()
-	l, err := NewLedger(context.Background(), db, key, LedgerOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	l := newTestLedger(f, f.TempDir(), LedgerOptions{})
+	key := l.key
 	cp, err := l.Checkpoint(context.Background())
 	if err != nil {
 		f.Fatal(err)
