@@ -265,17 +265,20 @@ const MaxExportSize = 512 << 20
 //	  "node_id":     "<64 hex: the Ed25519 public key that signs the checkpoints>",
 //	  "exported_at": "<RFC 3339 time>",
 //	  "budgets":     [{"name": …, "total_micro_epsilon": …, "spent_micro_epsilon": …}],
-//	  "entries":     [{"seq": 1, "kind": "budget"|"spend", "budget": …, "epsilon_micro": …,
-//	                   "mechanism": …, "l0": …, "linf": …, "frac_bits": …, "lower": …,
-//	                   "upper": …, "requester": …, "purpose": …, "time_unix_micro": …,
-//	                   "idempotency_key": …, "prev_hash": "<64 hex>", "hash": "<64 hex>"}],
+//	  "entries":     [{"seq": 1, "version": 1|2, "kind": "budget"|"spend", "budget": …,
+//	                   "epsilon_micro": …, "mechanism": …, "l0": …, "linf": …, "frac_bits": …,
+//	                   "lower": …, "upper": …, "requester": …, "purpose": …, "time_unix_micro": …,
+//	                   "idempotency_key": …, "release_commitment": "<64 hex>",
+//	                   "prev_hash": "<64 hex>", "hash": "<64 hex>"}],
 //	  "checkpoints": [{"entry_count": …, "head_hash": "<64 hex>",
 //	                   "time_unix_micro": …, "signature": "<128 hex>"}]
 //	}
 //
 // Entries are in seq order from 1; integers are JSON numbers (all fit in
-// int64); "budgets" is the node's current table of budget totals, which the
-// verifier reconciles with the chain. Unknown fields are rejected.
+// int64); "version" absent means 1; "release_commitment" is present on
+// version-2 spends only (see [Entry.Canonical]); "budgets" is the node's
+// current table of budget totals, which the verifier reconciles with the
+// chain. Unknown fields are rejected.
 type AuditDocument struct {
 	Format      string         `json:"format"`
 	NodeID      string         `json:"node_id"`
