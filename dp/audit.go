@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -37,10 +38,23 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return err
 }
 
+// Entry versions: the form of an entry's canonical encoding.
+const (
+	// EntryV1 entries were written before release values were chained; their
+	// canonical form has no release commitment. An entry whose JSON has no
+	// "version" is of this version.
+	EntryV1 = 1
+	// EntryV2 entries carry a release commitment (empty for a budget
+	// creation, 32 bytes for a spend). The ledger writes only these.
+	EntryV2 = 2
+)
+
 // Entry is one ledger entry: a budget creation or a spend. It never holds a
-// raw value or a released value.
+// raw value or a released value; a spend of version 2 holds a hiding
+// commitment to its released value ([ReleaseCommitment]).
 type Entry struct {
 	Seq            int64        `json:"seq"`
+	Version        int          `json:"version,omitempty"` // EntryV1 or EntryV2; 0 (absent) means EntryV1
 	Kind           string       `json:"kind"`
 	Budget         string       `json:"budget"`
 	Epsilon        MicroEpsilon `json:"epsilon_micro"`
@@ -54,23 +68,52 @@ type Entry struct {
 	Purpose        string       `json:"purpose"`
 	Time           int64        `json:"time_unix_micro"`
 	IdempotencyKey string       `json:"idempotency_key"`
-	PrevHash       Hash         `json:"prev_hash"`
-	Hash           Hash         `json:"hash"`
+	// ReleaseCommitment is, on a version-2 spend, the [ReleaseCommitment] of
+	// the released value; empty otherwise.
+	ReleaseCommitment HexBytes `json:"release_commitment,omitempty"`
+	PrevHash          Hash     `json:"prev_hash"`
+	Hash              Hash     `json:"hash"`
+}
+
+// version returns the entry's version, EntryV1 when it is not set.
+func (e *Entry) version() int {
+	if e.Version == 0 {
+		return EntryV1
+	}
+	return e.Version
 }
 
 // Canonical returns the entry's canonical encoding, the input (after the
 // previous hash) of its chain hash. Fields are written in this order, each
-// integer as 8 bytes big-endian two's complement and each string as a 4-byte
-// big-endian byte length followed by its UTF-8 bytes:
+// integer as 8 bytes big-endian two's complement and each string or byte
+// string as a 4-byte big-endian byte length followed by its bytes (UTF-8 for
+// strings):
 //
+//	version 1:
 //	"aios/dp/ledger-entry/v1" (string, domain separation)
 //	seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
 //	lower, upper, requester, purpose, time_unix_micro, idempotency_key
 //
-// The hashes themselves are not part of it.
+//	version 2:
+//	"aios/dp/ledger-entry/v2" (string, domain separation)
+//	seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
+//	lower, upper, requester, purpose, time_unix_micro, idempotency_key,
+//	release_commitment (byte string: length 0 for a budget creation,
+//	32 for a spend)
+//
+// The version itself is carried by the tag; the hashes are not part of the
+// encoding. Canonical returns nil for a version this package does not know
+// ([Verify] rejects such entries before hashing them).
 func (e *Entry) Canonical() []byte {
 	var b canonicalBuilder
-	b.str("aios/dp/ledger-entry/v1")
+	switch e.version() {
+	case EntryV1:
+		b.str("aios/dp/ledger-entry/v1")
+	case EntryV2:
+		b.str("aios/dp/ledger-entry/v2")
+	default:
+		return nil
+	}
 	b.i64(e.Seq)
 	b.str(e.Kind)
 	b.str(e.Budget)
@@ -85,6 +128,9 @@ func (e *Entry) Canonical() []byte {
 	b.str(e.Purpose)
 	b.i64(e.Time)
 	b.str(e.IdempotencyKey)
+	if e.version() == EntryV2 {
+		b.str(string(e.ReleaseCommitment))
+	}
 	return b.buf
 }
 
@@ -98,6 +144,60 @@ func (e *Entry) ChainHash() Hash {
 	return out
 }
 
+// ReleaseNonceSize is the length of the random nonce that makes a release
+// commitment hiding.
+const ReleaseNonceSize = 32
+
+// ReleaseCommitment returns the commitment to a released value that its
+// version-2 spend entry carries:
+//
+//	SHA-256("aios/dp/release/v1" (string) ‖ nonce (32 bytes) ‖ mechanism (string)
+//	        ‖ n (int64) ‖ values[0..n-1] (float64 each)
+//	        ‖ m (int64) ‖ ci95[0..m-1] (lower, upper: float64 each))
+//
+// in the encoding of [Entry.Canonical], each float64 as its 8-byte
+// big-endian IEEE 754 binary64 bits. The nonce is drawn at random for each
+// release and kept beside it, so the commitment reveals nothing about the
+// value (a small count could otherwise be found by trying every candidate)
+// but binds the node to it: whoever is shown the release and its nonce
+// (returned with every [Release]) can check it with [Entry.CheckRelease].
+func ReleaseCommitment(nonce []byte, r *Result) Hash {
+	var b canonicalBuilder
+	b.str("aios/dp/release/v1")
+	b.buf = append(b.buf, nonce...)
+	b.str(r.Mechanism)
+	b.i64(int64(len(r.Values)))
+	for _, v := range r.Values {
+		b.f64(v)
+	}
+	b.i64(int64(len(r.CI)))
+	for _, ci := range r.CI {
+		b.f64(ci.Lower)
+		b.f64(ci.Upper)
+	}
+	return sha256.Sum256(b.buf)
+}
+
+// CheckRelease reports whether r with nonce is the release that the spend
+// entry e committed to; e should come from a verified chain. It fails with an
+// *AuditError for an entry of version 1 (which predates the commitments), a
+// nonce of the wrong size, or a value the entry did not commit to.
+func (e *Entry) CheckRelease(r *Result, nonce []byte) error {
+	switch {
+	case e.Kind != KindSpend:
+		return &AuditError{Seq: e.Seq, Reason: "not a spend entry"}
+	case e.version() < EntryV2:
+		return &AuditError{Seq: e.Seq, Reason: "entry predates release commitments (version 1): its released value is not covered"}
+	case len(nonce) != ReleaseNonceSize:
+		return &AuditError{Seq: e.Seq, Reason: fmt.Sprintf("release nonce has %d bytes, want %d", len(nonce), ReleaseNonceSize)}
+	}
+	c := ReleaseCommitment(nonce, r)
+	if string(c[:]) != string(e.ReleaseCommitment) {
+		return &AuditError{Seq: e.Seq, Reason: "released value differs from the one its entry committed to"}
+	}
+	return nil
+}
+
 type canonicalBuilder struct{ buf []byte }
 
 func (b *canonicalBuilder) i64(v int64) { b.buf = binary.BigEndian.AppendUint64(b.buf, uint64(v)) }
@@ -105,6 +205,9 @@ func (b *canonicalBuilder) str(s string) {
 	b.buf = binary.BigEndian.AppendUint32(b.buf, uint32(len(s)))
 	b.buf = append(b.buf, s...)
 }
+
+// f64 writes v's IEEE 754 binary64 bits as an int64.
+func (b *canonicalBuilder) f64(v float64) { b.i64(int64(math.Float64bits(v))) }
 
 // Checkpoint is the node's signed statement that its ledger held EntryCount
 // entries with head HeadHash at Time (Unix microseconds, UTC).
@@ -162,17 +265,20 @@ const MaxExportSize = 512 << 20
 //	  "node_id":     "<64 hex: the Ed25519 public key that signs the checkpoints>",
 //	  "exported_at": "<RFC 3339 time>",
 //	  "budgets":     [{"name": …, "total_micro_epsilon": …, "spent_micro_epsilon": …}],
-//	  "entries":     [{"seq": 1, "kind": "budget"|"spend", "budget": …, "epsilon_micro": …,
-//	                   "mechanism": …, "l0": …, "linf": …, "frac_bits": …, "lower": …,
-//	                   "upper": …, "requester": …, "purpose": …, "time_unix_micro": …,
-//	                   "idempotency_key": …, "prev_hash": "<64 hex>", "hash": "<64 hex>"}],
+//	  "entries":     [{"seq": 1, "version": 1|2, "kind": "budget"|"spend", "budget": …,
+//	                   "epsilon_micro": …, "mechanism": …, "l0": …, "linf": …, "frac_bits": …,
+//	                   "lower": …, "upper": …, "requester": …, "purpose": …, "time_unix_micro": …,
+//	                   "idempotency_key": …, "release_commitment": "<64 hex>",
+//	                   "prev_hash": "<64 hex>", "hash": "<64 hex>"}],
 //	  "checkpoints": [{"entry_count": …, "head_hash": "<64 hex>",
 //	                   "time_unix_micro": …, "signature": "<128 hex>"}]
 //	}
 //
 // Entries are in seq order from 1; integers are JSON numbers (all fit in
-// int64); "budgets" is the node's current table of budget totals, which the
-// verifier reconciles with the chain. Unknown fields are rejected.
+// int64); "version" absent means 1; "release_commitment" is present on
+// version-2 spends only (see [Entry.Canonical]); "budgets" is the node's
+// current table of budget totals, which the verifier reconciles with the
+// chain. Unknown fields are rejected.
 type AuditDocument struct {
 	Format      string         `json:"format"`
 	NodeID      string         `json:"node_id"`
@@ -196,9 +302,13 @@ func (l *Ledger) Export(ctx context.Context) (*AuditDocument, error) {
 	return doc, err
 }
 
-// releaseLink ties a stored release to its entry, for the checks that only
-// the node's own database allows.
-type releaseLink struct{ seq int64 }
+// releaseLink is a stored release, for the checks that only the node's own
+// database allows.
+type releaseLink struct {
+	seq    int64
+	nonce  []byte
+	result string // JSON of a Result
+}
 
 func (l *Ledger) snapshot(ctx context.Context) (*AuditDocument, []releaseLink, error) {
 	// A read transaction gives one consistent WAL snapshot.
@@ -239,7 +349,7 @@ func (l *Ledger) snapshot(ctx context.Context) (*AuditDocument, []releaseLink, e
 		doc.Checkpoints = append(doc.Checkpoints, cp)
 	}
 	crow.Close()
-	rrow, err := tx.QueryContext(ctx, `SELECT seq FROM dp_releases ORDER BY seq`)
+	rrow, err := tx.QueryContext(ctx, `SELECT seq, nonce, result FROM dp_releases ORDER BY seq`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dp: export: %w", err)
 	}
@@ -247,7 +357,7 @@ func (l *Ledger) snapshot(ctx context.Context) (*AuditDocument, []releaseLink, e
 	var links []releaseLink
 	for rrow.Next() {
 		var r releaseLink
-		if err := rrow.Scan(&r.seq); err != nil {
+		if err := rrow.Scan(&r.seq, &r.nonce, &r.result); err != nil {
 			return nil, nil, fmt.Errorf("dp: export: %w", err)
 		}
 		links = append(links, r)
@@ -255,38 +365,91 @@ func (l *Ledger) snapshot(ctx context.Context) (*AuditDocument, []releaseLink, e
 	return doc, links, rrow.Err()
 }
 
-// VerifyReport summarises a successful verification.
+// VerifyReport summarises a successful verification. Its JSON field names
+// are stable (the CLI prints the report with --json).
 type VerifyReport struct {
-	NodeID      string `json:"node_id"`
-	Entries     int64  `json:"entries"`
-	Releases    int64  `json:"releases"`
-	HeadHash    Hash   `json:"head_hash"`
-	Checkpoints int    `json:"checkpoints"`
-	// SignedEntries is the entry count of the latest checkpoint; entries
-	// after it are chained but not yet signed.
-	SignedEntries int64          `json:"signed_entries"`
+	NodeID string `json:"node_id"`
+	// Entries is how far the chain was verified: entries 1 … Entries.
+	Entries  int64 `json:"entries"`
+	Releases int64 `json:"releases"`
+	HeadHash Hash  `json:"head_hash"`
+	// Checkpoints is the number of checkpoints, all of which verified.
+	Checkpoints int `json:"checkpoints"`
+	// SignedEntries is how far the chain is covered by a signed checkpoint:
+	// entries 1 … SignedEntries. LatestCheckpoint is that checkpoint (the
+	// newest one if several cover as many entries), nil if there is none.
+	SignedEntries    int64       `json:"signed_entries"`
+	LatestCheckpoint *Checkpoint `json:"latest_checkpoint"`
+	// UnsignedEntries is Entries − SignedEntries: entries that are chained
+	// but that no signature covers, so that whoever holds the database could
+	// have removed or rewritten them (and re-hashed the chain) unseen.
+	UnsignedEntries int64 `json:"unsigned_entries"`
+	// HeadSigned is true when a signed checkpoint covers the whole chain
+	// (UnsignedEntries is 0 and there is a checkpoint, even of an empty
+	// chain). [VerifyReport.RequireSignedHead] turns false into an error.
+	HeadSigned bool `json:"head_signed"`
+	// LegacyEntries counts entries of version 1, written before release
+	// values were chained: their released values are not covered.
+	LegacyEntries int64 `json:"legacy_entries"`
+	// Pins is the number of pins the chain was proved to extend, and
+	// PinnedEntries the largest entry count among them (0 without pins).
+	Pins          int            `json:"pins"`
+	PinnedEntries int64          `json:"pinned_entries"`
 	Budgets       []BudgetTotals `json:"budgets"`
+}
+
+// RequireSignedHead returns nil if a signed checkpoint covers the whole
+// chain, and otherwise an error wrapping ErrUnsignedHead that says which
+// entries are not covered.
+func (r *VerifyReport) RequireSignedHead() error {
+	switch {
+	case r.HeadSigned:
+		return nil
+	case r.LatestCheckpoint == nil:
+		return fmt.Errorf("%w: no signed checkpoint; entries 1-%d are not covered", ErrUnsignedHead, r.Entries)
+	}
+	return fmt.Errorf("%w: signed up to entry %d; entries %d-%d are not covered", ErrUnsignedHead,
+		r.SignedEntries, r.SignedEntries+1, r.Entries)
 }
 
 // Verify checks doc against the node public key pub:
 //
 //   - entries are numbered 1, 2, … without gap;
+//   - each entry is of version 1 or 2, no version-1 entry follows a
+//     version-2 one, and a version-2 entry carries a 32-byte release
+//     commitment if and only if it is a spend;
 //   - each entry's prev_hash is its predecessor's hash (zeros for the first)
 //     and its hash is SHA-256(prev_hash ‖ canonical entry);
 //   - each budget is created once, before its spends, every ε is positive,
 //     and no budget is ever overspent;
 //   - each checkpoint names an existing prefix of the chain by its head hash
 //     and carries a valid Ed25519 signature by pub;
+//   - the chain extends every non-nil pin (see [Pin]): the pin is a valid
+//     checkpoint signed by pub, the chain has at least its entry count of
+//     entries, and the entry at that count has the pinned head hash;
 //   - the budgets table matches the chain: each total is that of the
 //     creation entry and each spent total is the sum of the budget's spends.
 //
-// It returns an *AuditError naming the first failure.
-func Verify(doc *AuditDocument, pub nodekey.PublicKey) (*VerifyReport, error) {
+// It returns an *AuditError naming the first failure; one that shows
+// entries removed below a checkpoint or pin also wraps ErrRollback, and one
+// that shows a different chain below a checkpoint or pin wraps ErrFork. A
+// pin that is not valid for pub gives an error wrapping ErrInvalidPin. A
+// chain that verifies may still have an unsigned head: see
+// [VerifyReport.HeadSigned].
+func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyReport, error) {
 	if doc == nil || doc.Format != ExportFormat {
 		return nil, &AuditError{Reason: "unknown document format"}
 	}
 	if doc.NodeID != pub.String() {
 		return nil, &AuditError{Reason: "document is from another node than the trusted key"}
+	}
+	for _, p := range pins {
+		if p == nil {
+			continue
+		}
+		if err := p.check(pub); err != nil {
+			return nil, err
+		}
 	}
 	type acc struct{ total, spent MicroEpsilon }
 	chain := map[string]*acc{}
@@ -297,6 +460,12 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey) (*VerifyReport, error) {
 		e := &doc.Entries[i]
 		if e.Seq != int64(i)+1 {
 			return nil, &AuditError{Seq: int64(i) + 1, Reason: fmt.Sprintf("entry missing or out of order (found seq %d)", e.Seq)}
+		}
+		if err := checkVersion(e, rep.LegacyEntries < int64(i)); err != nil {
+			return nil, err
+		}
+		if e.version() == EntryV1 {
+			rep.LegacyEntries++
 		}
 		if e.PrevHash != prev {
 			return nil, &AuditError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
@@ -333,20 +502,32 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey) (*VerifyReport, error) {
 	rep.HeadHash = prev
 	for i := range doc.Checkpoints {
 		cp := &doc.Checkpoints[i]
-		if cp.EntryCount < 0 || cp.EntryCount > rep.Entries {
-			return nil, &AuditError{Checkpoint: i + 1, Reason: fmt.Sprintf("covers %d entries, the chain has %d (entries were removed)", cp.EntryCount, rep.Entries)}
-		}
-		if cp.HeadHash != heads[cp.EntryCount] {
-			return nil, &AuditError{Checkpoint: i + 1, Reason: "head hash differs from the chain"}
+		if err := extends(heads, cp); err != nil {
+			err.Checkpoint = i + 1
+			return nil, err
 		}
 		if err := pub.Verify(cp.Message(pub), cp.Signature); err != nil {
 			return nil, &AuditError{Checkpoint: i + 1, Reason: "bad signature"}
 		}
-		if cp.EntryCount > rep.SignedEntries {
+		if rep.LatestCheckpoint == nil || cp.EntryCount >= rep.SignedEntries {
 			rep.SignedEntries = cp.EntryCount
+			rep.LatestCheckpoint = cp
 		}
 	}
 	rep.Checkpoints = len(doc.Checkpoints)
+	rep.UnsignedEntries = rep.Entries - rep.SignedEntries
+	rep.HeadSigned = rep.LatestCheckpoint != nil && rep.UnsignedEntries == 0
+	for _, p := range pins {
+		if p == nil {
+			continue
+		}
+		if err := extends(heads, &p.Checkpoint); err != nil {
+			err.Reason = "pinned checkpoint " + err.Reason
+			return nil, err
+		}
+		rep.Pins++
+		rep.PinnedEntries = max(rep.PinnedEntries, p.EntryCount)
+	}
 	seen := map[string]bool{}
 	for _, b := range doc.Budgets {
 		a := chain[b.Name]
@@ -371,30 +552,84 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey) (*VerifyReport, error) {
 	return rep, nil
 }
 
+// checkVersion checks e's version and the release commitment it implies;
+// afterV2 says whether a version-2 entry came before e.
+func checkVersion(e *Entry, afterV2 bool) error {
+	switch e.version() {
+	case EntryV1:
+		if afterV2 {
+			return &AuditError{Seq: e.Seq, Reason: "version-1 entry after a version-2 entry"}
+		}
+		if len(e.ReleaseCommitment) != 0 {
+			return &AuditError{Seq: e.Seq, Reason: "version-1 entry with a release commitment (not covered by its hash)"}
+		}
+	case EntryV2:
+		want := 0
+		if e.Kind == KindSpend {
+			want = len(Hash{})
+		}
+		if len(e.ReleaseCommitment) != want {
+			return &AuditError{Seq: e.Seq, Reason: fmt.Sprintf("release commitment has %d bytes, want %d for a %q entry", len(e.ReleaseCommitment), want, e.Kind)}
+		}
+	default:
+		return &AuditError{Seq: e.Seq, Reason: fmt.Sprintf("unknown entry version %d", e.Version)}
+	}
+	return nil
+}
+
+// extends checks that the chain whose prefix hashes are heads contains the
+// prefix that cp signs: a chain too short was rolled back below it, and one
+// with another hash at its entry count is a rewritten or forked chain. The
+// caller names the checkpoint or pin in the error.
+func extends(heads []Hash, cp *Checkpoint) *AuditError {
+	n := int64(len(heads) - 1)
+	switch {
+	case cp.EntryCount < 0:
+		return &AuditError{Reason: "negative entry count"}
+	case cp.EntryCount > n:
+		return &AuditError{Reason: fmt.Sprintf("covers %d entries, the chain has %d (entries were removed)", cp.EntryCount, n), Err: ErrRollback}
+	case cp.HeadHash != heads[cp.EntryCount]:
+		return &AuditError{Reason: fmt.Sprintf("head hash after %d entries differs from the chain (the chain was rewritten or forked)", cp.EntryCount), Err: ErrFork}
+	}
+	return nil
+}
+
 // Verify checks the node's own ledger: [Verify] on a snapshot, against the
-// ledger's node key, and in addition that every stored release belongs to a
-// spend entry and every spend entry has its stored release (nothing was
-// released without an entry).
-func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+// ledger's node key and the pins, and in addition that every stored release
+// belongs to a spend entry, every spend entry has its stored release
+// (nothing was released without an entry), and every stored release of a
+// version-2 entry is the value that the entry committed to.
+func (l *Ledger) Verify(ctx context.Context, pins ...*Pin) (*VerifyReport, error) {
 	doc, links, err := l.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := Verify(doc, l.key.Public())
+	rep, err := Verify(doc, l.key.Public(), pins...)
 	if err != nil {
 		return nil, err
 	}
-	spends := map[int64]bool{}
-	for _, e := range doc.Entries {
-		if e.Kind == KindSpend {
-			spends[e.Seq] = true
+	spends := map[int64]*Entry{}
+	for i := range doc.Entries {
+		if e := &doc.Entries[i]; e.Kind == KindSpend {
+			spends[e.Seq] = e
 		}
 	}
 	for _, r := range links {
-		if !spends[r.seq] {
+		e := spends[r.seq]
+		if e == nil {
 			return nil, &AuditError{Seq: r.seq, Reason: "stored release without a spend entry"}
 		}
 		delete(spends, r.seq)
+		if e.version() == EntryV1 {
+			continue
+		}
+		var res Result
+		if err := json.Unmarshal([]byte(r.result), &res); err != nil {
+			return nil, &AuditError{Seq: r.seq, Reason: "stored release is not valid JSON"}
+		}
+		if err := e.CheckRelease(&res, r.nonce); err != nil {
+			return nil, err
+		}
 	}
 	for seq := range spends {
 		return nil, &AuditError{Seq: seq, Reason: "spend entry without its stored release"}
@@ -403,27 +638,21 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 }
 
 // WriteExport encodes doc as the JSON export document.
-func WriteExport(w io.Writer, doc *AuditDocument) error {
+func WriteExport(w io.Writer, doc *AuditDocument) error { return writeIndented(w, doc) }
+
+// writeIndented writes v as indented JSON and a newline.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return enc.Encode(v)
 }
 
 // DecodeExport decodes an export document (at most MaxExportSize bytes,
 // no unknown fields, nothing after the document).
 func DecodeExport(r io.Reader) (*AuditDocument, error) {
-	lr := &io.LimitedReader{R: r, N: MaxExportSize + 1}
-	dec := json.NewDecoder(lr)
-	dec.DisallowUnknownFields()
 	var doc AuditDocument
-	if err := dec.Decode(&doc); err != nil {
-		if lr.N <= 0 {
-			return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidExport, MaxExportSize)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalidExport, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: trailing data after the document", ErrInvalidExport)
+	if err := decodeStrict(r, MaxExportSize, &doc, ErrInvalidExport); err != nil {
+		return nil, err
 	}
 	if doc.Format != ExportFormat {
 		return nil, fmt.Errorf("%w: format is not %q", ErrInvalidExport, ExportFormat)
@@ -431,13 +660,31 @@ func DecodeExport(r io.Reader) (*AuditDocument, error) {
 	return &doc, nil
 }
 
-// VerifyExport decodes a JSON export document and verifies it against the
-// trusted node public key pub (obtained from the node out of band, not from
-// the document).
-func VerifyExport(r io.Reader, pub nodekey.PublicKey) (*VerifyReport, error) {
+// decodeStrict decodes one JSON value of at most limit bytes into v, with
+// no unknown fields and nothing after it; errors wrap kind.
+func decodeStrict(r io.Reader, limit int64, v any, kind error) error {
+	lr := &io.LimitedReader{R: r, N: limit + 1}
+	dec := json.NewDecoder(lr)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("%w: larger than %d bytes", kind, limit)
+		}
+		return fmt.Errorf("%w: %w", kind, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: trailing data after the document", kind)
+	}
+	return nil
+}
+
+// VerifyExport decodes a JSON export document and verifies it with [Verify]
+// against the trusted node public key pub (obtained from the node out of
+// band, not from the document) and the auditor's pins, if any.
+func VerifyExport(r io.Reader, pub nodekey.PublicKey, pins ...*Pin) (*VerifyReport, error) {
 	doc, err := DecodeExport(r)
 	if err != nil {
 		return nil, err
 	}
-	return Verify(doc, pub)
+	return Verify(doc, pub, pins...)
 }

@@ -60,12 +60,35 @@
 //
 //	hash_i = SHA-256(hash_{i-1} ‖ canonical(entry_i)),  hash_0 = 32 zero bytes,
 //
-// where canonical is the encoding documented on [Entry.Canonical]. The node
-// signs [Checkpoint]s (entry count, head hash, time) with its Ed25519 key
-// (internal/nodekey). [Verify] recomputes the chain, checks every checkpoint
-// signature and that each budget's spent total is the sum of its entries;
-// [Ledger.Export] and [VerifyExport] carry the same check offline through the
-// JSON document described on [AuditDocument]. Entries never hold a raw
-// value; the released (noised) values are kept beside the chain, keyed by
-// entry, only so that a retry with the same idempotency key returns them.
+// where canonical is the encoding documented on [Entry.Canonical]: integers
+// as 8 bytes big-endian two's complement, strings and byte strings as a
+// 4-byte big-endian length and the bytes (UTF-8 for strings), in a fixed
+// field order after a tag that names the entry's version. Version 2, which
+// the ledger writes, ends with the spend's release commitment
+// ([ReleaseCommitment]): SHA-256 over a random nonce and the released
+// values and intervals (float64 as IEEE 754 bits), so the chain covers what
+// was released without revealing it. Entries written before it are of
+// version 1, without a commitment, and still verify; the JSON of a version-1
+// entry may lack "version". A version-1 entry never follows a version-2 one.
+//
+// The node signs [Checkpoint]s (entry count, head hash, time) with its
+// Ed25519 key (internal/nodekey). [Verify] recomputes the chain, checks every
+// checkpoint signature and that each budget's spent total is the sum of its
+// entries; [Ledger.Export] and [VerifyExport] carry the same check offline
+// through the JSON document described on [AuditDocument]; [Ledger.Verify]
+// also checks each stored release against its entry's commitment. The
+// released values are kept beside the chain, keyed by entry, with their
+// nonces, so that a retry with the same idempotency key returns them; they
+// are not in the export.
+//
+// Whoever holds the database can remove or rewrite entries and re-hash the
+// chain after them; signatures alone show it only for entries a checkpoint
+// covers, and only while the checkpoints are there. Two things close the
+// gap. The [VerifyReport] says how far a signed checkpoint covers the chain
+// (HeadSigned, [VerifyReport.RequireSignedHead]), so that a caller can
+// refuse an unsigned head. And an auditor keeps a [Pin] of the checkpoint
+// they verified (a small JSON file) and passes it to the next verification,
+// which then proves that the chain extends it: fewer entries fail with
+// [ErrRollback], another hash at the pinned entry with [ErrFork], whether
+// the checkpoints were deleted or the node signed two histories.
 package dp

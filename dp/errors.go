@@ -29,6 +29,21 @@ var (
 	// ErrAuditFailed reports a ledger that does not verify; the error is an
 	// *AuditError naming the first bad entry or checkpoint.
 	ErrAuditFailed = errors.New("dp: audit verification failed")
+	// ErrRollback reports a chain with fewer entries than a checkpoint or pin
+	// covers: entries were removed. It comes with ErrAuditFailed, in an
+	// *AuditError.
+	ErrRollback = errors.New("dp: audit log rolled back")
+	// ErrFork reports a chain whose entry at a checkpoint's or pin's entry
+	// count has another hash than the signed head: the history was rewritten
+	// (and re-hashed) or the node signed two histories. It comes with
+	// ErrAuditFailed, in an *AuditError.
+	ErrFork = errors.New("dp: audit log forked")
+	// ErrInvalidPin reports a pin file that cannot be decoded, is not signed
+	// by the key it names, or is not for the trusted node.
+	ErrInvalidPin = errors.New("dp: invalid audit pin")
+	// ErrUnsignedHead reports, from [VerifyReport.RequireSignedHead], a chain
+	// that verified but whose last entries no signed checkpoint covers.
+	ErrUnsignedHead = errors.New("dp: audit log head not covered by a signed checkpoint")
 	// ErrNoise reports a failure of the noise library (it should not happen
 	// for a validated query).
 	ErrNoise = errors.New("dp: noise generation failed")
@@ -84,12 +99,15 @@ func (e *CSVError) Unwrap() error { return ErrInvalidCSV }
 
 // AuditError names the first entry (Seq) or checkpoint (Checkpoint, 1-based)
 // at which verification failed. Seq 0 and Checkpoint 0 mean the failure is
-// about the document or a budget as a whole.
+// about the document, a budget or a pin as a whole. Err, when set, is the
+// kind of failure (ErrRollback or ErrFork); the error always wraps
+// ErrAuditFailed.
 type AuditError struct {
 	Seq        int64
 	Checkpoint int
 	Budget     string
 	Reason     string
+	Err        error
 }
 
 func (e *AuditError) Error() string {
@@ -104,4 +122,9 @@ func (e *AuditError) Error() string {
 	return fmt.Sprintf("%v: %s", ErrAuditFailed, e.Reason)
 }
 
-func (e *AuditError) Unwrap() error { return ErrAuditFailed }
+func (e *AuditError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrAuditFailed, e.Err}
+	}
+	return []error{ErrAuditFailed}
+}

@@ -62,7 +62,10 @@ CREATE TABLE dp_checkpoints (
 	head_hash   BLOB    NOT NULL,
 	created_at  INTEGER NOT NULL,
 	signature   BLOB    NOT NULL
-);`}}
+);`}, {Version: 2, Name: "release commitments", SQL: `
+ALTER TABLE dp_entries ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE dp_entries ADD COLUMN release_commitment BLOB NOT NULL DEFAULT x'';
+ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}}
 }
 
 // DefaultCheckpointEvery is how many entries pass between automatic
@@ -218,7 +221,7 @@ func (l *Ledger) CreateBudget(ctx context.Context, b *Budget, createdBy string) 
 			return err
 		}
 		_, err := l.appendEntry(ctx, tx, &Entry{
-			Kind: KindBudget, Budget: b.lit.Name, Epsilon: b.lit.Total,
+			Version: EntryV2, Kind: KindBudget, Budget: b.lit.Name, Epsilon: b.lit.Total,
 			Requester: createdBy, Purpose: b.lit.Description, Time: now.UnixMicro(),
 		})
 		return err
@@ -302,6 +305,11 @@ type Release struct {
 	Replayed bool `json:"replayed"`
 	// Remaining is the budget's remaining ε after this release.
 	Remaining MicroEpsilon `json:"remaining_micro_epsilon"`
+	// Nonce opens the release commitment in the release's ledger entry:
+	// with it, whoever is shown the release can check it against the
+	// verified chain ([Entry.CheckRelease]). Empty for a release whose entry
+	// is of version 1.
+	Nonce HexBytes `json:"release_nonce,omitempty"`
 	Result
 }
 
@@ -311,8 +319,9 @@ type Release struct {
 //  1. if the idempotency key is known on this budget, return the stored
 //     release (or ErrIdempotencyConflict if the request differs);
 //  2. check and debit the budget (*ExhaustedError if too little remains);
-//  3. append the spend entry to the hash chain;
-//  4. draw the noise and store the released value under the entry;
+//  3. draw the noise;
+//  4. append the spend entry, with the [ReleaseCommitment] to the released
+//     value, to the hash chain, and store the value under the entry;
 //  5. commit (durably: synchronous=FULL), and only then return the value.
 //
 // If anything fails before the commit, nothing is spent and the drawn value
@@ -354,18 +363,19 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			created int64
 			stored  []byte
 			result  string
+			nonce   []byte
 			spent   MicroEpsilon
 		)
-		err := tx.QueryRowContext(ctx, `SELECT e.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result
+		err := tx.QueryRowContext(ctx, `SELECT e.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
 			FROM dp_entries e JOIN dp_releases r ON r.seq = e.seq
-			WHERE e.budget = ? AND e.idempotency_key = ?`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result)
+			WHERE e.budget = ? AND e.idempotency_key = ?`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result, &nonce)
 		switch {
 		case err == nil:
 			if string(stored) != string(fp[:]) {
 				return ErrIdempotencyConflict
 			}
 			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: spent, IdempotencyKey: req.IdempotencyKey,
-				Time: time.UnixMicro(created).UTC(), Replayed: true}
+				Time: time.UnixMicro(created).UTC(), Replayed: true, Nonce: nonce}
 			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
 				return fmt.Errorf("dp: stored release %d: %w", seq, err)
 			}
@@ -399,16 +409,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
 		}
-		// 3. Chain the entry.
-		now := l.now().UTC()
-		e := &Entry{Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
-			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
-			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey}
-		seq, err = l.appendEntry(ctx, tx, e)
-		if err != nil {
-			return err
-		}
-		// 4. Noise, after the debit, inside the transaction.
+		// 3. Noise, after the debit, inside the transaction.
 		out, err := req.Query.release()
 		if err != nil {
 			return err
@@ -417,11 +418,30 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err != nil {
 			return fmt.Errorf("dp: encode release: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_releases (seq, request_hash, result) VALUES (?, ?, ?)`, seq, fp[:], string(enc)); err != nil {
+		// The value is stored as JSON, which gives back the same float64s
+		// (encoding/json writes the shortest form that parses back to the
+		// same value), so the commitment to out holds for what is stored.
+		nonce = make([]byte, ReleaseNonceSize)
+		if _, err := rand.Read(nonce); err != nil {
+			return fmt.Errorf("dp: release nonce: %w", err)
+		}
+		commitment := ReleaseCommitment(nonce, out)
+		// 4. Chain the entry and store the value.
+		now := l.now().UTC()
+		e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
+			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
+			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey,
+			ReleaseCommitment: commitment[:]}
+		seq, err = l.appendEntry(ctx, tx, e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`,
+			seq, fp[:], string(enc), nonce); err != nil {
 			return err
 		}
 		rel = &Release{Seq: seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
-			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Result: *out}
+			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Nonce: nonce, Result: *out}
 		return nil
 	})
 	if err != nil {
@@ -481,11 +501,12 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 	e.Seq = prevSeq + 1
 	copy(e.PrevHash[:], prev)
 	e.Hash = e.ChainHash()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
-		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
-		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, e.PrevHash[:], e.Hash[:]); err != nil {
+	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
+		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
+		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:]); err != nil {
 		return 0, fmt.Errorf("dp: append entry: %w", err)
 	}
 	if l.every > 0 && e.Seq%int64(l.every) == 0 {
@@ -564,8 +585,7 @@ func (l *Ledger) Entries(ctx context.Context, budget string, after int64, limit 
 	if limit <= 0 {
 		limit = 1000
 	}
-	q := `SELECT seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
-		requester, purpose, created_at, idempotency_key, prev_hash, hash FROM dp_entries WHERE seq > ?`
+	q := `SELECT ` + entryColumns + ` FROM dp_entries WHERE seq > ?`
 	args := []any{after}
 	if budget != "" {
 		q += ` AND budget = ?`
@@ -584,18 +604,25 @@ func (l *Ledger) scanEntries(ctx context.Context, q string, args ...any) ([]Entr
 	return collectEntries(rows)
 }
 
+// entryColumns are the dp_entries columns that collectEntries scans.
+const entryColumns = `seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
+	requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash`
+
 func collectEntries(rows *sql.Rows) ([]Entry, error) {
 	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
 		var e Entry
-		var prev, hash []byte
-		if err := rows.Scan(&e.Seq, &e.Kind, &e.Budget, &e.Epsilon, &e.Mechanism, &e.L0, &e.LInf, &e.FracBits,
-			&e.Lower, &e.Upper, &e.Requester, &e.Purpose, &e.Time, &e.IdempotencyKey, &prev, &hash); err != nil {
+		var prev, hash, commitment []byte
+		if err := rows.Scan(&e.Seq, &e.Version, &e.Kind, &e.Budget, &e.Epsilon, &e.Mechanism, &e.L0, &e.LInf, &e.FracBits,
+			&e.Lower, &e.Upper, &e.Requester, &e.Purpose, &e.Time, &e.IdempotencyKey, &commitment, &prev, &hash); err != nil {
 			return nil, fmt.Errorf("dp: read entries: %w", err)
 		}
 		if len(prev) != 32 || len(hash) != 32 {
 			return nil, &AuditError{Seq: e.Seq, Reason: "malformed hash column"}
+		}
+		if len(commitment) > 0 {
+			e.ReleaseCommitment = commitment
 		}
 		copy(e.PrevHash[:], prev)
 		copy(e.Hash[:], hash)
@@ -610,8 +637,7 @@ func collectEntries(rows *sql.Rows) ([]Entry, error) {
 var sqlReadOnly = sql.TxOptions{ReadOnly: true}
 
 func scanEntriesTx(ctx context.Context, tx *sql.Tx) ([]Entry, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
-		requester, purpose, created_at, idempotency_key, prev_hash, hash FROM dp_entries ORDER BY seq`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM dp_entries ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("dp: read entries: %w", err)
 	}
