@@ -6,6 +6,7 @@ require (
 	github.com/ebitengine/purego v0.11.3
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/google/differential-privacy/go/v3 v3.0.0
+	github.com/rogpeppe/go-internal v1.16.0
 	github.com/tuneinsight/lattigo/v5 v5.0.7
 	go.dedis.ch/kyber/v3 v3.1.0
 	gonum.org/v1/gonum v0.17.0
@@ -29,6 +30,7 @@ require (
 	golang.org/x/crypto v0.0.0-20220926161630-eccd6366d1be // indirect
 	golang.org/x/exp v0.0.0-20240222234643-814bf88cf225 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/tools v0.52.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect

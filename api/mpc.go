@@ -49,10 +49,6 @@ type MPCConfig struct {
 	// MaxConcurrentMessages bounds the message bodies read at once
 	// (default 16; each is at most mpc.MaxMessageSize).
 	MaxConcurrentMessages int
-	// CheatOnceForTesting makes this node deal one inconsistent share in
-	// its next session (mpc.Node.CheatOnceForTesting). For tests and
-	// `aios mpc demo --cheat` only.
-	CheatOnceForTesting bool
 }
 
 // mpcHost is the node's MPC state.
@@ -115,10 +111,6 @@ func (s *Server) startMPC() error {
 	})
 	if err != nil {
 		return err
-	}
-	if c.CheatOnceForTesting {
-		node.CheatOnceForTesting()
-		s.log.Warn("mpc: this node will deal one inconsistent share (demo/test mode)")
 	}
 	h.node = node
 	s.mpc = h

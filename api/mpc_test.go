@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/internal/fault"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
 	"github.com/aios-edge/aios/mpc/httptransport"
@@ -84,8 +85,11 @@ func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mp
 		if rec != nil {
 			opt.Client = &http.Client{Transport: rec}
 		}
+		if cheat[i] {
+			fault.DealBadShareOnceForTesting(nodekey.PublicKey(peers[i].ID))
+		}
 		srv, err := New(context.Background(), Config{DataDir: dirs[i], Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RatePerSecond: -1,
-			MPC: &MPCConfig{Peers: peers, Transport: opt, CheatOnceForTesting: cheat[i]}})
+			MPC: &MPCConfig{Peers: peers, Transport: opt}})
 		if err != nil {
 			t.Fatal(err)
 		}

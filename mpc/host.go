@@ -32,14 +32,13 @@ func (n *Node) Close() {
 	}
 }
 
-// CheatOnceForTesting makes this node a dishonest dealer, once: in its
-// next phase-1 dealing it gives one other member (the lowest-numbered one)
-// a share vector that is inconsistent with the commitments, so that the
-// member reports the dealer and the coordinator excludes it. It exists for
-// tests and for `aios mpc demo --cheat` (through a serve flag documented as
-// demo-only) and must be called before the node runs any session; it
-// assumes one session is dealing at a time.
-func (n *Node) CheatOnceForTesting() {
+// cheatOnce makes this node a dishonest dealer, once: in its next phase-1
+// dealing it gives one other member (the lowest-numbered one) a share
+// vector that is inconsistent with the commitments, so that the member
+// reports the dealer and the coordinator excludes it. NewNode calls it when
+// the node's key is marked in internal/fault, which only tests and
+// `aios mpc demo --cheat` do; it assumes one session is dealing at a time.
+func (n *Node) cheatOnce() {
 	var done atomic.Bool
 	n.tamperShareForTesting = func(phase uint8, to int, sh []field.Element) {
 		if phase != 1 || len(sh) == 0 || done.Load() || n.dealingAs(to) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aios-edge/aios/dp"
+	"github.com/aios-edge/aios/internal/fault"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc/internal/field"
 )
@@ -114,7 +115,12 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}, nil
+	n := &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}
+	if fault.TakeBadDealer(cfg.Key.Public()) {
+		n.cheatOnce()
+		cfg.Logger.Warn("mpc: this node will deal one inconsistent share (demo/test mode)")
+	}
+	return n, nil
 }
 
 // ID returns the node's id.

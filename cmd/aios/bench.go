@@ -11,9 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuneinsight/lattigo/v5/ring"
+
 	"github.com/aios-edge/aios/accel"
 	_ "github.com/aios-edge/aios/accel/cuda" // registers itself; unavailable until built
-	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // benchReport is what `aios bench` prints.
@@ -39,70 +40,82 @@ func init() {
 		name:    "bench",
 		summary: "run the polynomial kernels on the selected accelerator backend and report throughput",
 		usage:   "[--backend auto|cpu|cuda] [--sizes 12,13,14] [--limbs 4] [--layer 64x32] [--runs 3] [--json]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			backend := fs.String("backend", "", "backend to run (default: $"+accel.EnvVar+", else auto)")
-			sizes := fs.String("sizes", "12,13,14", "ring degrees to run, as log2(N), comma-separated (4…17)")
-			limbs := fs.Int("limbs", 4, "RNS limbs per polynomial (a ciphertext is 2× as many rows)")
-			layer := fs.String("layer", "64x32", "dense layer inputs x outputs")
-			runs := fs.Int("runs", 3, "runs per kernel; the best is reported")
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context, e *env) error {
-				if len(e.args) > 0 {
-					return usagef("unexpected arguments %q", e.args)
-				}
-				logNs, err := parseLogNs(*sizes)
-				if err != nil {
-					return err
-				}
-				nIn, nOut, err := parseLayer(*layer)
-				if err != nil {
-					return err
-				}
-				if *limbs < 1 || *limbs > 32 {
-					return usagef("--limbs %d: want 1…32", *limbs)
-				}
-				if *runs < 1 {
-					return usagef("--runs %d: want ≥ 1", *runs)
-				}
-				name := *backend
-				if name == "" {
-					name = os.Getenv(accel.EnvVar)
-				}
-				b, err := accel.SelectByName(name)
-				if err != nil {
-					return err
-				}
-				rep := benchReport{Backend: b.Name(), Device: b.Device(), Backends: accel.Backends()}
-				for _, logN := range logNs {
-					res, err := benchSize(ctx, b, logN, *limbs, nIn, nOut, *runs)
-					if err != nil {
-						return err
-					}
-					rep.Results = append(rep.Results, res...)
-				}
-				return report(e.stdout, *asJSON, rep, func(w io.Writer) error {
-					fmt.Fprintf(w, "backend %s: %s\n", rep.Backend, rep.Device)
-					for _, in := range rep.Backends {
-						state := "available"
-						if !in.Available {
-							state = "unavailable: " + in.Reason
-						}
-						fmt.Fprintf(w, "  %-6s %s\n", in.Name, state)
-					}
-					fmt.Fprintf(w, "\n%-28s %6s %5s %10s %14s\n", "kernel", "N", "rows", "time", "throughput")
-					for _, r := range rep.Results {
-						k := r.Kernel
-						if r.Shape != "" {
-							k += " " + r.Shape
-						}
-						fmt.Fprintf(w, "%-28s %6s %5d %10s %10.3g %s\n", k, "2^"+strconv.Itoa(r.LogN), r.Rows,
-							time.Duration(r.Seconds*float64(time.Second)).Round(time.Microsecond), r.Rate, r.Unit)
-					}
-					return nil
-				})
-			}
-		},
+		new:     func() runner { return new(benchCmd) },
 	})
+}
+
+// benchCmd is `aios bench`.
+type benchCmd struct {
+	backend, sizes, layer string
+	limbs, runs           int
+	asJSON                bool
+}
+
+func (c *benchCmd) declare(fs *flag.FlagSet) {
+	fs.StringVar(&c.backend, "backend", "", "backend to run (default: $"+accel.EnvVar+", else auto)")
+	fs.StringVar(&c.sizes, "sizes", "12,13,14", "ring degrees to run, as log2(N), comma-separated (4…17)")
+	fs.IntVar(&c.limbs, "limbs", 4, "RNS limbs per polynomial (a ciphertext is 2× as many rows)")
+	fs.StringVar(&c.layer, "layer", "64x32", "dense layer inputs x outputs")
+	fs.IntVar(&c.runs, "runs", 3, "runs per kernel; the best is reported")
+	jsonFlag(fs, &c.asJSON)
+}
+
+func (c *benchCmd) run(ctx context.Context, e *env) error {
+	if err := noArgs(e); err != nil {
+		return err
+	}
+	logNs, err := parseLogNs(c.sizes)
+	if err != nil {
+		return err
+	}
+	nIn, nOut, err := parseLayer(c.layer)
+	if err != nil {
+		return err
+	}
+	if c.limbs < 1 || c.limbs > 32 {
+		return usagef("--limbs %d: want 1…32", c.limbs)
+	}
+	if c.runs < 1 {
+		return usagef("--runs %d: want ≥ 1", c.runs)
+	}
+	name := c.backend
+	if name == "" {
+		name = os.Getenv(accel.EnvVar)
+	}
+	b, err := accel.SelectByName(name)
+	if err != nil {
+		return err
+	}
+	rep := benchReport{Backend: b.Name(), Device: b.Device(), Backends: accel.Backends()}
+	for _, logN := range logNs {
+		res, err := benchSize(ctx, b, logN, c.limbs, nIn, nOut, c.runs)
+		if err != nil {
+			return err
+		}
+		rep.Results = append(rep.Results, res...)
+	}
+	return report(e.stdout, c.asJSON, rep, rep.text)
+}
+
+func (rep *benchReport) text(w io.Writer) error {
+	fmt.Fprintf(w, "backend %s: %s\n", rep.Backend, rep.Device)
+	for _, in := range rep.Backends {
+		state := "available"
+		if !in.Available {
+			state = "unavailable: " + in.Reason
+		}
+		fmt.Fprintf(w, "  %-6s %s\n", in.Name, state)
+	}
+	fmt.Fprintf(w, "\n%-28s %6s %5s %10s %14s\n", "kernel", "N", "rows", "time", "throughput")
+	for _, r := range rep.Results {
+		k := r.Kernel
+		if r.Shape != "" {
+			k += " " + r.Shape
+		}
+		fmt.Fprintf(w, "%-28s %6s %5d %10s %10.3g %s\n", k, "2^"+strconv.Itoa(r.LogN), r.Rows,
+			time.Duration(r.Seconds*float64(time.Second)).Round(time.Microsecond), r.Rate, r.Unit)
+	}
+	return nil
 }
 
 func parseLogNs(s string) ([]int, error) {

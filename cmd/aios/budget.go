@@ -15,77 +15,112 @@ func init() {
 	register(&command{
 		name:    "budget",
 		summary: "create, list and show privacy budgets (ε, pure DP) in the node's ledger",
-		usage:   "create NAME --epsilon E [--description D] | list | show NAME   --data-dir DIR [--json]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			dataDir := fs.String("data-dir", "", "node data `directory`")
-			epsilon := fs.String("epsilon", "", "create: total ε of the budget, a decimal such as 1.5")
-			desc := fs.String("description", "", "create: what the budget covers (a dataset, a tenant)")
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context, e *env) error {
-				if len(e.args) == 0 {
-					return usagef("expected create, list or show")
-				}
-				sub := e.args[0]
-				args := e.args[1:]
-				if *dataDir == "" {
-					return usagef("--data-dir is required")
-				}
-				want := map[string]int{"create": 1, "list": 0, "show": 1}
-				n, ok := want[sub]
-				if !ok {
-					return usagef("unknown subcommand %q", sub)
-				}
-				if len(args) != n {
-					return usagef("%s takes %d argument(s)", sub, n)
-				}
-				var lit dp.BudgetLiteral
-				if sub == "create" {
-					if *epsilon == "" {
-						return usagef("--epsilon is required")
-					}
-					total, err := dp.ParseEpsilon(*epsilon)
-					if err != nil {
-						return usagef("--epsilon: %v", err)
-					}
-					lit = dp.BudgetLiteral{Name: args[0], Total: total, Description: *desc}
-				}
-				ledger, err := dp.OpenNode(ctx, *dataDir)
-				if err != nil {
-					return err
-				}
-				defer ledger.Close()
-				switch sub {
-				case "create":
-					b, err := dp.NewBudgetFromLiteral(lit)
-					if err != nil {
-						return err
-					}
-					st, err := ledger.CreateBudget(ctx, b, os.Getenv("USER"))
-					if err != nil {
-						return err
-					}
-					return report(e.stdout, *asJSON, st, func(w io.Writer) error {
-						_, err := fmt.Fprintf(w, "created budget %q with ε=%s\n", st.Name, st.Total)
-						return err
-					})
-				case "show":
-					st, err := ledger.Budget(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					return report(e.stdout, *asJSON, st, func(w io.Writer) error { return budgetTable(w, []dp.BudgetStatus{st}) })
-				}
-				all, err := ledger.Budgets(ctx)
-				if err != nil {
-					return err
-				}
-				if all == nil {
-					all = []dp.BudgetStatus{}
-				}
-				return report(e.stdout, *asJSON, all, func(w io.Writer) error { return budgetTable(w, all) })
-			}
+		subs: []*command{
+			{name: "create", summary: "create a privacy budget", usage: "NAME --epsilon E [--description D] --data-dir DIR [--json]",
+				new: func() runner { return new(budgetCreateCmd) }},
+			{name: "list", summary: "list the privacy budgets", usage: "--data-dir DIR [--json]",
+				new: func() runner { return new(budgetListCmd) }},
+			{name: "show", summary: "show one privacy budget", usage: "NAME --data-dir DIR [--json]",
+				new: func() runner { return new(budgetShowCmd) }},
 		},
 	})
+}
+
+// ledgerFlags are the flags of the commands that open a node's ledger.
+type ledgerFlags struct {
+	dataDir string
+	asJSON  bool
+}
+
+func (f *ledgerFlags) declare(fs *flag.FlagSet) {
+	dataDirFlag(fs, &f.dataDir)
+	jsonFlag(fs, &f.asJSON)
+}
+
+// open checks that the command got want positional arguments and opens the
+// ledger of --data-dir.
+func (f *ledgerFlags) open(ctx context.Context, e *env, want int) (*dp.Ledger, error) {
+	if f.dataDir == "" {
+		return nil, usagef("--data-dir is required")
+	}
+	if len(e.args) != want {
+		return nil, usagef("takes %d argument(s)", want)
+	}
+	return dp.OpenNode(ctx, f.dataDir)
+}
+
+// budgetCreateCmd is `aios budget create`.
+type budgetCreateCmd struct {
+	ledgerFlags
+	epsilon, desc string
+}
+
+func (c *budgetCreateCmd) declare(fs *flag.FlagSet) {
+	c.ledgerFlags.declare(fs)
+	fs.StringVar(&c.epsilon, "epsilon", "", "total ε of the budget, a decimal such as 1.5")
+	fs.StringVar(&c.desc, "description", "", "what the budget covers (a dataset, a tenant)")
+}
+
+func (c *budgetCreateCmd) run(ctx context.Context, e *env) error {
+	if c.epsilon == "" {
+		return usagef("--epsilon is required")
+	}
+	total, err := dp.ParseEpsilon(c.epsilon)
+	if err != nil {
+		return usagef("--epsilon: %v", err)
+	}
+	ledger, err := c.open(ctx, e, 1)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
+	b, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: e.args[0], Total: total, Description: c.desc})
+	if err != nil {
+		return err
+	}
+	st, err := ledger.CreateBudget(ctx, b, os.Getenv("USER"))
+	if err != nil {
+		return err
+	}
+	return report(e.stdout, c.asJSON, st, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "created budget %q with ε=%s\n", st.Name, st.Total)
+		return err
+	})
+}
+
+// budgetListCmd is `aios budget list`.
+type budgetListCmd struct{ ledgerFlags }
+
+func (c *budgetListCmd) run(ctx context.Context, e *env) error {
+	ledger, err := c.open(ctx, e, 0)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
+	all, err := ledger.Budgets(ctx)
+	if err != nil {
+		return err
+	}
+	if all == nil {
+		all = []dp.BudgetStatus{}
+	}
+	return report(e.stdout, c.asJSON, all, func(w io.Writer) error { return budgetTable(w, all) })
+}
+
+// budgetShowCmd is `aios budget show`.
+type budgetShowCmd struct{ ledgerFlags }
+
+func (c *budgetShowCmd) run(ctx context.Context, e *env) error {
+	ledger, err := c.open(ctx, e, 1)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
+	st, err := ledger.Budget(ctx, e.args[0])
+	if err != nil {
+		return err
+	}
+	return report(e.stdout, c.asJSON, st, func(w io.Writer) error { return budgetTable(w, []dp.BudgetStatus{st}) })
 }
 
 func budgetTable(w io.Writer, bs []dp.BudgetStatus) error {

@@ -61,71 +61,93 @@ func init() {
 		name:    "eval",
 		summary: "evaluate a model on a data set's test split, in plaintext and optionally encrypted",
 		usage:   "--model model.aios --data FILE [--encrypted] [--packing batch|single] [--naive] [--limit N] [--json]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			modelPath := fs.String("model", "", "model file")
-			data := fs.String("data", "", "data set (CSV as for train); its test split is evaluated")
-			encrypted := fs.Bool("encrypted", false, "also evaluate under CKKS encryption and compare with the plaintext reference")
-			packing := fs.String("packing", "batch", "encrypted packing: batch (throughput) or single (latency)")
-			naive := fs.Bool("naive", false, "batch packing: use the naive baseline evaluator")
-			limit := fs.Int("limit", 0, "evaluate at most N test samples (0: all)")
-			seed := fs.Uint64("seed", 0, "split seed (default: the model's)")
-			testFrac := fs.Float64("test", 0.2, "test fraction of the stratified split")
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context, e *env) error {
-				if *modelPath == "" || *data == "" {
-					return usagef("--model and --data are required")
-				}
-				if len(e.args) > 0 {
-					return usagef("unexpected arguments %q", e.args)
-				}
-				if *limit < 0 {
-					return usagef("--limit %d: want ≥ 0", *limit)
-				}
-				pk, err := inference.ParsePacking(*packing)
-				if err != nil {
-					return usagef("--packing %q: want batch or single", *packing)
-				}
-				if *naive && pk != inference.Batch {
-					return usagef("--naive applies to the batch packing")
-				}
-				m, err := inference.ReadFile(*modelPath)
-				if err != nil {
-					return err
-				}
-				d, err := dataset.LoadCSVFile(*data, dataset.CSVOptions{Features: m.Features()})
-				if err != nil {
-					return err
-				}
-				s := m.Meta.Seed
-				if *seed != 0 {
-					s = *seed
-				}
-				_, test, err := dataset.Split(d, *testFrac, s)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				x, y := test.X, test.Y
-				if *limit > 0 && *limit < len(x) {
-					x, y = x[:*limit], y[:*limit]
-				}
-				ref, err := inference.NewEvaluator(m)
-				if err != nil {
-					return err
-				}
-				want, err := ref.Predict(x)
-				if err != nil {
-					return err
-				}
-				rep := evalReport{Model: *modelPath, Data: *data, Samples: len(x), Accuracy: inference.AccuracyOf(inference.Argmax(want), y)}
-				if *encrypted {
-					if rep.Encrypted, err = evalEncrypted(ctx, e.stderr, m, pk, *naive, x, y, want); err != nil {
-						return err
-					}
-				}
-				return report(e.stdout, *asJSON, rep, func(w io.Writer) error { return printEval(w, rep) })
-			}
-		},
+		new:     func() runner { return new(evalCmd) },
 	})
+}
+
+// evalCmd is `aios eval`.
+type evalCmd struct {
+	modelPath, data, packing string
+	encrypted, naive, asJSON bool
+	limit                    int
+	seed                     uint64
+	testFrac                 float64
+}
+
+func (c *evalCmd) declare(fs *flag.FlagSet) {
+	fs.StringVar(&c.modelPath, "model", "", "model file")
+	fs.StringVar(&c.data, "data", "", "data set (CSV as for train); its test split is evaluated")
+	fs.BoolVar(&c.encrypted, "encrypted", false, "also evaluate under CKKS encryption and compare with the plaintext reference")
+	fs.StringVar(&c.packing, "packing", "batch", "encrypted packing: batch (throughput) or single (latency)")
+	fs.BoolVar(&c.naive, "naive", false, "batch packing: use the naive baseline evaluator")
+	fs.IntVar(&c.limit, "limit", 0, "evaluate at most N test samples (0: all)")
+	fs.Uint64Var(&c.seed, "seed", 0, "split seed (default: the model's)")
+	fs.Float64Var(&c.testFrac, "test", 0.2, "test fraction of the stratified split")
+	jsonFlag(fs, &c.asJSON)
+}
+
+func (c *evalCmd) run(ctx context.Context, e *env) error {
+	if c.modelPath == "" || c.data == "" {
+		return usagef("--model and --data are required")
+	}
+	if err := noArgs(e); err != nil {
+		return err
+	}
+	if c.limit < 0 {
+		return usagef("--limit %d: want ≥ 0", c.limit)
+	}
+	pk, err := inference.ParsePacking(c.packing)
+	if err != nil {
+		return usagef("--packing %q: want batch or single", c.packing)
+	}
+	if c.naive && pk != inference.Batch {
+		return usagef("--naive applies to the batch packing")
+	}
+	m, err := inference.ReadFile(c.modelPath)
+	if err != nil {
+		return err
+	}
+	x, y, err := c.testSamples(m)
+	if err != nil {
+		return err
+	}
+	ref, err := inference.NewEvaluator(m)
+	if err != nil {
+		return err
+	}
+	want, err := ref.Predict(x)
+	if err != nil {
+		return err
+	}
+	rep := evalReport{Model: c.modelPath, Data: c.data, Samples: len(x), Accuracy: inference.AccuracyOf(inference.Argmax(want), y)}
+	if c.encrypted {
+		if rep.Encrypted, err = evalEncrypted(ctx, e.stderr, m, pk, c.naive, x, y, want); err != nil {
+			return err
+		}
+	}
+	return report(e.stdout, c.asJSON, rep, func(w io.Writer) error { return printEval(w, rep) })
+}
+
+// testSamples loads the data set and returns its test split, cut to
+// --limit.
+func (c *evalCmd) testSamples(m *inference.Model) ([][]float64, []int, error) {
+	d, err := dataset.LoadCSVFile(c.data, dataset.CSVOptions{Features: m.Features()})
+	if err != nil {
+		return nil, nil, err
+	}
+	s := m.Meta.Seed
+	if c.seed != 0 {
+		s = c.seed
+	}
+	_, test, err := dataset.Split(d, c.testFrac, s)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	x, y := test.X, test.Y
+	if c.limit > 0 && c.limit < len(x) {
+		x, y = x[:c.limit], y[:c.limit]
+	}
+	return x, y, nil
 }
 
 func printEval(w io.Writer, r evalReport) error {
@@ -177,101 +199,128 @@ func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, pa
 	r := &encryptedEval{Packing: packing.String(), Evaluator: "optimized", GaloisKeys: len(spec.GaloisElements),
 		KeyBytes: km.Evaluation.Size(), KeygenMs: int(time.Since(t0).Milliseconds())}
 	fmt.Fprintf(stderr, "keys: %d bytes, %d Galois keys (%d ms)\n", r.KeyBytes, r.GaloisKeys, r.KeygenMs)
-	got := make([][]float64, len(x))
+	var got [][]float64
 	switch packing {
 	case inference.Batch:
-		var ev *inference.BatchEvaluator
-		t0 = time.Now()
-		if naive {
-			r.Evaluator = "naive"
-			ev, err = inference.NewNaiveBatchEvaluator(m, km.Evaluation)
-		} else {
-			ev, err = inference.NewBatchEvaluator(m, km.Evaluation)
-		}
-		if err != nil {
-			return nil, err
-		}
-		r.SetupMs = int(time.Since(t0).Milliseconds())
-		c, err := inference.NewClientForPlan(m, ev.Plan(), km)
-		if err != nil {
-			return nil, err
-		}
-		setPlan(r, ev.Plan())
-		var enc, eval, dec time.Duration
-		for lo := 0; lo < len(x); lo += c.MaxBatch() {
-			hi := min(lo+c.MaxBatch(), len(x))
-			t := time.Now()
-			in, err := c.EncryptBatch(x[lo:hi])
-			if err != nil {
-				return nil, err
-			}
-			enc += time.Since(t)
-			t = time.Now()
-			out, err := ev.Evaluate(ctx, in)
-			if err != nil {
-				return nil, err
-			}
-			took := time.Since(t)
-			eval += took
-			t = time.Now()
-			logits, err := c.DecryptBatch(out, hi-lo)
-			if err != nil {
-				return nil, err
-			}
-			dec += time.Since(t)
-			copy(got[lo:hi], logits)
-			r.Batches++
-			r.InputBytes, r.OutputBytes = ctBytes(in...), ctBytes(out...)
-			fmt.Fprintf(stderr, "batch %d: %d samples, evaluated in %.3f s\n", r.Batches, hi-lo, took.Seconds())
-		}
-		r.EncryptSeconds, r.EvalSeconds, r.DecryptSeconds = enc.Seconds(), eval.Seconds(), dec.Seconds()
-		r.PredictionsPerSecond = float64(len(x)) / eval.Seconds()
-		r.FullBatchPerSecond = float64(r.Batches*c.MaxBatch()) / eval.Seconds()
+		got, err = evalBatch(ctx, stderr, r, m, km, naive, x)
 	case inference.Single:
-		t0 = time.Now()
-		ev, err := inference.NewSingleEvaluator(m, km.Evaluation)
-		if err != nil {
-			return nil, err
-		}
-		r.SetupMs = int(time.Since(t0).Milliseconds())
-		c, err := inference.NewClient(m, inference.Single, km)
-		if err != nil {
-			return nil, err
-		}
-		setPlan(r, ev.Plan())
-		lat := make([]float64, len(x))
-		var enc, dec time.Duration
-		step := max(len(x)/10, 1)
-		for n := range x {
-			t := time.Now()
-			in, err := c.EncryptSingle(x[n])
-			if err != nil {
-				return nil, err
-			}
-			enc += time.Since(t)
-			t = time.Now()
-			out, err := ev.Evaluate(ctx, in)
-			if err != nil {
-				return nil, err
-			}
-			lat[n] = float64(time.Since(t).Microseconds()) / 1000
-			t = time.Now()
-			if got[n], err = c.DecryptSingle(out); err != nil {
-				return nil, err
-			}
-			dec += time.Since(t)
-			r.InputBytes, r.OutputBytes = ctBytes(in), ctBytes(out)
-			if (n+1)%step == 0 || n+1 == len(x) {
-				fmt.Fprintf(stderr, "query %d/%d: %.1f ms\n", n+1, len(x), lat[n])
-			}
-		}
-		for _, l := range lat {
-			r.EvalSeconds += l / 1000
-		}
-		slices.Sort(lat)
-		r.LatencyP50Ms, r.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
-		r.EncryptSeconds, r.DecryptSeconds = enc.Seconds(), dec.Seconds()
+		got, err = evalSingle(ctx, stderr, r, m, km, x)
 	}
+	if err != nil {
+		return nil, err
+	}
+	compareLogits(r, got, want, y)
+	return r, nil
+}
+
+// evalBatch evaluates x in the batch packing, as many samples per
+// ciphertext as the ring holds, and records throughput in r.
+func evalBatch(ctx context.Context, stderr io.Writer, r *encryptedEval, m *inference.Model, km *he.KeyMaterial, naive bool, x [][]float64) ([][]float64, error) {
+	var ev *inference.BatchEvaluator
+	var err error
+	t0 := time.Now()
+	if naive {
+		r.Evaluator = "naive"
+		ev, err = inference.NewNaiveBatchEvaluator(m, km.Evaluation)
+	} else {
+		ev, err = inference.NewBatchEvaluator(m, km.Evaluation)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.SetupMs = int(time.Since(t0).Milliseconds())
+	c, err := inference.NewClientForPlan(m, ev.Plan(), km)
+	if err != nil {
+		return nil, err
+	}
+	setPlan(r, ev.Plan())
+	got := make([][]float64, len(x))
+	var enc, eval, dec time.Duration
+	for lo := 0; lo < len(x); lo += c.MaxBatch() {
+		hi := min(lo+c.MaxBatch(), len(x))
+		t := time.Now()
+		in, err := c.EncryptBatch(x[lo:hi])
+		if err != nil {
+			return nil, err
+		}
+		enc += time.Since(t)
+		t = time.Now()
+		out, err := ev.Evaluate(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		took := time.Since(t)
+		eval += took
+		t = time.Now()
+		logits, err := c.DecryptBatch(out, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		dec += time.Since(t)
+		copy(got[lo:hi], logits)
+		r.Batches++
+		r.InputBytes, r.OutputBytes = ctBytes(in...), ctBytes(out...)
+		fmt.Fprintf(stderr, "batch %d: %d samples, evaluated in %.3f s\n", r.Batches, hi-lo, took.Seconds())
+	}
+	r.EncryptSeconds, r.EvalSeconds, r.DecryptSeconds = enc.Seconds(), eval.Seconds(), dec.Seconds()
+	r.PredictionsPerSecond = float64(len(x)) / eval.Seconds()
+	r.FullBatchPerSecond = float64(r.Batches*c.MaxBatch()) / eval.Seconds()
+	return got, nil
+}
+
+// evalSingle evaluates x in the single-query packing, one sample per
+// ciphertext, and records latencies in r.
+func evalSingle(ctx context.Context, stderr io.Writer, r *encryptedEval, m *inference.Model, km *he.KeyMaterial, x [][]float64) ([][]float64, error) {
+	t0 := time.Now()
+	ev, err := inference.NewSingleEvaluator(m, km.Evaluation)
+	if err != nil {
+		return nil, err
+	}
+	r.SetupMs = int(time.Since(t0).Milliseconds())
+	c, err := inference.NewClient(m, inference.Single, km)
+	if err != nil {
+		return nil, err
+	}
+	setPlan(r, ev.Plan())
+	got := make([][]float64, len(x))
+	lat := make([]float64, len(x))
+	var enc, dec time.Duration
+	step := max(len(x)/10, 1)
+	for n := range x {
+		t := time.Now()
+		in, err := c.EncryptSingle(x[n])
+		if err != nil {
+			return nil, err
+		}
+		enc += time.Since(t)
+		t = time.Now()
+		out, err := ev.Evaluate(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		lat[n] = float64(time.Since(t).Microseconds()) / 1000
+		t = time.Now()
+		if got[n], err = c.DecryptSingle(out); err != nil {
+			return nil, err
+		}
+		dec += time.Since(t)
+		r.InputBytes, r.OutputBytes = ctBytes(in), ctBytes(out)
+		if (n+1)%step == 0 || n+1 == len(x) {
+			fmt.Fprintf(stderr, "query %d/%d: %.1f ms\n", n+1, len(x), lat[n])
+		}
+	}
+	for _, l := range lat {
+		r.EvalSeconds += l / 1000
+	}
+	slices.Sort(lat)
+	r.LatencyP50Ms, r.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+	r.EncryptSeconds, r.DecryptSeconds = enc.Seconds(), dec.Seconds()
+	return got, nil
+}
+
+// compareLogits records in r how the encrypted logits got compare with the
+// plaintext reference's want and with the labels y.
+func compareLogits(r *encryptedEval, got, want [][]float64, y []int) {
 	gotArg, wantArg := inference.Argmax(got), inference.Argmax(want)
 	same := 0
 	for n := range got {
@@ -284,7 +333,6 @@ func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, pa
 	}
 	r.Agreement = float64(same) / float64(len(got))
 	r.Accuracy = inference.AccuracyOf(gotArg, y)
-	return r, nil
 }
 
 func setPlan(r *encryptedEval, p inference.Plan) {

@@ -34,23 +34,28 @@ type modelInfo struct {
 func init() {
 	register(&command{
 		name:    "model",
-		summary: "inspect a model file: metadata, layers, CKKS preset and depth",
-		usage:   "inspect FILE [--json]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(_ context.Context, e *env) error {
-				args := e.args
-				// Accept --json after the file too.
-				if n := len(args); n > 0 && (args[n-1] == "--json" || args[n-1] == "-json") {
-					*asJSON, args = true, args[:n-1]
-				}
-				if len(args) != 2 || args[0] != "inspect" {
-					return usagef("want: aios model inspect FILE")
-				}
-				return modelInspect(e, args[1], *asJSON)
-			}
-		},
+		summary: "inspect model files",
+		subs: []*command{{
+			name:    "inspect",
+			summary: "inspect a model file: metadata, layers, CKKS preset and depth",
+			usage:   "FILE [--json]",
+			new:     func() runner { return new(modelInspectCmd) },
+		}},
 	})
+}
+
+// modelInspectCmd is `aios model inspect`.
+type modelInspectCmd struct {
+	asJSON bool
+}
+
+func (c *modelInspectCmd) declare(fs *flag.FlagSet) { jsonFlag(fs, &c.asJSON) }
+
+func (c *modelInspectCmd) run(_ context.Context, e *env) error {
+	if len(e.args) != 1 {
+		return usagef("want: aios model inspect FILE")
+	}
+	return modelInspect(e, e.args[0], c.asJSON)
 }
 
 func modelInspect(e *env, path string, asJSON bool) error {

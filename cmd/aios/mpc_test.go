@@ -111,7 +111,8 @@ func TestMPCCommands(t *testing.T) {
 		t.Fatalf("status text:\n%s", text)
 	}
 	for _, args := range [][]string{{"mpc"}, {"mpc", "nope", "--server", "http://x"}, {"mpc", "create", "--server", "http://x"},
-		{"mpc", "input", "x", "--server", "http://x"}, {"mpc", "demo", "--nodes", "1"}, {"mpc", "demo", "--drop", "2"}} {
+		{"mpc", "input", "x", "--server", "http://x"}, {"mpc", "demo", "--nodes", "1"}, {"mpc", "demo", "--drop", "2"},
+		{"mpc", "create", "--nodes", "9", "--server", "http://x"}} { // a demo flag is not one of create's
 		if code, _, _ := runAios(t, args...); code != 2 {
 			t.Errorf("aios %s: exit %d, want 2", strings.Join(args, " "), code)
 		}

@@ -23,7 +23,8 @@ func TestMPCServeFlags(t *testing.T) {
 	os.WriteFile(tokens, []byte(b+" aios_issued_by_b\n"), 0o600)
 	parse := func(args ...string) (*api.MPCConfig, error) {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		f := declareMPCServeFlags(fs)
+		f := new(mpcServeFlags)
+		f.declare(fs)
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}

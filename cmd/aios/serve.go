@@ -11,163 +11,156 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api"
-	"github.com/aios-edge/aios/internal/store"
 )
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the node's HTTP API on a data directory",
 		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			dataDir := fs.String("data-dir", "", "the node's data directory (created if missing)")
-			addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")
-			var modelFiles stringList
-			fs.Var(&modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
-			certFile := fs.String("tls-cert", "", "TLS certificate (PEM)")
-			keyFile := fs.String("tls-key", "", "TLS private key (PEM)")
-			logFormat := fs.String("log-format", "text", "log format: text or json")
-			logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-			grace := fs.Duration("shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
-			queue := fs.Int("queue", 16, "bounded job queue size")
-			retention := fs.Duration("job-retention", 24*time.Hour, "how long finished jobs and their encrypted results are kept")
-			rate := fs.Float64("rate", 50, "requests per second per token (negative: unlimited)")
-			burst := fs.Int("burst", 100, "burst per token")
-			maxInfer := fs.Int64("max-infer-bytes", 64<<20, "largest /infer request body")
-			keyCache := fs.Int64("key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
-			readyFile := fs.String("ready-file", "", "write the listening address to this file once serving (for scripts)")
-			mpcFlags := declareMPCServeFlags(fs)
-			return func(ctx context.Context, e *env) error {
-				if *dataDir == "" {
-					return usagef("--data-dir is required")
-				}
-				if (*certFile == "") != (*keyFile == "") {
-					return usagef("--tls-cert and --tls-key go together")
-				}
-				logger, err := newLogger(e.stderr, *logFormat, *logLevel)
-				if err != nil {
-					return err
-				}
-				backend, err := accel.Select()
-				if err != nil {
-					return err
-				}
-				mpcCfg, err := mpcFlags.config()
-				if err != nil {
-					return err
-				}
-				srv, err := api.New(ctx, api.Config{DataDir: *dataDir, Version: version, Logger: logger, NodeKeyFile: *mpcFlags.nodeKey, MPC: mpcCfg,
-					AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: *queue, JobRetention: *retention,
-					RatePerSecond: *rate, RateBurst: *burst, MaxInferBytes: *maxInfer, KeyCacheBytes: *keyCache})
-				if err != nil {
-					return err
-				}
-				defer srv.Close()
-				for _, f := range modelFiles {
-					b, err := os.ReadFile(f)
-					if err != nil {
-						return err
-					}
-					info, err := srv.AddModel(ctx, b)
-					if err != nil {
-						return fmt.Errorf("%s: %w", f, err)
-					}
-					logger.Info("model", "id", info.ID, "name", info.Name, "preset", info.Preset, "features", info.Features, "classes", len(info.Classes))
-				}
-				ln, err := net.Listen("tcp", *addr)
-				if err != nil {
-					return err
-				}
-				hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-					ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-				scheme := "http"
-				if *certFile != "" {
-					cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-					if err != nil {
-						return err
-					}
-					hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-					ln = tls.NewListener(ln, hs.TLSConfig)
-					scheme = "https"
-				}
-				url := scheme + "://" + ln.Addr().String()
-				logger.Info("serving", "url", url, "node_id", srv.NodeID(), "accel", backend.Name(), "data_dir", *dataDir)
-				if *readyFile != "" {
-					if err := os.WriteFile(*readyFile, []byte(url+"\n"), 0o644); err != nil {
-						return err
-					}
-				}
-				errc := make(chan error, 1)
-				go func() { errc <- hs.Serve(ln) }()
-				select {
-				case err := <-errc:
-					return err
-				case <-ctx.Done():
-				}
-				logger.Info("shutting down", "grace", grace.String())
-				sctx, cancel := context.WithTimeout(context.Background(), *grace)
-				defer cancel()
-				srv.Shutdown(sctx) // let running jobs finish, or requeue them
-				if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					return err
-				}
-				logger.Info("stopped")
-				return nil
-			}
-		},
+		new:     func() runner { return new(serveCmd) },
 	})
+}
 
-	register(&command{
-		name:    "token",
-		summary: "create a bearer token for a role (client, peer, auditor, admin) on a node's data directory",
-		usage:   "create --role ROLE [--name NAME] --data-dir DIR [--json]",
-		flags: func(fs *flag.FlagSet) func(context.Context, *env) error {
-			dataDir := fs.String("data-dir", "", "the node's data directory")
-			role := fs.String("role", "", "client, peer, auditor or admin")
-			name := fs.String("name", "", "a label for the token")
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context, e *env) error {
-				if len(e.args) != 1 || e.args[0] != "create" {
-					return usagef("the only subcommand is create")
-				}
-				if *dataDir == "" || *role == "" {
-					return usagef("--data-dir and --role are required")
-				}
-				r, err := api.ParseRole(*role)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				db, err := store.Open(ctx, *dataDir)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
-				tok, info, err := api.CreateToken(ctx, db, r, *name)
-				if err != nil {
-					return err
-				}
-				res := struct {
-					Token string `json:"token"`
-					api.TokenInfo
-				}{tok, info}
-				return report(e.stdout, *asJSON, res, func(w io.Writer) error {
-					_, err := fmt.Fprintln(w, tok)
-					return err
-				})
-			}
-		},
-	})
+// serveCmd is `aios serve`.
+type serveCmd struct {
+	dataDir, addr, certFile, keyFile, logFormat, logLevel, readyFile string
+	modelFiles                                                       stringList
+	grace, retention                                                 time.Duration
+	queue, burst                                                     int
+	rate                                                             float64
+	maxInfer, keyCache                                               int64
+	mpc                                                              mpcServeFlags
+}
+
+func (c *serveCmd) declare(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "", "the node's data directory (created if missing)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")
+	fs.Var(&c.modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
+	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
+	fs.IntVar(&c.queue, "queue", 16, "bounded job queue size")
+	fs.DurationVar(&c.retention, "job-retention", 24*time.Hour, "how long finished jobs and their encrypted results are kept")
+	fs.Float64Var(&c.rate, "rate", 50, "requests per second per token (negative: unlimited)")
+	fs.IntVar(&c.burst, "burst", 100, "burst per token")
+	fs.Int64Var(&c.maxInfer, "max-infer-bytes", 64<<20, "largest /infer request body")
+	fs.Int64Var(&c.keyCache, "key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
+	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
+	c.mpc.declare(fs)
+}
+
+func (c *serveCmd) run(ctx context.Context, e *env) error {
+	if c.dataDir == "" {
+		return usagef("--data-dir is required")
+	}
+	if (c.certFile == "") != (c.keyFile == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	logger, err := newLogger(e.stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	backend, err := accel.Select()
+	if err != nil {
+		return err
+	}
+	srv, err := c.newServer(ctx, logger, backend)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := c.addModels(ctx, srv, logger); err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	ln, url, err := c.listen(hs)
+	if err != nil {
+		return err
+	}
+	logger.Info("serving", "url", url, "node_id", srv.NodeID(), "accel", backend.Name(), "data_dir", c.dataDir)
+	if c.readyFile != "" {
+		if err := os.WriteFile(c.readyFile, []byte(url+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return c.serve(ctx, hs, ln, srv, logger)
+}
+
+func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend accel.Backend) (*api.Server, error) {
+	mpcCfg, err := c.mpc.config()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.mpc.markCheater(c.dataDir); err != nil {
+		return nil, err
+	}
+	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
+		AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: c.queue, JobRetention: c.retention,
+		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache})
+}
+
+func (c *serveCmd) addModels(ctx context.Context, srv *api.Server, logger *slog.Logger) error {
+	for _, f := range c.modelFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		info, err := srv.AddModel(ctx, b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		logger.Info("model", "id", info.ID, "name", info.Name, "preset", info.Preset, "features", info.Features, "classes", len(info.Classes))
+	}
+	return nil
+}
+
+// listen opens the listener, with TLS when a certificate is given, and
+// returns it with the node's URL.
+func (c *serveCmd) listen(hs *http.Server) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return nil, "", err
+	}
+	scheme := "http"
+	if c.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			ln.Close()
+			return nil, "", err
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	return ln, scheme + "://" + ln.Addr().String(), nil
+}
+
+// serve serves until ctx is done, then shuts down within --shutdown-grace.
+func (c *serveCmd) serve(ctx context.Context, hs *http.Server, ln net.Listener, srv *api.Server, logger *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", c.grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.grace)
+	defer cancel()
+	srv.Shutdown(sctx) // let running jobs finish, or requeue them
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

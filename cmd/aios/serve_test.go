@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func TestKillAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	modelFile := filepath.Join("..", "..", "testvectors", "models", "digits.aios")
 	clientTok := createToken(t, dir, "client")
-	cmd, url := startNode(t, dir, "--model", modelFile)
+	node, url := startNode(t, dir, "--model", modelFile)
 	c, err := client.New(url, clientTok, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +110,7 @@ func TestKillAndRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	node.Kill() // SIGKILL
 
 	_, url = startNode(t, dir)
 	c, _ = client.New(url, clientTok, client.Options{})
