@@ -120,15 +120,25 @@ func (s *Server) CheckInput(packing Packing, vecs []he.EncryptedVector) (*Input,
 	if err != nil {
 		return nil, err
 	}
+	return s.CheckInputAt(c.Plan, vecs)
+}
+
+// CheckInputAt is [Server.CheckInput] against another plan of the model: an
+// evaluator's own, such as the naive baseline's [NaivePlan].
+func (s *Server) CheckInputAt(plan Plan, vecs []he.EncryptedVector) (*Input, error) {
+	packing := plan.Packing
+	if _, err := s.Contract(packing); err != nil {
+		return nil, err
+	}
 	for i, v := range vecs {
-		if err := checkInput(i, v.Ciphertext, s.params, c.Plan.InputLevel, c.Plan.InputScale()); err != nil {
+		if err := checkInput(i, v.Ciphertext, s.params, plan.InputLevel, plan.InputScale()); err != nil {
 			return nil, err
 		}
 	}
 	in := &Input{packing: packing}
 	per := 1 // ciphertexts per batch
 	if packing == Batch {
-		per = c.Features
+		per = s.model.Features()
 	}
 	if len(vecs) == 0 || len(vecs)%per != 0 {
 		want := "at least 1"

@@ -9,8 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
+	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/dataset"
@@ -35,8 +34,9 @@ type encryptedEval struct {
 	Agreement     float64 `json:"agreement"`       // encrypted argmax against the reference's
 	MaxLogitError float64 `json:"max_logit_error"` // max |encrypted − reference| over all logits
 
-	// Batch packing: server-side evaluation time and throughput; client
-	// time separately.
+	// Server-side evaluation time, throughput and latency per encrypted
+	// batch (N/2 samples in the batch packing, one query in the single
+	// packing); client time separately.
 	Batches              int     `json:"batches,omitempty"`
 	EvalSeconds          float64 `json:"eval_seconds"`
 	PredictionsPerSecond float64 `json:"predictions_per_second,omitempty"`            // samples / eval time
@@ -44,14 +44,13 @@ type encryptedEval struct {
 	EncryptSeconds       float64 `json:"encrypt_seconds"`
 	DecryptSeconds       float64 `json:"decrypt_seconds"`
 
-	// Single packing: server-side latency per query.
 	LatencyP50Ms float64 `json:"latency_p50_ms,omitempty"`
 	LatencyP95Ms float64 `json:"latency_p95_ms,omitempty"`
 
 	GaloisKeys  int `json:"galois_keys"`
 	KeyBytes    int `json:"evaluation_key_bytes"`
-	InputBytes  int `json:"input_ciphertext_bytes"`  // one batch or one query
-	OutputBytes int `json:"output_ciphertext_bytes"` // one batch or one query
+	InputBytes  int `json:"input_ciphertext_bytes"`  // one batch (one query in the single packing)
+	OutputBytes int `json:"output_ciphertext_bytes"` // one batch (one query in the single packing)
 	KeygenMs    int `json:"keygen_ms"`
 	SetupMs     int `json:"setup_ms"` // evaluator construction (diagonal encoding)
 }
@@ -162,50 +161,55 @@ func printEval(w io.Writer, r evalReport) error {
 	fmt.Fprintf(w, "  accuracy                    %.2f%%\n", 100*x.Accuracy)
 	fmt.Fprintf(w, "  agreement with reference    %.2f%%\n", 100*x.Agreement)
 	fmt.Fprintf(w, "  max |logit error|           %.3g\n", x.MaxLogitError)
-	if x.Packing == "batch" {
-		fmt.Fprintf(w, "  server evaluation           %.3f s for %d batch(es): %.0f predictions/s (%.0f/s at full batches)\n",
-			x.EvalSeconds, x.Batches, x.PredictionsPerSecond, x.FullBatchPerSecond)
-	} else {
-		fmt.Fprintf(w, "  server latency              p50 %.1f ms, p95 %.1f ms (%.3f s in all)\n", x.LatencyP50Ms, x.LatencyP95Ms, x.EvalSeconds)
-	}
+	fmt.Fprintf(w, "  server evaluation           %.3f s for %d batch(es): %.0f predictions/s (%.0f/s at full batches)\n",
+		x.EvalSeconds, x.Batches, x.PredictionsPerSecond, x.FullBatchPerSecond)
+	fmt.Fprintf(w, "  server latency per batch    p50 %.1f ms, p95 %.1f ms\n", x.LatencyP50Ms, x.LatencyP95Ms)
 	fmt.Fprintf(w, "  client encrypt / decrypt    %.3f s / %.3f s\n", x.EncryptSeconds, x.DecryptSeconds)
 	fmt.Fprintf(w, "  keys                        %d bytes (relinearization + %d Galois), keygen %d ms, setup %d ms\n", x.KeyBytes, x.GaloisKeys, x.KeygenMs, x.SetupMs)
-	_, err := fmt.Fprintf(w, "  ciphertexts                 %d bytes in, %d bytes out per %s\n", x.InputBytes, x.OutputBytes, map[string]string{"batch": "batch", "single": "query"}[x.Packing])
+	_, err := fmt.Fprintf(w, "  ciphertexts                 %d bytes in, %d bytes out per batch\n", x.InputBytes, x.OutputBytes)
 	return err
 }
 
-func ctBytes(cts ...*rlwe.Ciphertext) int {
+// vectorBytes is the encoded size of the ciphertexts of one batch.
+func vectorBytes(vecs []he.EncryptedVector) int {
 	n := 0
-	for _, ct := range cts {
-		n += ct.BinarySize()
+	for _, v := range vecs {
+		n += v.Ciphertext.BinarySize()
 	}
 	return n
 }
 
 func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, packing inference.Packing, naive bool, x [][]float64, y []int, want [][]float64) (*encryptedEval, error) {
-	params, err := he.PresetByName(m.Meta.Preset)
+	backend, err := accel.Select() // as `aios serve` selects it
 	if err != nil {
 		return nil, err
 	}
-	spec, err := m.KeySpec(packing)
+	srv, err := inference.NewServer(m, backend)
+	if err != nil {
+		return nil, err
+	}
+	contract, err := srv.Contract(packing)
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
-	km, err := he.GenerateKeys(params, spec)
+	km, err := he.GenerateKeys(srv.Params(), contract.Keys)
 	if err != nil {
 		return nil, err
 	}
-	r := &encryptedEval{Packing: packing.String(), Evaluator: "optimized", GaloisKeys: len(spec.GaloisElements),
+	r := &encryptedEval{Packing: packing.String(), Evaluator: "optimized", GaloisKeys: len(contract.Keys.GaloisElements),
 		KeyBytes: km.Evaluation.Size(), KeygenMs: int(time.Since(t0).Milliseconds())}
 	fmt.Fprintf(stderr, "keys: %d bytes, %d Galois keys (%d ms)\n", r.KeyBytes, r.GaloisKeys, r.KeygenMs)
-	var got [][]float64
-	switch packing {
-	case inference.Batch:
-		got, err = evalBatch(ctx, stderr, r, m, km, naive, x)
-	case inference.Single:
-		got, err = evalSingle(ctx, stderr, r, m, km, x)
+	t0 = time.Now()
+	ev, err := newEvalEvaluator(srv, packing, km, naive)
+	if err != nil {
+		return nil, err
 	}
+	if naive {
+		r.Evaluator = "naive"
+	}
+	r.SetupMs = int(time.Since(t0).Milliseconds())
+	got, err := evalBatches(ctx, stderr, r, srv, ev, km, x)
 	if err != nil {
 		return nil, err
 	}
@@ -213,108 +217,69 @@ func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, pa
 	return r, nil
 }
 
-// evalBatch evaluates x in the batch packing, as many samples per
-// ciphertext as the ring holds, and records throughput in r.
-func evalBatch(ctx context.Context, stderr io.Writer, r *encryptedEval, m *inference.Model, km *he.KeyMaterial, naive bool, x [][]float64) ([][]float64, error) {
-	var ev *inference.BatchEvaluator
-	var err error
-	t0 := time.Now()
+// newEvalEvaluator is the node's evaluator of packing on km's keys, or the
+// naive baseline (the flags allow it for the batch packing only).
+func newEvalEvaluator(srv *inference.Server, packing inference.Packing, km *he.KeyMaterial, naive bool) (inference.EncryptedEvaluator, error) {
 	if naive {
-		r.Evaluator = "naive"
-		ev, err = inference.NewNaiveBatchEvaluator(m, km.Evaluation)
-	} else {
-		ev, err = inference.NewBatchEvaluator(m, km.Evaluation)
+		return inference.NewNaiveBatchEvaluator(srv.Model(), km.Evaluation)
 	}
-	if err != nil {
-		return nil, err
-	}
-	r.SetupMs = int(time.Since(t0).Milliseconds())
-	c, err := inference.NewClientForPlan(m, ev.Plan(), km)
+	return srv.NewEvaluator(packing, km.Evaluation)
+}
+
+// evalBatches encrypts x batch by batch (as many samples as one encrypted
+// batch holds: N/2 in the batch packing, one in the single packing), has
+// ev evaluate each as a node would, decrypts, and records sizes,
+// throughput and per-batch latency in r.
+func evalBatches(ctx context.Context, stderr io.Writer, r *encryptedEval, srv *inference.Server, ev inference.EncryptedEvaluator, km *he.KeyMaterial, x [][]float64) ([][]float64, error) {
+	c, err := inference.NewClientForPlan(srv.Model(), ev.Plan(), km)
 	if err != nil {
 		return nil, err
 	}
 	setPlan(r, ev.Plan())
-	got := make([][]float64, len(x))
+	size := c.BatchSize()
+	batches := (len(x) + size - 1) / size
+	step := max(batches/10, 1)
+	got := make([][]float64, 0, len(x))
+	lat := make([]float64, 0, batches)
 	var enc, eval, dec time.Duration
-	for lo := 0; lo < len(x); lo += c.MaxBatch() {
-		hi := min(lo+c.MaxBatch(), len(x))
+	for lo := 0; lo < len(x); lo += size {
+		part := x[lo:min(lo+size, len(x))]
 		t := time.Now()
-		in, err := c.EncryptBatch(x[lo:hi])
+		vecs, err := c.Encrypt(part)
+		if err != nil {
+			return nil, err
+		}
+		in, err := srv.CheckInputAt(ev.Plan(), vecs)
 		if err != nil {
 			return nil, err
 		}
 		enc += time.Since(t)
 		t = time.Now()
-		out, err := ev.Evaluate(ctx, in)
+		out, err := ev.EvaluateInput(ctx, in, nil)
 		if err != nil {
 			return nil, err
 		}
 		took := time.Since(t)
 		eval += took
+		lat = append(lat, float64(took.Microseconds())/1000)
 		t = time.Now()
-		logits, err := c.DecryptBatch(out, hi-lo)
+		logits, err := c.Decrypt(out, len(part))
 		if err != nil {
 			return nil, err
 		}
 		dec += time.Since(t)
-		copy(got[lo:hi], logits)
+		got = append(got, logits...)
 		r.Batches++
-		r.InputBytes, r.OutputBytes = ctBytes(in...), ctBytes(out...)
-		fmt.Fprintf(stderr, "batch %d: %d samples, evaluated in %.3f s\n", r.Batches, hi-lo, took.Seconds())
+		r.InputBytes, r.OutputBytes = vectorBytes(vecs), vectorBytes(out)
+		if r.Batches%step == 0 || r.Batches == batches {
+			fmt.Fprintf(stderr, "batch %d: %d samples, evaluated in %.3f s\n", r.Batches, len(part), took.Seconds())
+		}
 	}
 	r.EncryptSeconds, r.EvalSeconds, r.DecryptSeconds = enc.Seconds(), eval.Seconds(), dec.Seconds()
 	r.PredictionsPerSecond = float64(len(x)) / eval.Seconds()
-	r.FullBatchPerSecond = float64(r.Batches*c.MaxBatch()) / eval.Seconds()
-	return got, nil
-}
-
-// evalSingle evaluates x in the single-query packing, one sample per
-// ciphertext, and records latencies in r.
-func evalSingle(ctx context.Context, stderr io.Writer, r *encryptedEval, m *inference.Model, km *he.KeyMaterial, x [][]float64) ([][]float64, error) {
-	t0 := time.Now()
-	ev, err := inference.NewSingleEvaluator(m, km.Evaluation)
-	if err != nil {
-		return nil, err
-	}
-	r.SetupMs = int(time.Since(t0).Milliseconds())
-	c, err := inference.NewClient(m, inference.Single, km)
-	if err != nil {
-		return nil, err
-	}
-	setPlan(r, ev.Plan())
-	got := make([][]float64, len(x))
-	lat := make([]float64, len(x))
-	var enc, dec time.Duration
-	step := max(len(x)/10, 1)
-	for n := range x {
-		t := time.Now()
-		in, err := c.EncryptSingle(x[n])
-		if err != nil {
-			return nil, err
-		}
-		enc += time.Since(t)
-		t = time.Now()
-		out, err := ev.Evaluate(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		lat[n] = float64(time.Since(t).Microseconds()) / 1000
-		t = time.Now()
-		if got[n], err = c.DecryptSingle(out); err != nil {
-			return nil, err
-		}
-		dec += time.Since(t)
-		r.InputBytes, r.OutputBytes = ctBytes(in), ctBytes(out)
-		if (n+1)%step == 0 || n+1 == len(x) {
-			fmt.Fprintf(stderr, "query %d/%d: %.1f ms\n", n+1, len(x), lat[n])
-		}
-	}
-	for _, l := range lat {
-		r.EvalSeconds += l / 1000
-	}
+	r.FullBatchPerSecond = float64(r.Batches*size) / eval.Seconds()
 	slices.Sort(lat)
 	r.LatencyP50Ms, r.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
-	r.EncryptSeconds, r.DecryptSeconds = enc.Seconds(), dec.Seconds()
 	return got, nil
 }
 
