@@ -200,7 +200,12 @@
 // Only the coordinator reconstructs. It decodes the aggregate and hands it
 // to dp.Ledger.Release (debit first, then Laplace noise on dp's integer
 // path, with a 95% interval), in chunks of at most 2^16 coordinates whose ε
-// add up to the session's ε; means, weighted means and variances are
+// add up to the session's ε. [NewSessionFromLiteral] builds those chunks'
+// mechanisms and runs every check of dp's that does not depend on the
+// aggregate's values or the ledger (each chunk's ε, at least 1 µε; the ℓ1
+// sensitivity of the widest chunk; the budget name), so a session that
+// would fail at release is refused before anyone shares; what is left to
+// the release is the budget's existence and balance at the time. Means, weighted means and variances are
 // computed from the noised sums (post-processing). The raw aggregate is
 // never stored, logged or returned: Outcome holds the noised [Release]. The
 // tests reach the raw aggregate only through the rawForTesting hook, so
