@@ -161,8 +161,8 @@
 // Member i checks SHA-256 of its part against H_i, recomputes γ,
 // computes σ_i = Σ_j γ^j s_{j,i} (Horner) and checks
 // g^{σ_i}·h^{ρ_i} = Π_k D_k^{x_i^k}. Its Report carries the hash of (H, D);
-// the coordinator includes a dealer only if every verifying member saw the
-// same (H, D).
+// the coordinator includes a dealer only if at least t members verified
+// the same (H, D) ("Dropouts and cheaters").
 //
 // Soundness. Fix the honest members' share vectors, which the hashes bind
 // before γ exists. If for some coordinate j the honest shares s_{j,·} do
