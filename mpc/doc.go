@@ -180,8 +180,9 @@
 //
 // Real costs per dealing with n members, t, d: the dealer does n·(t−1)·d
 // field multiply-adds (sharing), t·d more for the combined coefficients,
-// n ephemeral X25519 key pairs and exchanges, n AES-GCM encryptions and SHA-256 hashes of 32·(d+1) bytes, and 2t
-// fixed-base scalar multiplications; each member does d field
+// n ephemeral X25519 key pairs and exchanges, n AES-GCM encryptions and
+// SHA-256 hashes of 32·(d+1) bytes, and 2t fixed-base scalar
+// multiplications; each member does d field
 // multiply-adds, one decryption and hash, and t+2 scalar multiplications.
 // So the group work is O(t) per dealer per recipient and the O(d) part is
 // cheap field arithmetic (package mpc/internal/field, about 0.1 µs per
