@@ -25,24 +25,35 @@
 //  3. Roster (coordinator → accepted): every accepted participant's signed
 //     Accept message, verified by each node; this fixes who takes part and
 //     everyone's session keys.
-//  4. Deal, phase 1 (input party → every roster member): commitments and
-//     the recipient's encrypted share vector. Each recipient verifies.
-//  5. Report (each member → coordinator): per dealer, missing, verified
-//     (with the hash of the commitments it saw) or failed (and why).
-//  6. Decision (coordinator → members), signed: the dealers included, the
-//     dealers excluded with the reason and the accusing node, and the
-//     holders (members that verified every included dealer).
-//  7. Dot product only: phase 2 repeats 4–6 with each holder re-sharing its
+//  4. Deal, phase 1 (input party → every roster member): the public part
+//     (hashes of every recipient's part, commitments) and the recipient's
+//     part (an ephemeral X25519 key and its encrypted share vector). Each
+//     recipient verifies.
+//  5. Report (each member → coordinator): per dealer, missing, verified or
+//     failed (bad share or bad ciphertext), with the hash of the public
+//     part it saw.
+//  6. Complaint (coordinator → accused dealer), only for a dealer whose
+//     dealing at least t members verified and some member accused: the
+//     accusers whose shares it must open.
+//  7. Opening (accused dealer → coordinator): the public part and, per
+//     accuser i, the ephemeral private key e_i and part_i, so that the
+//     coordinator decrypts exactly what i decrypted and checks it against
+//     the commitments; due halfway between the complaint and OutputBy.
+//  8. Decision (coordinator → members), signed: the dealers included, the
+//     nodes excluded with the reason and the node whose evidence convicted
+//     them, and the holders (members that verified every included dealer).
+//  9. Dot product only: phase 2 repeats 4–8 with each holder re-sharing its
 //     local product Σ_j a_j·b_j (degree 2t−2) with degree t−1; a holder's
 //     new share is Σ_{i∈R} λ_i·r_i with the Lagrange coefficients at 0 of
 //     the included re-sharers R (|R| ≥ 2t−1).
-//  8. Output (holder → coordinator): its output share vector (the sum of the
-//     included dealers' shares, or the degree-reduced product share),
+//  10. Output (holder → coordinator): its output share vector (the sum of
+//     the included dealers' shares, or the degree-reduced product share),
 //     encrypted to the coordinator, which reconstructs and releases.
 //
 // Every wait ends when all expected messages arrived or at the round's
-// deadline (AcceptBy, InputBy, ReportBy, OutputBy), so a silent node costs
-// time, never the session, while at least t holders remain.
+// deadline (AcceptBy, InputBy, ReportBy, OutputBy; openings halfway
+// between the complaint and OutputBy), so a silent node costs time, never
+// the session, while at least t holders remain.
 //
 // # Messages and their encodings
 //
@@ -57,7 +68,10 @@
 // nonce already seen in the session, or a second message for the same
 // (kind, phase, sender) slot (ErrReplay), and kinds that sender may not send
 // (ErrUnexpected). Bodies are fixed-layout big-endian records documented on
-// the functions that build them (deal, decide, decodeRoster); every decoder
+// the functions that build or parse them (deal, verdict.encode,
+// decodeRoster, decodeComplaint, answer for the Opening); a Complaint or
+// Opening carries at most min(t−1, what fits in one message) accusers,
+// and its body limit follows from that; every decoder
 // has a size limit, typed errors (*DecodeError wrapping ErrMalformed or
 // ErrTooLarge) and a fuzz target.
 //
@@ -79,10 +93,14 @@
 // # Encryption of shares
 //
 // Shares travel in AES-256-GCM under a key derived with HKDF-SHA256 from
-// the X25519 shared secret of the sender's and recipient's session keys,
-// salted with the session id and bound to kind, phase, sender and
-// recipient: each key seals exactly one message, so the fixed nonce is
-// never reused. We chose per-session X25519 keys (announced in the signed
+// an X25519 shared secret, salted with the session id and bound to kind,
+// phase, sender and recipient: each key seals exactly one message, so the
+// fixed nonce is never reused. Output shares use the sender's and
+// recipient's session keys; a dealing seals each recipient's part with a
+// fresh key pair (e_i, E_i) of the dealer's (E_i leads the part, so H_i
+// binds it) and the recipient's session key P_i, so that an opening can
+// reveal e_i, and with it that one part, to the coordinator, who checks
+// e_i against E_i and derives the recipient's key from P_i. We chose per-session X25519 keys (announced in the signed
 // Accept, so the identity key authenticates them) over kyber's
 // encrypt/ecies to the Ed25519 identity key because the identity key then
 // only ever signs (internal/nodekey exposes no decryption), shares stay
@@ -137,16 +155,16 @@
 //     blinding polynomial B (degree t−1), and computes each member i's
 //     share vector s_{·,i} = (f_j(x_i))_j and blinding share ρ_i = B(x_i);
 //  2. encrypts (s_{·,i}, ρ_i) to each member and publishes the hashes
-//     H_i = SHA-256(ciphertext_i) of all of them;
+//     H_i = SHA-256(part_i) of all of them;
 //  3. derives γ = SHA-512(tag, session, phase, dealer, H_1…H_n) mod q
 //     (Fiat–Shamir), and commits to the combined polynomial
 //     F = Σ_j γ^j f_j: D_k = g^{F_k}·h^{B_k}, k < t.
 //
-// Member i checks SHA-256 of its ciphertext against H_i, recomputes γ,
+// Member i checks SHA-256 of its part against H_i, recomputes γ,
 // computes σ_i = Σ_j γ^j s_{j,i} (Horner) and checks
 // g^{σ_i}·h^{ρ_i} = Π_k D_k^{x_i^k}. Its Report carries the hash of (H, D);
-// the coordinator includes a dealer only if every verifying member saw the
-// same (H, D).
+// the coordinator includes a dealer only if at least t members verified
+// the same (H, D) ("Dropouts and cheaters").
 //
 // Soundness. Fix the honest members' share vectors, which the hashes bind
 // before γ exists. If for some coordinate j the honest shares s_{j,·} do
@@ -164,8 +182,9 @@
 //
 // Real costs per dealing with n members, t, d: the dealer does n·(t−1)·d
 // field multiply-adds (sharing), t·d more for the combined coefficients,
-// n AES-GCM encryptions and SHA-256 hashes of 32·(d+1) bytes, and 2t
-// fixed-base scalar multiplications; each member does d field
+// n ephemeral X25519 key pairs and exchanges, n AES-GCM encryptions and
+// SHA-256 hashes of 32·(d+1) bytes, and 2t fixed-base scalar
+// multiplications; each member does d field
 // multiply-adds, one decryption and hash, and t+2 scalar multiplications.
 // So the group work is O(t) per dealer per recipient and the O(d) part is
 // cheap field arithmetic (package mpc/internal/field, about 0.1 µs per
@@ -173,16 +192,42 @@
 //
 // # Dropouts and cheaters
 //
-// The coordinator includes dealer D in a phase iff at least t members
-// reported a verified dealing, all with the same commitments, and nobody
-// reported a failed one; otherwise D is excluded and named in a
-// [DealerError] (with the accusing member, if any). Holders are the members
-// that verified every included dealer; every holder combines exactly the
-// included set, because the signed Decision lists it with the commitment
-// hashes and a holder refuses a Decision that contradicts its own checks.
-// A false accusation can exclude an honest dealer's input (the accuser is
-// named beside it), never change a result: there is no public complaint
-// round in which the dealer could clear itself.
+// The coordinator takes as dealer D's dealing the public part that at
+// least t members verified (at most t−1 members lie, so an honest member
+// verified it). If two public parts reach t, D sent both and is excluded
+// (ReasonEquivocation); if none does, D is excluded as missing or as too
+// few verifying. A member that reported another public part, or a dealing
+// that did not match its own hashes (a recipient cannot prove what it got
+// without forwarding the whole signed message), is not accused of
+// anything and is not a holder, as if the dealing had not arrived.
+//
+// A member that reports the agreed dealing as failing (bad share or bad
+// ciphertext) accuses D, and the complaint round settles it, as in the
+// complaints and answers of Pedersen-VSS in the New-DKG protocol of
+// Gennaro, Jarecki, Krawczyk and Rabin ("Secure distributed key generation
+// for discrete-log based cryptosystems", J. Cryptology 2007), with the
+// coordinator as the broadcast channel: D opens each accuser's part.
+// Because H_i binds E_i and the ciphertext, and e_i must be the private
+// key of E_i, the coordinator decrypts exactly the plaintext the accuser
+// decrypted; so if every check passes the accuser lied and is excluded
+// (ReasonFalseAccusation, naming D as the evidence; its own dealing is
+// left out and it holds no share), and if one fails, or D sends no valid
+// opening in time, D is excluded with the accuser's reason, naming the
+// accuser. Privacy: an opening reveals the accusers' shares to the
+// coordinator, which holds its own; so D is asked only if the coordinator
+// then knows at most t−1 of D's shares (|accusers ∪ {coordinator}| ≤ t−1),
+// and is otherwise excluded without opening (ReasonTooManyComplaints). At
+// most t−1 shares of a polynomial of degree t−1 reveal nothing of its
+// value. With t = 2 only the coordinator's own accusations can be settled.
+// Up to t−2 false accusers of one dealer (t−1 if the coordinator is one of
+// them) are thus convicted; more of them still exclude an honest dealer,
+// under ReasonTooManyComplaints rather than as cheating. Members trust the
+// coordinator's verdicts, as they trust its inclusion decisions.
+//
+// Holders are the members that verified every included dealer and were
+// not convicted; every holder combines exactly the included set, because
+// the signed Decision lists it with the public part hashes and a holder
+// refuses a Decision that contradicts its own checks.
 //
 // Output shares are reconstructed robustly: the coordinator compresses
 // each share vector with a fresh random challenge, searches t-subsets for a
@@ -191,18 +236,40 @@
 // Outcome.WrongOutput; the session still completes. With m = t+1 a wrong
 // share is detected but cannot be located: [ErrInconsistentOutput].
 //
-// Limits of the model: dealings and re-sharings are verified for
-// consistency, but a holder that re-shares a wrong product value in phase 2
-// of a dot product is not caught (that would need proofs of correct
-// multiplication); the dot product is secure against malicious dealers of
-// inputs and against semi-honest helpers only.
+// Limits of the model, the dot product's re-sharing. What phase 2 checks
+// is that each included re-sharer i dealt a consistent degree-(t−1)
+// sharing of some value z'_i, bound by its commitment D_0 = g^{z'_i}·h^{B_0}
+// (with width 1, F = f). Nothing ties z'_i to the holder's local product
+// z_i = Σ_j a_{j,i}·b_{j,i}: phase 1 commits only to the γ-combination of
+// each input's coordinates, not to each coordinate, so the products have
+// no commitment to be compared with. A malicious re-sharer therefore
+// shifts the reconstructed dot product by λ_i·(z'_i − z_i), an additive
+// error of its choice (λ_i ≠ 0 its Lagrange coefficient in R), and the
+// output shares stay consistent, so robust reconstruction does not see
+// it. Privacy is unaffected (the shift can depend only on what the
+// corrupt nodes hold, fewer than t shares, and the result is still
+// released only through dp). So the dot product is private against fewer than t corrupt nodes,
+// and correct against malicious input dealers but only against
+// semi-honest re-sharers. Closing it needs per-coordinate commitments to
+// the inputs (giving up the batching above: O(t·d) group operations per
+// dealer), from which every holder's shares a_{j,i}, b_{j,i} have
+// commitments, and a zero-knowledge proof that z'_i = Σ_j a_{j,i}·b_{j,i}
+// (an inner-product argument, as in Bünz et al., "Bulletproofs", IEEE S&P
+// 2018, or a multiplication proof per coordinate, as in Cramer, Damgård
+// and Maurer, EUROCRYPT 2000); a re-sharer whose proof fails would be
+// excluded like a dealer whose share fails.
 //
 // # Release
 //
 // Only the coordinator reconstructs. It decodes the aggregate and hands it
 // to dp.Ledger.Release (debit first, then Laplace noise on dp's integer
 // path, with a 95% interval), in chunks of at most 2^16 coordinates whose ε
-// add up to the session's ε; means, weighted means and variances are
+// add up to the session's ε. [NewSessionFromLiteral] builds those chunks'
+// mechanisms and runs every check of dp's that does not depend on the
+// aggregate's values or the ledger (each chunk's ε, at least 1 µε; the ℓ1
+// sensitivity of the widest chunk; the budget name), so a session that
+// would fail at release is refused before anyone shares; what is left to
+// the release is the budget's existence and balance at the time. Means, weighted means and variances are
 // computed from the noised sums (post-processing). The raw aggregate is
 // never stored, logged or returned: Outcome holds the noised [Release]. The
 // tests reach the raw aggregate only through the rawForTesting hook, so

@@ -81,23 +81,36 @@ func tooLarge(kind string, n, limit int) error {
 	return &DecodeError{Kind: kind, Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", n, limit), Err: ErrTooLarge}
 }
 
-// DealerError names a dealer whose shares failed verification at a
-// recipient (or whose commitments differed between recipients). Reason is
-// one of the Reason* constants; it never holds share values.
+// DealerError names a node excluded from a phase: a dealer whose shares
+// failed verification at a recipient (confirmed by the complaint round),
+// whose commitments differed between recipients, or that too few verified;
+// or, with ReasonFalseAccusation, a recipient whose accusation the accused
+// dealer's opening refuted. Reason is one of the Reason* constants; it
+// never holds share values.
 type DealerError struct {
-	Dealer   NodeID
-	Reporter NodeID // the recipient that found the fault; zero when decided by the coordinator
+	// Dealer is the excluded node (for ReasonFalseAccusation, the accuser).
+	Dealer NodeID
+	// Reporter is the node whose evidence convicted Dealer: the accusing
+	// recipient, or for ReasonFalseAccusation the dealer whose opening
+	// refuted it; zero when the coordinator decided on its own.
+	Reporter NodeID
 	Phase    int
 	Reason   string
 }
 
-// Reasons a dealer is excluded.
+// Reasons a node is excluded.
 const (
 	ReasonMissing      = "no dealing before the deadline"
 	ReasonBadShare     = "shares inconsistent with the commitments"
-	ReasonBadCipher    = "share ciphertext does not decrypt or does not match its hash"
+	ReasonBadCipher    = "share ciphertext does not decrypt to a share vector"
 	ReasonEquivocation = "different commitments sent to different recipients"
 	ReasonTooFewVerify = "fewer than t recipients verified the dealing"
+	// ReasonFalseAccusation names an accuser: the dealer it accused opened
+	// the disputed share and the opening verified.
+	ReasonFalseAccusation = "accused a dealer whose opened share verified"
+	// ReasonTooManyComplaints names a dealer accused by so many members
+	// that opening their shares could reveal its input to the coordinator.
+	ReasonTooManyComplaints = "more complaints than shares that can be opened without revealing the input"
 )
 
 func (e *DealerError) Error() string {

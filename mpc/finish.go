@@ -216,25 +216,12 @@ func (r *run) release(ctx context.Context, raw []float64, dealers int) (*Release
 	if l == nil {
 		return nil, fmt.Errorf("mpc: the coordinator has no dp ledger to release through")
 	}
-	chunks := (len(raw) + dpMaxDim - 1) / dpMaxDim
 	eps := s.lit.Epsilon
-	if int64(eps) < int64(chunks) {
-		return nil, fmt.Errorf("%w: ε too small to split over %d chunks", ErrInvalidSession, chunks)
-	}
 	rel := &Release{Operation: s.lit.Operation, Epsilon: eps, Dealers: dealers}
 	var noised []float64
 	var cis []dp.Interval
-	for c := range chunks {
-		lo, hi := c*dpMaxDim, min(len(raw), (c+1)*dpMaxDim)
-		e := eps / dp.MicroEpsilon(chunks)
-		if int64(c) < int64(eps)%int64(chunks) {
-			e++
-		}
-		mech, err := dp.NewLaplaceFromLiteral(dp.LaplaceLiteral{Epsilon: e, Lower: s.dpLower, Upper: s.dpUpper, MaxContributions: s.dpContrib, FracBits: s.lit.FracBits})
-		if err != nil {
-			return nil, err
-		}
-		q, err := mech.Query(raw[lo:hi]...)
+	for c, ch := range s.chunks { // validated by NewSessionFromLiteral
+		q, err := ch.mech.Query(raw[ch.lo:ch.hi]...)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package mpc
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -68,7 +69,7 @@ func FuzzDecodeRoster(f *testing.F) {
 func FuzzDecodeDecision(f *testing.F) {
 	s := fuzzSession(f)
 	members, dealers := []int{0, 1, 2, 3}, []int{0, 1, 2, 3}
-	f.Add(decide(s, 1, members, dealers, nil))
+	f.Add(judge(s, members, dealers, 4, nil).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := decodeDecision(s, 1, members, dealers, b, &phaseResult{})
 		if err != nil && !errors.Is(err, ErrTooFewParties) {
@@ -83,7 +84,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add([]byte{0, 4, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		reports := map[int]*Envelope{1: {Body: b}, 2: {Body: b}}
-		_ = decide(s, 1, members, dealers, reports) // must not panic
+		_ = judge(s, members, dealers, 4, reports).encode() // must not panic
 	})
 }
 
@@ -106,5 +107,34 @@ func FuzzParseElems(f *testing.F) {
 		checkTyped(t, err)
 		_, err = decodePoints(b[:len(b)/pointSize*pointSize], "deal")
 		checkTyped(t, err)
+	})
+}
+
+func FuzzDecodeComplaint(f *testing.F) {
+	s := fuzzSession(f)
+	members := []int{0, 1, 2, 3}
+	f.Add([]byte{0, 1, 0, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		acc, err := decodeComplaint(s, members, 1, 4, b)
+		checkTyped(t, err)
+		if err == nil && (len(acc) == 0 || len(acc) > s.maxOpenings(4, 4) || slices.Contains(acc, 1)) {
+			t.Fatalf("accepted accusers %v", acc)
+		}
+	})
+}
+
+func FuzzDecodeOpening(f *testing.F) {
+	s := fuzzSession(f)
+	members := []int{0, 1, 2, 3}
+	seed := make([]byte, openingSize(4, 2, 4, 1))
+	seed[1] = 4
+	seed[pubSize(4, 2)+1] = 1
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pub, ops, err := decodeOpening(s, members, 4, b)
+		checkTyped(t, err)
+		if err == nil && (len(pub) != pubSize(4, 2) || len(ops) == 0 || len(b) != openingSize(4, 2, 4, len(ops))) {
+			t.Fatal("accepted a malformed opening")
+		}
 	})
 }

@@ -229,7 +229,7 @@ func (n *Node) start(s *Session) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpc: session key: %w", err)
 	}
-	r := &run{node: n, s: s, me: me, enc: enc, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{},
+	r := &run{node: n, s: s, me: me, enc: enc, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
 		notify: make(chan struct{}), done: make(chan struct{}),
 		outcome: &Outcome{Session: s.id, State: StateAccepting}}
 	n.mu.Lock()
@@ -373,6 +373,10 @@ type run struct {
 	input   *Input
 	encPub  map[int]*ecdh.PublicKey
 	outcome *Outcome
+	// dealt is this node's dealing per phase, kept until the phase's
+	// decision so that it can answer a complaint; only the run's goroutine
+	// touches it.
+	dealt map[uint8]*dealState
 
 	done chan struct{}
 	err  error
@@ -399,15 +403,38 @@ func (r *run) bodyLimit(k Kind) int {
 	case KindReport:
 		return 2 + n*(2+1+32)
 	case KindDecision:
-		return 3*2 + n*(2+32) + n*2 + n*(2+1+2)
+		// Up to n excluded dealers and n convicted accusers.
+		return 3*2 + n*(2+32) + n*2 + 2*n*(2+1+2)
 	case KindOutput:
 		return w*field.Size + tagSize
+	case KindComplaint:
+		return 2 + 2*r.s.maxOpenings(n, w)
+	case KindOpening:
+		return openingSize(n, t, w, r.s.maxOpenings(n, w))
 	}
 	return 0
 }
 
-func dealSize(members, t, width int) int {
-	return 2 + members*32 + t*pointSize + (width+1)*field.Size + tagSize
+// pubSize is the size of a dealing's public part: members u16, their
+// ciphertext hashes and t commitments.
+func pubSize(members, t int) int { return 2 + members*32 + t*pointSize }
+
+// partSize is the size of one recipient's part of a dealing: the ephemeral
+// X25519 key, then width+1 sealed field elements.
+func partSize(width int) int { return pointSize + (width+1)*field.Size + tagSize }
+
+func dealSize(members, t, width int) int { return pubSize(members, t) + partSize(width) }
+
+func openingSize(members, t, width, opened int) int {
+	return pubSize(members, t) + 2 + opened*(2+32+partSize(width))
+}
+
+// maxOpenings bounds the shares a dealer opens in one phase: at most t−1
+// (judge further requires that the coordinator, counting its own share,
+// learns fewer than t), and no more than one message holds.
+func (s *Session) maxOpenings(members, width int) int {
+	room := MaxMessageSize - headerSize - sigSize - openingSize(members, s.T(), width, 0)
+	return min(s.T()-1, room/(2+32+partSize(width)))
 }
 
 // accept authenticates and stores a message for this session.
@@ -428,11 +455,11 @@ func (r *run) accept(env *Envelope) error {
 	fromCoord := int(env.From) == s.coord
 	toCoord := r.me == s.coord
 	switch env.Kind {
-	case KindRoster, KindDecision:
+	case KindRoster, KindDecision, KindComplaint:
 		if !fromCoord {
 			return fmt.Errorf("%w: %s from a non-coordinator", ErrUnexpected, env.Kind)
 		}
-	case KindAccept, KindReport, KindOutput:
+	case KindAccept, KindReport, KindOutput, KindOpening:
 		if !toCoord {
 			return fmt.Errorf("%w: %s to a non-coordinator", ErrUnexpected, env.Kind)
 		}
@@ -509,9 +536,7 @@ func (r *run) seal(to int, kind Kind, phase uint8, plain []byte) ([]byte, error)
 }
 
 func (r *run) open(from int, kind Kind, phase uint8, ct []byte) ([]byte, error) {
-	r.mu.Lock()
-	pub := r.encPub[from]
-	r.mu.Unlock()
+	pub := r.sessionKey(from)
 	if pub == nil {
 		return nil, ErrUnexpected
 	}
@@ -523,52 +548,57 @@ func (r *run) open(from int, kind Kind, phase uint8, ct []byte) ([]byte, error) 
 	return aead.Open(nil, nonce[:], ct, nil)
 }
 
+// sessionKey is member i's X25519 session key from the roster (nil before
+// the roster or for a non-member).
+func (r *run) sessionKey(i int) *ecdh.PublicKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.encPub[i]
+}
+
 // collect waits until every sender in from has sent kind/phase or the
 // deadline passes, and returns what arrived.
 func (r *run) collect(ctx context.Context, kind Kind, phase uint8, from []int, deadline time.Time) map[int]*Envelope {
-	wait := time.Until(deadline) // deadlines are wall-clock; Now only labels
-	timer := time.NewTimer(max(wait, 0))
-	defer timer.Stop()
-	for {
-		r.mu.Lock()
-		got := map[int]*Envelope{}
+	got := map[int]*Envelope{}
+	r.await(ctx, deadline, func() bool {
 		for _, i := range from {
 			if e := r.msgs[slot{kind, phase, uint16(i)}]; e != nil {
 				got[i] = e
 			}
 		}
-		ch := r.notify
-		r.mu.Unlock()
-		if len(got) == len(from) {
-			return got
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return got
-		case <-ctx.Done():
-			return got
-		}
-	}
+		return len(got) == len(from)
+	})
+	return got
 }
 
 // waitInput waits for this node's input until the deadline.
 func (r *run) waitInput(ctx context.Context, deadline time.Time) *Input {
-	timer := time.NewTimer(max(time.Until(deadline), 0))
+	var in *Input
+	r.await(ctx, deadline, func() bool {
+		in = r.input
+		return in != nil
+	})
+	return in
+}
+
+// await calls poll, with r.mu held, now and whenever the run's state
+// changes, until poll returns true, the deadline passes or ctx ends.
+func (r *run) await(ctx context.Context, deadline time.Time, poll func() bool) {
+	timer := time.NewTimer(max(time.Until(deadline), 0)) // deadlines are wall-clock; Now only labels
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
-		in, ch := r.input, r.notify
+		done, ch := poll(), r.notify
 		r.mu.Unlock()
-		if in != nil {
-			return in
+		if done {
+			return
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
-			return nil
+			return
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }

@@ -3,11 +3,15 @@ package mpc
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"crypto/ecdh"
-	"encoding/binary"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"slices"
 	"time"
+
+	"go.dedis.ch/kyber/v3"
 
 	"github.com/aios-edge/aios/mpc/internal/field"
 )
@@ -20,15 +24,16 @@ const (
 	statusBadCipher = 3
 )
 
-var reasonOf = map[byte]string{statusMissing: ReasonMissing, statusBadShare: ReasonBadShare, statusBadCipher: ReasonBadCipher}
-
 // Decision reason codes.
 // Codes 0, 2 and 3 are the report's status codes.
-var decisionReasons = []string{ReasonMissing, "", ReasonBadShare, ReasonBadCipher, ReasonEquivocation, ReasonTooFewVerify}
+var decisionReasons = []string{ReasonMissing, "", ReasonBadShare, ReasonBadCipher, ReasonEquivocation, ReasonTooFewVerify,
+	ReasonFalseAccusation, ReasonTooManyComplaints}
 
 const (
-	reasonEquivocation = 4
-	reasonTooFewVerify = 5
+	reasonEquivocation      = 4
+	reasonTooFewVerify      = 5
+	reasonFalseAccusation   = 6
+	reasonTooManyComplaints = 7
 )
 
 // verified is a dealing that passed at this node.
@@ -307,45 +312,44 @@ func decodeRoster(s *Session, body []byte) ([]int, map[int]*ecdh.PublicKey, erro
 
 // deal shares vals to members (this node included) for a phase. Body:
 //
-//	members u16 | members × SHA-256(ciphertext) | t × commitment [32] | ciphertext
+//	members u16 | members × SHA-256(part) | t × commitment [32] | part
 //
-// where the ciphertext seals width+1 field elements (the share vector, then
-// the blinding share) and the commitments are computed after the challenge.
+// where each recipient i gets its own part
+//
+//	E_i [32] | AES-256-GCM(share vector ‖ blinding share)
+//
+// sealed under pairKey(e_i, P_i) for a fresh X25519 key pair (e_i, E_i)
+// per recipient and P_i its session key, and the commitments are computed
+// after the challenge. Revealing e_i (an opening) lets anyone decrypt
+// exactly that part and nothing else.
 func (r *run) deal(ctx context.Context, phase uint8, members []int, vals []field.Element) error {
 	t0 := time.Now()
 	s := r.s
-	stream, err := newStream(r.cfg().Rand)
-	if err != nil {
+	st := &dealState{vals: vals, members: members}
+	if _, err := io.ReadFull(r.cfg().Rand, st.seed[:]); err != nil {
 		return fmt.Errorf("mpc: randomness: %w", err)
 	}
-	xs := make([]field.Element, len(members))
-	for k, i := range members {
-		xs[k] = xOf(i)
+	all := make([]int, len(members))
+	for k := range all {
+		all[k] = k
 	}
-	dl, coeffs, bcoef := share(vals, xs, s.T(), stream)
-	cts := make([][]byte, len(members))
+	parts, _, coeffs, bcoef, err := r.sealParts(phase, st, all)
+	if err != nil {
+		return err
+	}
 	hashes := make([]byte, 0, 32*len(members))
-	for k, i := range members {
-		if h := r.node.tamperShareForTesting; h != nil {
-			h(phase, i, dl.shares[k])
-		}
-		plain := appendElems(make([]byte, 0, (len(vals)+1)*field.Size), dl.shares[k])
-		plain = dl.blind[k].AppendBytes(plain)
-		ct, err := r.seal(i, KindDeal, phase, plain)
-		if err != nil {
-			return err
-		}
-		cts[k] = ct
-		h := hashBytes(ct)
+	for _, p := range parts {
+		h := hashBytes(p)
 		hashes = append(hashes, h[:]...)
 	}
 	gamma := challenge(s.id, phase, uint16(r.me), hashes)
 	pub := putU16(nil, len(members))
 	pub = append(pub, hashes...)
-	pub = append(pub, commit(coeffs, bcoef, gamma)...)
+	st.pub = append(pub, commit(coeffs, bcoef, gamma)...)
+	r.dealt[phase] = st
 	r.addTime(&r.outcome.Stats.Share, t0)
 	for k, i := range members {
-		body := append(slices.Clip(pub), cts[k]...)
+		body := append(slices.Clip(st.pub), parts[k]...)
 		if err := r.send(ctx, i, KindDeal, phase, body); err != nil {
 			r.cfg().Logger.Warn("mpc: dealing not delivered", "session", s.IDString(), "to", s.lit.Participants[i].Short())
 		}
@@ -353,48 +357,112 @@ func (r *run) deal(ctx context.Context, phase uint8, members []int, vals []field
 	return nil
 }
 
+// dealState is what a dealer keeps of a dealing until the phase's
+// decision: the seed that the coefficients and ephemeral keys are drawn
+// from (drawing again gives the same shares and parts), the values and the
+// public part.
+type dealState struct {
+	seed    [64]byte // coefficients (first half), ephemeral keys (second half)
+	vals    []field.Element
+	members []int
+	pub     []byte
+}
+
+// sealParts computes, from a dealing's seed, the parts of the members at
+// positions pos (package doc, "Verifiability", steps 1–2), their ephemeral
+// keys, and the coefficients of the sharing polynomials.
+func (r *run) sealParts(phase uint8, st *dealState, pos []int) ([][]byte, []*ecdh.PrivateKey, [][]field.Element, []field.Element, error) {
+	xs := make([]field.Element, len(pos))
+	for k, p := range pos {
+		xs[k] = xOf(st.members[p])
+	}
+	dl, coeffs, bcoef := share(st.vals, xs, r.s.T(), rand.NewChaCha8([32]byte(st.seed[:32])))
+	parts := make([][]byte, len(pos))
+	keys := make([]*ecdh.PrivateKey, len(pos))
+	for k, p := range pos {
+		i := st.members[p]
+		if h := r.node.tamperShareForTesting; h != nil {
+			h(phase, i, dl.shares[k])
+		}
+		e, err := ephemeralKey(st.seed[32:], i)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("mpc: ephemeral key: %w", err)
+		}
+		aead, err := pairKey(e, r.sessionKey(i), r.s.id, KindDeal, phase, uint16(r.me), uint16(i))
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		plain := appendElems(make([]byte, 0, (len(st.vals)+1)*field.Size), dl.shares[k])
+		plain = dl.blind[k].AppendBytes(plain)
+		var nonce [12]byte // each key seals one message
+		parts[k] = aead.Seal(e.PublicKey().Bytes(), nonce[:], plain, nil)
+		keys[k] = e
+	}
+	return parts, keys, coeffs, bcoef, nil
+}
+
 // verifyDeal checks one dealing addressed to this node (position pos among
-// the phase's members).
+// the phase's members). A dealing that does not match its own hash list
+// (wrong size, wrong part hash, bad commitment encoding) counts as not
+// delivered: the recipient could not prove what it got without forwarding
+// the whole message. Otherwise the returned *verified carries the hash of
+// the public part, also when the share fails (an accusation the dealer can
+// answer by an opening), and the shares only when it passes.
 func (r *run) verifyDeal(env *Envelope, phase uint8, members []int, pos, width int) (*verified, byte) {
 	const kind = "deal"
 	t := r.s.T()
 	if len(env.Body) != dealSize(len(members), t, width) {
-		return nil, statusBadCipher
+		return nil, statusMissing
 	}
 	rd := reader{b: env.Body, kind: kind}
 	if int(rd.u16()) != len(members) {
-		return nil, statusBadCipher
+		return nil, statusMissing
 	}
 	hashes := rd.bytes(32 * len(members))
-	commRaw := rd.bytes(t * pointSize)
-	ct := rd.b
-	pubPart := env.Body[:len(env.Body)-len(ct)]
-	if h := hashBytes(ct); !bytes.Equal(h[:], hashes[32*pos:32*pos+32]) {
-		return nil, statusBadCipher
+	comms, err := decodePoints(rd.bytes(t*pointSize), kind)
+	part := rd.b
+	if h := hashBytes(part); err != nil || !bytes.Equal(h[:], hashes[32*pos:32*pos+32]) {
+		return nil, statusMissing
 	}
-	comms, err := decodePoints(commRaw, kind)
+	v := &verified{commit: hashBytes(env.Body[:len(env.Body)-len(part)])}
+	eph, err := ecdh.X25519().NewPublicKey(part[:pointSize])
 	if err != nil {
-		return nil, statusBadShare
+		return v, statusBadCipher
 	}
-	plain, err := r.open(int(env.From), KindDeal, phase, ct)
+	aead, err := pairKey(r.enc, eph, r.s.id, KindDeal, phase, env.From, uint16(r.me))
 	if err != nil {
-		return nil, statusBadCipher
-	}
-	elems, err := parseElems(plain, width+1, kind)
-	if err != nil {
-		return nil, statusBadCipher
+		return v, statusBadCipher // a low-order E_i
 	}
 	gamma := challenge(r.s.id, phase, env.From, hashes)
-	if !verifyShare(elems[:width], elems[width], xOf(r.me), gamma, comms) {
+	shares, st := checkPart(aead, part[pointSize:], width, xOf(r.me), gamma, comms)
+	v.shares = shares
+	return v, st
+}
+
+// checkPart decrypts one part's ciphertext and checks the share vector
+// against the dealing's commitments (package doc, "Verifiability").
+func checkPart(aead cipher.AEAD, ct []byte, width int, x, gamma field.Element, comms []kyber.Point) ([]field.Element, byte) {
+	var nonce [12]byte
+	plain, err := aead.Open(nil, nonce[:], ct, nil)
+	if err != nil {
+		return nil, statusBadCipher
+	}
+	elems, err := parseElems(plain, width+1, "deal")
+	if err != nil {
+		return nil, statusBadCipher
+	}
+	if !verifyShare(elems[:width], elems[width], x, gamma, comms) {
 		return nil, statusBadShare
 	}
-	return &verified{shares: elems[:width], commit: hashBytes(pubPart)}, statusOK
+	return elems[:width], statusOK
 }
 
 // dealingPhase collects and verifies the dealings of a phase, reports to
-// the coordinator, and returns the coordinator's decision.
+// the coordinator, answers a complaint against this node's dealing, and
+// returns the coordinator's decision.
 func (r *run) dealingPhase(ctx context.Context, phase uint8, members, dealers []int, width int, deadline time.Time) (*phaseResult, error) {
 	s := r.s
+	defer delete(r.dealt, phase)
 	res := &phaseResult{mine: map[int]*verified{}}
 	pos := slices.Index(members, r.me)
 	var report []byte
@@ -408,11 +476,13 @@ func (r *run) dealingPhase(ctx context.Context, phase uint8, members, dealers []
 				v, st := r.verifyDeal(e, phase, members, pos, width)
 				status = st
 				if v != nil {
-					res.mine[d] = v
 					commit = v.commit
+				}
+				if st == statusOK {
+					res.mine[d] = v
 				} else {
 					r.cfg().Logger.Warn("mpc: dealing failed verification", "session", s.IDString(), "phase", phase,
-						"dealer", s.lit.Participants[d].Short(), "reason", reasonOf[st])
+						"dealer", s.lit.Participants[d].Short(), "status", st)
 				}
 			}
 			report = putU16(report, d)
@@ -431,15 +501,18 @@ func (r *run) dealingPhase(ctx context.Context, phase uint8, members, dealers []
 			reportBy = s.lit.OutputBy
 		}
 		reports := r.collect(ctx, KindReport, phase, members, reportBy)
-		decision = decide(s, phase, members, dealers, reports)
+		v := judge(s, members, dealers, width, reports)
+		if len(v.disputed) > 0 {
+			r.settle(ctx, phase, v, width)
+		}
+		decision = v.encode()
 		for _, i := range members {
 			if err := r.send(ctx, i, KindDecision, phase, decision); err != nil && i != r.me {
 				r.cfg().Logger.Warn("mpc: decision not delivered", "session", s.IDString(), "to", s.lit.Participants[i].Short())
 			}
 		}
 	} else {
-		got := r.collect(ctx, KindDecision, phase, []int{s.coord}, s.lit.OutputBy)
-		e := got[s.coord]
+		e := r.awaitDecision(ctx, phase, width)
 		if e == nil {
 			return nil, fmt.Errorf("%w: no decision from the coordinator", ErrTooFewParties)
 		}
@@ -463,112 +536,6 @@ func (r *run) dealingPhase(ctx context.Context, phase uint8, members, dealers []
 
 // commits is set by decodeDecision.
 func (p *phaseResult) commit(d int) [32]byte { return p.commits[d] }
-
-// decide applies the inclusion rule (package doc, "Dropouts and
-// cheaters"). Body:
-//
-//	included u16, each: dealer u16 | commitment hash [32]
-//	holders u16, each: member u16
-//	excluded u16, each: dealer u16 | reason u8 | accuser u16 (0xffff: none)
-func decide(s *Session, phase uint8, members, dealers []int, reports map[int]*Envelope) []byte {
-	type view struct {
-		ok      []int
-		commits map[[32]byte][]int
-		accuser int
-		reason  byte
-	}
-	views := map[int]*view{}
-	for _, d := range dealers {
-		views[d] = &view{commits: map[[32]byte][]int{}, accuser: -1}
-	}
-	okBy := map[int]map[int]bool{} // reporter → dealers it verified
-	for _, m := range members {
-		e := reports[m]
-		if e == nil {
-			continue
-		}
-		rd := reader{b: e.Body, kind: "report"}
-		cnt := int(rd.u16())
-		if cnt != len(dealers) {
-			continue
-		}
-		okBy[m] = map[int]bool{}
-		seen := map[int]bool{}
-		for range cnt {
-			d, st, c := int(rd.u16()), rd.u8(), [32]byte(rd.bytes(32))
-			v := views[d]
-			if rd.err != nil || v == nil || seen[d] {
-				okBy[m] = nil
-				break
-			}
-			seen[d] = true
-			switch st {
-			case statusOK:
-				v.ok = append(v.ok, m)
-				v.commits[c] = append(v.commits[c], m)
-				okBy[m][d] = true
-			case statusBadShare, statusBadCipher:
-				if v.accuser < 0 {
-					v.accuser, v.reason = m, st
-				}
-			}
-		}
-		if rd.done() != nil {
-			okBy[m] = nil
-		}
-	}
-	var inc []int
-	var incCommit [][32]byte
-	type exc struct {
-		d, acc int
-		reason byte
-	}
-	var excl []exc
-	for _, d := range dealers {
-		v := views[d]
-		switch {
-		case len(v.commits) > 1:
-			excl = append(excl, exc{d, -1, reasonEquivocation})
-		case v.accuser >= 0:
-			excl = append(excl, exc{d, v.accuser, v.reason})
-		case len(v.ok) == 0:
-			excl = append(excl, exc{d, -1, 0})
-		case len(v.ok) < s.T():
-			excl = append(excl, exc{d, -1, reasonTooFewVerify})
-		default:
-			inc = append(inc, d)
-			for c := range v.commits {
-				incCommit = append(incCommit, c)
-			}
-		}
-	}
-	var holders []int
-	for _, m := range members {
-		ok := okBy[m] != nil
-		for _, d := range inc {
-			ok = ok && okBy[m][d]
-		}
-		if ok {
-			holders = append(holders, m)
-		}
-	}
-	b := putU16(nil, len(inc))
-	for k, d := range inc {
-		b = putU16(b, d)
-		b = append(b, incCommit[k][:]...)
-	}
-	b = putU16(b, len(holders))
-	for _, m := range holders {
-		b = putU16(b, m)
-	}
-	b = putU16(b, len(excl))
-	for _, e := range excl {
-		b = putU16(b, e.d)
-		b = append(b, e.reason)
-		b = binary.BigEndian.AppendUint16(b, uint16(e.acc))
-	}
-	return b
-}
 
 func decodeDecision(s *Session, phase uint8, members, dealers []int, body []byte, res *phaseResult) error {
 	const kind = "decision"
@@ -599,15 +566,19 @@ func decodeDecision(s *Session, phase uint8, members, dealers []int, body []byte
 		res.holders = append(res.holders, m)
 	}
 	ne := int(rd.u16())
-	if ne > len(dealers) {
-		return malformed(kind, "too many excluded dealers")
+	if ne > len(dealers)+len(members) {
+		return malformed(kind, "too many excluded nodes")
 	}
 	for range ne {
 		d, reason, acc := int(rd.u16()), int(rd.u8()), int(rd.u16())
 		if rd.err != nil {
 			break
 		}
-		if !slices.Contains(dealers, d) || reason >= len(decisionReasons) || reason == statusOK || (acc != 0xffff && acc >= s.N()) {
+		ok := slices.Contains(dealers, d) && reason < len(decisionReasons) && reason != statusOK && (acc == 0xffff || acc < s.N())
+		if reason == reasonFalseAccusation {
+			ok = slices.Contains(members, d) && slices.Contains(dealers, acc)
+		}
+		if !ok {
 			return malformed(kind, "bad exclusion")
 		}
 		e := &DealerError{Dealer: s.lit.Participants[d], Phase: int(phase), Reason: decisionReasons[reason]}

@@ -102,10 +102,49 @@ type Session struct {
 	inputs    []int // participant indices of input parties, ascending
 	width     int   // field elements per input dealing
 	outBits   int   // fraction bits of the raw aggregate
-	// dp calibration: per-coordinate bounds of one party's contribution and
-	// how many times it may count in each released coordinate.
-	dpLower, dpUpper float64
-	dpContrib        int64
+	// chunks is how the aggregate is released through dp, validated here
+	// so that a session that would fail at release is refused before any
+	// party has shared.
+	chunks []releaseChunk
+}
+
+// releaseChunk is one dp release: coordinates [lo, hi) of the aggregate
+// with their share of the session's ε.
+type releaseChunk struct {
+	lo, hi int
+	mech   *dp.Laplace
+}
+
+// planRelease splits an aggregate of width coordinates into dp releases of
+// at most dpMaxDim coordinates whose ε add up to mech.Epsilon, and runs
+// every check dp makes at release time that does not depend on the values
+// (per-chunk ε, the ℓ1 sensitivity of the widest chunk) or on the ledger's
+// balance. mech carries the per-coordinate calibration.
+func planRelease(width int, mech dp.LaplaceLiteral) ([]releaseChunk, error) {
+	n := (width + dpMaxDim - 1) / dpMaxDim
+	eps := mech.Epsilon
+	if int64(eps) < int64(n) {
+		return nil, specErr("epsilon", "ε = %s is too small to split over the %d releases of %d coordinates each that a %d-coordinate aggregate needs", eps, n, dpMaxDim, width)
+	}
+	chunks := make([]releaseChunk, n)
+	for c := range chunks {
+		lit := mech
+		lit.Epsilon = eps / dp.MicroEpsilon(n)
+		if int64(c) < int64(eps)%int64(n) {
+			lit.Epsilon++
+		}
+		m, err := dp.NewLaplaceFromLiteral(lit)
+		if err != nil {
+			return nil, specErr("release", "dp refuses release %d of %d: %v", c+1, n, err)
+		}
+		chunks[c] = releaseChunk{lo: c * dpMaxDim, hi: min(width, (c+1)*dpMaxDim), mech: m}
+	}
+	// All chunks share the calibration and the first is the widest: if dp
+	// takes zeros there, it takes any in-range aggregate in every chunk.
+	if _, err := chunks[0].mech.Query(make([]float64, chunks[0].hi)...); err != nil {
+		return nil, specErr("release", "dp refuses a release of %d coordinates: %v", chunks[0].hi, err)
+	}
+	return chunks, nil
 }
 
 // NewSessionFromLiteral validates lit once.
@@ -238,11 +277,21 @@ func NewSessionFromLiteral(lit SessionLiteral) (*Session, error) {
 	if relBound > dpMaxFixed {
 		return nil, specErr("frac_bits", "the aggregate's bound·2^f exceeds dp's 2^52 fixed-point range; lower f or the bounds")
 	}
-	if _, err := dp.NewLaplaceFromLiteral(dp.LaplaceLiteral{Epsilon: lit.Epsilon, Lower: dpLower, Upper: dpUpper, MaxContributions: contrib, FracBits: f}); err != nil {
+	mech := dp.LaplaceLiteral{Epsilon: lit.Epsilon, Lower: dpLower, Upper: dpUpper, MaxContributions: contrib, FracBits: f}
+	if _, err := dp.NewLaplaceFromLiteral(mech); err != nil {
 		return nil, specErr("release", "dp refuses the release: %v", err)
 	}
-	if lit.Budget == "" || len(lit.Budget) > 64 {
-		return nil, specErr("budget", "need a budget name of 1–64 bytes")
+	outWidth := s.width
+	if lit.Operation == OpDotProduct {
+		outWidth = 1
+	}
+	chunks, err := planRelease(outWidth, mech)
+	if err != nil {
+		return nil, err
+	}
+	// The ledger refuses a release to a budget it could not have created.
+	if _, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: lit.Budget, Total: lit.Epsilon}); err != nil {
+		return nil, specErr("budget", "not a dp budget name: %v", err)
 	}
 	if lit.AcceptBy.IsZero() || !lit.AcceptBy.Before(lit.InputBy) || !lit.InputBy.Before(lit.ReportBy) || !lit.ReportBy.Before(lit.OutputBy) {
 		return nil, specErr("deadlines", "need accept < input < report < output, all set")
@@ -251,7 +300,7 @@ func NewSessionFromLiteral(lit SessionLiteral) (*Session, error) {
 	for _, p := range []*time.Time{&lit.AcceptBy, &lit.InputBy, &lit.ReportBy, &lit.OutputBy} {
 		*p = time.UnixMilli(p.UnixMilli())
 	}
-	s.dpLower, s.dpUpper, s.dpContrib = dpLower, dpUpper, contrib
+	s.chunks = chunks
 	s.lit = lit
 	s.canonical = s.encode()
 	s.id = sha256.Sum256(s.canonical)

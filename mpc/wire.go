@@ -19,10 +19,15 @@ const (
 	KindReport   Kind = 5 // each node → coordinator: which dealings verified
 	KindDecision Kind = 6 // coordinator → roster: included dealers, share holders
 	KindOutput   Kind = 7 // holder → coordinator: encrypted output share vector
-	kindMax           = KindOutput
+	// KindComplaint (coordinator → accused dealer) names the members whose
+	// accusations the dealer must answer; KindOpening (dealer →
+	// coordinator) answers by opening their shares.
+	KindComplaint Kind = 8
+	KindOpening   Kind = 9
+	kindMax            = KindOpening
 )
 
-var kindNames = [...]string{"", "propose", "accept", "roster", "deal", "report", "decision", "output"}
+var kindNames = [...]string{"", "propose", "accept", "roster", "deal", "report", "decision", "output", "complaint", "opening"}
 
 func (k Kind) String() string {
 	if k >= 1 && k <= kindMax {
