@@ -61,9 +61,12 @@ type MPCExcluded struct {
 	Node     string `json:"node"`
 	Phase    int    `json:"phase"`
 	Reason   string `json:"reason"`
-	Reporter string `json:"reporter,omitempty"` // the node that found the fault
-	// Cheating is set when the dealer sent something provably wrong (not
-	// merely nothing).
+	// Reporter is the node whose evidence convicted Node: the accuser of a
+	// dealer, or the dealer whose opening refuted a false accusation.
+	Reporter string `json:"reporter,omitempty"`
+	// Cheating is set when the excluded node did something provably wrong
+	// (a bad dealing, a false accusation), not merely nothing, and not
+	// merely drew more complaints than the session could settle.
 	Cheating bool `json:"cheating"`
 }
 
