@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
@@ -89,6 +91,17 @@ func WriteCompactCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector
 	if err != nil {
 		return err
 	}
+	// Expanding a seed costs about as much as encoding a vector: the
+	// checks run on all cores before anything is written.
+	err = parallel(len(cts), func(i int) error {
+		if err := checkSeed(p, cts[i]); err != nil {
+			return fmt.Errorf("he: encode ciphertext %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	var buf []byte
 	for i, c := range cts {
 		if buf, err = appendCompactCiphertext(buf[:0], p, c); err != nil {
@@ -119,21 +132,56 @@ func compactBodyBytes(p Parameters, form, degree, limbs int) int {
 	return (degree + 1) * poly
 }
 
+// checkSeed checks that a seeded vector's c1 is still its seed's expansion.
+func checkSeed(p Parameters, c EncryptedVector) error {
+	if c.Seed == nil {
+		return nil
+	}
+	ct := c.Ciphertext
+	if len(c.Seed) != SeedSize || ct.Degree() != 1 {
+		return fmt.Errorf("%w: a %d-byte seed on a degree-%d ciphertext", ErrSeedMismatch, len(c.Seed), ct.Degree())
+	}
+	level := ct.Level()
+	c1 := p.RingQ().AtLevel(level).NewPoly()
+	expandC1(p, c.Seed, level, c1)
+	for i := range level + 1 {
+		if !slices.Equal(c1.Coeffs[i], ct.Value[1].Coeffs[i]) {
+			return ErrSeedMismatch
+		}
+	}
+	return nil
+}
+
+// parallel calls fn(i) for i in [0, n) on up to GOMAXPROCS goroutines and
+// returns the error of the lowest i that failed.
+func parallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				errs[i] = fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendCompactCiphertext appends c's entry (c checked by checkSeed).
 func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byte, error) {
 	ct := c.Ciphertext
 	level := ct.Level()
 	form := formFull
 	if c.Seed != nil {
-		if len(c.Seed) != SeedSize || ct.Degree() != 1 {
-			return nil, fmt.Errorf("%w: a %d-byte seed on a degree-%d ciphertext", ErrSeedMismatch, len(c.Seed), ct.Degree())
-		}
-		c1 := p.RingQ().AtLevel(level).NewPoly()
-		expandC1(p, c.Seed, level, c1)
-		for i := range level + 1 {
-			if !slices.Equal(c1.Coeffs[i], ct.Value[1].Coeffs[i]) {
-				return nil, ErrSeedMismatch
-			}
-		}
 		form = formSeeded
 	}
 	meta, err := ct.MetaData.MarshalBinary()
@@ -220,9 +268,15 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		ev := EncryptedVector{Values: int(values), Ciphertext: ct}
 		if form == formSeeded {
 			ev.Seed = append([]byte(nil), body[polyBytes:]...)
-			expandC1(p, ev.Seed, level, ct.Value[1])
 		}
 		out = append(out, ev)
 	}
+	// c1 of the seeded entries, on all cores once the file is read.
+	_ = parallel(len(out), func(i int) error {
+		if ev := out[i]; ev.Seed != nil {
+			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+		}
+		return nil
+	})
 	return out, nil
 }
