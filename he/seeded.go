@@ -236,8 +236,8 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		case limbs < 1 || limbs > p.QCount():
 			return nil, bad(ErrParamsMismatch, 6, "level %d outside 0…%d", limbs-1, p.MaxLevel())
 		}
-		meta := new(rlwe.MetaData)
-		if err := meta.UnmarshalBinary(head[7:]); err != nil {
+		meta, err := unmarshalMetaData(head[7:])
+		if err != nil {
 			return nil, bad(ErrMalformed, 7, "metadata: %v", err)
 		}
 		if err := checkMetaData(p, meta); err != nil {

@@ -396,3 +396,26 @@ func FuzzParseSeededEvaluationKeySet(f *testing.F) {
 		_, _ = ParseSeededEvaluationKeySet(p, DefaultLimits, b)
 	})
 }
+
+// TestMetaDataWithoutScaleModulus: metadata whose scale has no "Mod" (on
+// which lattigo's decoder panics) is refused by both ciphertext decoders.
+func TestMetaDataWithoutScaleModulus(t *testing.T) {
+	p := mustPreset(t, "n12")
+	c := NewClient(mustKeys(t, p, KeySpec{}))
+	ev, err := c.EncryptSeeded([]float64{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMod := func(b []byte) []byte { return bytes.Replace(b, []byte(`"Mod"`), []byte(`"Moe"`), 1) }
+	b, _ := ev.Ciphertext.MarshalBinary()
+	if _, err := DecodeCiphertext(p, DefaultLimits, noMod(b)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("version 1: err = %v", err)
+	}
+	var buf bytes.Buffer
+	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCiphertextFile(bytes.NewReader(noMod(buf.Bytes())), p, DefaultLimits); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("version 2: err = %v", err)
+	}
+}
