@@ -24,7 +24,7 @@ const (
 // GOMAXPROCS goroutines, as inference.Client.EncryptBatch does, each with
 // its own shallow copy of c; seeded selects EncryptSeededAt.
 func encryptBatchForBenchmark(tb testing.TB, c *Client, seeded bool) []EncryptedVector {
-	p := c.Params()
+	p := c.params
 	out := make([]EncryptedVector, benchBatchCiphertexts)
 	workers := min(runtime.GOMAXPROCS(0), len(out))
 	var wg sync.WaitGroup
