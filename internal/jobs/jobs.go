@@ -74,7 +74,7 @@ type Service struct {
 	queue   chan *job
 	running atomic.Int32
 	wg      sync.WaitGroup
-	// ctx is the parent of every job's context; cancel ends them all.
+	// ctx ends every job's context when cancel is called.
 	ctx         context.Context
 	cancel      context.CancelFunc
 	stopJanitor context.CancelFunc
@@ -135,15 +135,14 @@ func (s *Service) Running() int { return int(s.running.Load()) }
 // Run runs w as a synchronous job and returns its result. When ctx ends
 // first, the job is cancelled and Run returns ctx's error once it stopped.
 func (s *Service) Run(ctx context.Context, w Work) ([]byte, error) {
-	j := s.newJob("", w)
+	j := s.newJob(ctx, "", w)
 	if err := s.enqueue(j, nil); err != nil {
 		return nil, err
 	}
 	select {
 	case <-j.done:
 		return j.result, j.err
-	case <-ctx.Done():
-		j.cancel()
+	case <-ctx.Done(): // and so the job's context
 		<-j.done
 		return nil, ctx.Err()
 	}
@@ -152,7 +151,7 @@ func (s *Service) Run(ctx context.Context, w Work) ([]byte, error) {
 // Submit stores input, records an asynchronous job of spec and queues w,
 // and returns the job as its row now shows it.
 func (s *Service) Submit(ctx context.Context, spec Spec, input []byte, w Work) (schema.JobInfo, error) {
-	j := s.newJob(newID(), w)
+	j := s.newJob(context.Background(), newID(), w)
 	err := s.enqueue(j, func() error {
 		var err error
 		if j.inputBlob, err = s.blobs.Put(input); err != nil {
@@ -220,9 +219,12 @@ func newID() string {
 	return fmt.Sprintf("%x", b)
 }
 
-func (s *Service) newJob(id string, w Work) *job {
-	ctx, cancel := context.WithCancel(s.ctx)
-	return &job{id: id, work: w, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+// newJob makes a job whose context ends with parent's (a synchronous job's
+// caller's) and when the service cancels its jobs.
+func (s *Service) newJob(parent context.Context, id string, w Work) *job {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return &job{id: id, work: w, ctx: ctx, cancel: func() { stop(); cancel() }, done: make(chan struct{})}
 }
 
 // enqueue admits j: record (if not nil) runs under the lock, after the

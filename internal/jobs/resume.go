@@ -37,7 +37,7 @@ func (s *Service) requeue(r Record) error {
 	if err != nil {
 		return err
 	}
-	j := s.newJob(r.ID, w)
+	j := s.newJob(context.Background(), r.ID, w)
 	j.inputBlob = r.InputBlob
 	return s.enqueue(j, func() error {
 		s.setStatus(r.ID, r.InputBlob, Update{Status: schema.JobQueued})
