@@ -25,8 +25,9 @@ var (
 
 // Work is what a job computes. Run reports each step it completes through
 // progress (the steps of an asynchronous job are its Spec.Total) and returns
-// the job's result; it must return soon after ctx ends, with an error that
-// wraps ctx.Err().
+// the job's result. It should return soon after ctx ends, with an error
+// that wraps ctx.Err(): that is how an interrupted job is told from a failed
+// one.
 type Work interface {
 	Run(ctx context.Context, progress func(n int)) ([]byte, error)
 }

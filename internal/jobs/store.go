@@ -12,7 +12,7 @@ import (
 // job it is, and the blobs it refers to.
 type Record struct {
 	schema.JobInfo
-	Owner      string // the token ID of the client that submitted it
+	Owner      string // who submitted it (api: the client's token ID)
 	InputBlob  string // "" once the job finished
 	ResultBlob string // "" until the job is done
 }
