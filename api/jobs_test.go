@@ -18,7 +18,9 @@ func TestJobsSchema(t *testing.T) {
 	versions := func(n *testNode) {
 		t.Helper()
 		for component, want := range map[string]int{"api": 3, "jobs": 1} {
-			if v, err := n.srv.DB().AppliedVersion(ctx, component); err != nil || v != want {
+			var v int
+			err := n.srv.DB().SQL().QueryRow(`SELECT MAX(version) FROM schema_migrations WHERE component = ?`, component).Scan(&v)
+			if err != nil || v != want {
 				t.Fatalf("%s at version %d (%v), want %d", component, v, err, want)
 			}
 		}
