@@ -8,6 +8,11 @@
 // ([OpenAPISpec], served at /v1/openapi.yaml); a test fails when a route is
 // missing from it.
 //
+// Every evaluation is a job of internal/jobs, which owns the queue, the rows
+// and blobs of asynchronous jobs, resumption after a restart and retention;
+// api owns what a job computes (jobs.go: a request or a stored job turned
+// into a jobs.Work) and maps the service's errors to status codes.
+//
 // Logs (log/slog) carry the request ID, method, route pattern, status,
 // duration and size — never a body, a header, a token, a key or a
 // ciphertext.
