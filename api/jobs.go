@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"sync"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
@@ -24,94 +22,52 @@ import (
 // computes is this file's: an inferenceJob, built from a request by
 // prepareJob or from a stored job by resumeWork, and run by evaluateJob.
 
-// inferenceJob is one evaluation of a model on a ciphertext batch, the
+// inferenceJob is one evaluation of a model on an encrypted input, the
 // jobs.Work of an inference job.
 type inferenceJob struct {
-	s       *Server
-	owner   string
-	model   *loadedModel
-	keyID   string
-	packing inference.Packing
-	input   []he.EncryptedVector
-	total   int
-	samples int
+	s     *Server
+	owner string
+	model *loadedModel
+	keyID string
+	input *inference.Input
 }
 
 var _ jobs.Work = (*inferenceJob)(nil)
 
-// Run implements jobs.Work.
+// Run implements jobs.Work: it evaluates the input on the owner's keys and
+// returns the encoded output batch.
 func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, error) {
-	return j.s.evaluateJob(ctx, j, progress)
-}
-
-// spec is the job as the row of an asynchronous job shows it.
-func (j *inferenceJob) spec() jobs.Spec {
-	return jobs.Spec{Owner: j.owner, Model: j.model.info.ID, Key: j.keyID, Packing: j.packing.String(), Total: j.total, Samples: j.samples}
-}
-
-// evaluateJob runs the model on the job's ciphertexts and returns the
-// encoded output batch.
-func (s *Server) evaluateJob(ctx context.Context, j *inferenceJob, progress func(n int)) ([]byte, error) {
-	keys, _, err := s.evaluationKeys(ctx, j.owner, j.keyID)
+	keys, _, err := j.s.evaluationKeys(ctx, j.owner, j.keyID)
 	if err != nil {
 		return nil, err
 	}
-	params, err := he.PresetByName(j.model.info.Preset)
+	ev, err := j.s.evaluators.get(j.model, keys, j.input.Packing())
 	if err != nil {
 		return nil, err
 	}
-	ev, err := s.evaluators.get(j.model, keys, j.packing)
+	out, err := ev.EvaluateInput(ctx, j.input, progress)
 	if err != nil {
 		return nil, err
 	}
-	var out []he.EncryptedVector
-	switch e := ev.(type) {
-	case *inference.BatchEvaluator:
-		f := j.model.info.Features
-		for b := 0; b < len(j.input); b += f {
-			in := make([]*rlwe.Ciphertext, f)
-			samples := j.input[b].Values
-			for i := range in {
-				in[i] = j.input[b+i].Ciphertext
-			}
-			res, err := e.Evaluate(ctx, in)
-			if err != nil {
-				return nil, err
-			}
-			for _, ct := range res {
-				out = append(out, he.EncryptedVector{Values: samples, Ciphertext: ct})
-			}
-			progress(1)
-		}
-	case *inference.SingleEvaluator:
-		const chunk = 16
-		for b := 0; b < len(j.input); b += chunk {
-			in := make([]*rlwe.Ciphertext, 0, chunk)
-			for _, v := range j.input[b:min(b+chunk, len(j.input))] {
-				in = append(in, v.Ciphertext)
-			}
-			res, err := e.EvaluateMany(ctx, in)
-			if err != nil {
-				return nil, err
-			}
-			for _, ct := range res {
-				out = append(out, he.EncryptedVector{Values: len(j.model.info.Classes), Ciphertext: ct})
-			}
-			progress(len(in))
-		}
-	}
-	s.metrics.predictions.Add(int64(j.samples))
+	j.s.metrics.predictions.Add(int64(j.input.Samples()))
 	var buf bytes.Buffer
-	if err := he.WriteCiphertextFile(&buf, params, out); err != nil {
+	if err := he.WriteCiphertextFile(&buf, j.model.server.Params(), out); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// prepareJob reads and validates an inference request: model, key set (the
-// caller's, covering the packing's keys), and the ciphertext batch (the
-// model's parameters; count, level and scale of the plan). It returns the
-// job and the request body, the input an asynchronous job stores.
+// spec is the job as the row of an asynchronous job shows it.
+func (j *inferenceJob) spec() jobs.Spec {
+	return jobs.Spec{Owner: j.owner, Model: j.model.info.ID, Key: j.keyID, Packing: j.input.Packing().String(),
+		Total: j.input.Batches(), Samples: j.input.Samples()}
+}
+
+// prepareJob reads and validates an inference request: the model, the
+// packing, the caller's key set (its preset and keys checked against what
+// the packing needs, before the body is read) and the encrypted input
+// (checked against the packing's plan). It returns the job and the request
+// body, the input an asynchronous job stores.
 func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64) (*inferenceJob, []byte, error) {
 	owner := principalOf(r.Context()).TokenID
 	m, err := s.model(modelID)
@@ -127,77 +83,19 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 	if err != nil {
 		return nil, nil, err
 	}
-	if keyInfo.Preset != m.info.Preset {
-		return nil, nil, fmt.Errorf("%w: the model needs keys for preset %s, key set %.16s… is for %s", he.ErrParamsMismatch, m.info.Preset, keyID, keyInfo.Preset)
-	}
-	pi := m.info.Packings[packing.String()]
-	spec := he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements}
-	if missing := missingKeys(keyInfo, spec); missing != "" {
-		return nil, nil, fmt.Errorf("%w: %s", inference.ErrMissingKeys, missing)
+	have := he.KeySpec{Relinearization: keyInfo.Relinearization, GaloisElements: keyInfo.GaloisElements}
+	if err := m.server.CheckKeys(packing, keyInfo.Preset, have); err != nil {
+		return nil, nil, fmt.Errorf("key set %.16s…: %w", keyID, err)
 	}
 	body, err := s.readBody(w, r, limit)
 	if err != nil {
 		return nil, nil, err
 	}
-	params, err := he.PresetByName(m.info.Preset)
+	in, err := m.server.ReadInput(packing, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
 	}
-	cts, err := he.ReadCiphertextFile(bytes.NewReader(body), params, he.Limits{MaxGaloisKeys: 0, MaxCiphertextDegree: 1})
-	if err != nil {
-		return nil, nil, err
-	}
-	j := &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, packing: packing, input: cts}
-	scale := math.Exp2(float64(pi.LogInputScale))
-	for i, c := range cts {
-		if c.Ciphertext.Level() != pi.InputLevel || math.Abs(c.Ciphertext.Scale.Float64()-scale) > 1e-9*scale {
-			return nil, nil, &inference.CiphertextError{Index: i, Field: "level and scale",
-				Want: fmt.Sprintf("level %d, scale 2^%d", pi.InputLevel, pi.LogInputScale),
-				Got:  fmt.Sprintf("level %d, scale 2^%.2f", c.Ciphertext.Level(), math.Log2(c.Ciphertext.Scale.Float64()))}
-		}
-	}
-	switch packing {
-	case inference.Batch:
-		f := m.info.Features
-		if len(cts) == 0 || len(cts)%f != 0 {
-			return nil, nil, &inference.CiphertextError{Index: -1, Field: "count", Want: fmt.Sprintf("a multiple of %d (one ciphertext per feature per batch)", f), Got: fmt.Sprint(len(cts))}
-		}
-		j.total = len(cts) / f
-		for b := 0; b < len(cts); b += f {
-			for i := b; i < b+f; i++ {
-				if cts[i].Values != cts[b].Values {
-					return nil, nil, &inference.CiphertextError{Index: i, Field: "values", Want: fmt.Sprint(cts[b].Values), Got: fmt.Sprint(cts[i].Values)}
-				}
-			}
-			j.samples += cts[b].Values
-		}
-	case inference.Single:
-		if len(cts) == 0 {
-			return nil, nil, &inference.CiphertextError{Index: -1, Field: "count", Want: "at least 1", Got: "0"}
-		}
-		j.total, j.samples = len(cts), len(cts)
-	}
-	return j, body, nil
-}
-
-func missingKeys(have schema.KeyInfo, spec he.KeySpec) string {
-	if spec.Relinearization && !have.Relinearization {
-		return "the relinearization key"
-	}
-	var missing []uint64
-	for _, el := range spec.GaloisElements {
-		found := false
-		for _, h := range have.GaloisElements {
-			found = found || h == el
-		}
-		if !found {
-			missing = append(missing, el)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Sprintf("Galois keys for elements %v", missing)
-	}
-	return ""
+	return &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, input: in}, body, nil
 }
 
 // handleInfer: POST /v1/models/{id}/infer?key=ID&packing=batch|single, body
@@ -217,7 +115,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", schema.CiphertextMediaType)
-	w.Header().Set("X-Aios-Samples", fmt.Sprint(j.samples))
+	w.Header().Set("X-Aios-Samples", fmt.Sprint(j.input.Samples()))
 	w.Write(out)
 }
 
@@ -269,8 +167,8 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 }
 
 // resumeWork turns a job that a previous run left queued or running back
-// into its work: the model, packing and ciphertext batch of its row and
-// input.
+// into its work: the model, packing and encrypted input of its row, checked
+// again as a request's would be.
 func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	m, err := s.model(r.Model)
 	if err != nil {
@@ -280,15 +178,11 @@ func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	params, err := he.PresetByName(m.info.Preset)
+	in, err := m.server.ReadInput(packing, bytes.NewReader(input))
 	if err != nil {
 		return nil, err
 	}
-	cts, err := he.ReadCiphertextFile(bytes.NewReader(input), params, he.Limits{MaxCiphertextDegree: 1})
-	if err != nil {
-		return nil, err
-	}
-	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, packing: packing, input: cts, total: r.Total, samples: r.Samples}, nil
+	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, input: in}, nil
 }
 
 // evaluatorCache keeps the last few evaluators (model, key set, packing):
@@ -297,26 +191,20 @@ type evaluatorCache struct {
 	mu    sync.Mutex
 	limit int
 	order []string
-	byKey map[string]any
+	byKey map[string]inference.EncryptedEvaluator
 }
 
-func (c *evaluatorCache) get(m *loadedModel, keys *he.EvaluationKeySet, packing inference.Packing) (any, error) {
+func (c *evaluatorCache) get(m *loadedModel, keys *he.EvaluationKeySet, packing inference.Packing) (inference.EncryptedEvaluator, error) {
 	k := m.info.ID + "/" + keys.ID() + "/" + packing.String()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey == nil {
-		c.byKey = map[string]any{}
+		c.byKey = map[string]inference.EncryptedEvaluator{}
 	}
 	if ev, ok := c.byKey[k]; ok {
 		return ev, nil
 	}
-	var ev any
-	var err error
-	if packing == inference.Batch {
-		ev, err = inference.NewBatchEvaluator(m.server.Model(), keys)
-	} else {
-		ev, err = inference.NewSingleEvaluator(m.server.Model(), keys)
-	}
+	ev, err := m.server.NewEvaluator(packing, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -33,12 +33,9 @@ type Config struct {
 	Logger  *slog.Logger
 
 	// Accel is the kernel backend of the batch packing's dense layers
-	// (nil: the pure-Go cpu backend); the caller selects it, e.g. with
-	// accel.SelectByName.
+	// (default: the pure-Go cpu backend); the caller selects it, e.g. with
+	// accel.SelectByName. /v1/health names it.
 	Accel accel.Backend
-	// AccelName and AccelDevice name the kernel backend in /v1/health
-	// ("cpu", "cuda", …).
-	AccelName, AccelDevice string
 
 	// KeyLimits bounds uploaded evaluation key sets (Galois keys, degree).
 	KeyLimits he.Limits
@@ -84,6 +81,9 @@ func (c *Config) defaults() {
 	def64(&c.MaxJobBytes, 1<<30)
 	def64(&c.MaxModelBytes, 16<<20)
 	def64(&c.KeyCacheBytes, 2<<30)
+	if c.Accel == nil {
+		c.Accel = accel.CPU()
+	}
 	if c.KeyLimits == (he.Limits{}) {
 		c.KeyLimits = he.DefaultLimits
 	}
@@ -361,7 +361,7 @@ type healthResponse struct {
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: s.cfg.Version, NodeID: s.NodeID(),
-		Accel: s.cfg.AccelName, AccelDevice: s.cfg.AccelDevice, Uptime: seconds(time.Since(s.started))})
+		Accel: s.cfg.Accel.Name(), AccelDevice: s.cfg.Accel.Device(), Uptime: seconds(time.Since(s.started))})
 }
 
 // presetInfo is a preset as GET /v1/params lists it: the summary and the

@@ -210,7 +210,7 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 	if int64(count) > int64(l.MaxGaloisKeys) {
 		return nil, bad(ErrTooLarge, off, "%d Galois keys, the limit is %d", count, l.MaxGaloisKeys)
 	}
-	off += 4
+	// The keys start at seededKeysHead, which the header check above accounts for.
 	keyBytes := seededKeyBytes(p)
 	if want := seededKeysHead + int(relin)*keyBytes + int(count)*(8+keyBytes); len(b) != want {
 		return nil, bad(ErrMalformed, len(b), "%d bytes, the header announces %d", len(b), want)
