@@ -58,9 +58,9 @@ type MPCSessionSpec struct {
 
 // MPCExcluded is a dealer left out of a session and why.
 type MPCExcluded struct {
-	Node     string `json:"node"`
-	Phase    int    `json:"phase"`
-	Reason   string `json:"reason"`
+	Node   string `json:"node"`
+	Phase  int    `json:"phase"`
+	Reason string `json:"reason"`
 	// Reporter is the node whose evidence convicted Node: the accuser of a
 	// dealer, or the dealer whose opening refuted a false accusation.
 	Reporter string `json:"reporter,omitempty"`
