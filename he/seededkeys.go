@@ -1,6 +1,7 @@
 package he
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -284,4 +285,15 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 		off += 8 + keyBytes
 	}
 	return seededKeySet(p, rlk, gks, seeds)
+}
+
+// ParseUploadedEvaluationKeySet parses an evaluation key set in either
+// encoding a client may send: the seeded one ([ParseSeededEvaluationKeySet];
+// it starts with "AIOSSEVK") or lattigo's own ([ParseEvaluationKeySet];
+// it starts with a flag byte, 0 or 1, so the two cannot be confused).
+func ParseUploadedEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationKeySet, error) {
+	if bytes.HasPrefix(b, []byte(seededKeysMagic)) {
+		return ParseSeededEvaluationKeySet(p, l, b)
+	}
+	return ParseEvaluationKeySet(p, l, b)
 }
