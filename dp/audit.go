@@ -45,16 +45,21 @@ const (
 	// "version" is of this version.
 	EntryV1 = 1
 	// EntryV2 entries carry a release commitment (empty for a budget
-	// creation, 32 bytes for a spend). The ledger writes only these.
+	// creation, 32 bytes for a spend). The ledger writes these for pure-ε
+	// budgets.
 	EntryV2 = 2
+	// EntryV3 entries are those of (ε, δ) budgets: a version-2 entry with
+	// the budget's δ, conversion constant and Rényi orders (on its creation)
+	// or the release's mechanism parameters and per-order RDP (on a spend).
+	EntryV3 = 3
 )
 
 // Entry is one ledger entry: a budget creation or a spend. It never holds a
-// raw value or a released value; a spend of version 2 holds a hiding
+// raw value or a released value; a spend of version 2 or 3 holds a hiding
 // commitment to its released value ([ReleaseCommitment]).
 type Entry struct {
 	Seq            int64        `json:"seq"`
-	Version        int          `json:"version,omitempty"` // EntryV1 or EntryV2; 0 (absent) means EntryV1
+	Version        int          `json:"version,omitempty"` // EntryV1, EntryV2 or EntryV3; 0 (absent) means EntryV1
 	Kind           string       `json:"kind"`
 	Budget         string       `json:"budget"`
 	Epsilon        MicroEpsilon `json:"epsilon_micro"`
@@ -68,10 +73,27 @@ type Entry struct {
 	Purpose        string       `json:"purpose"`
 	Time           int64        `json:"time_unix_micro"`
 	IdempotencyKey string       `json:"idempotency_key"`
-	// ReleaseCommitment is, on a version-2 spend, the [ReleaseCommitment] of
+	// ReleaseCommitment is, on a version-2 or -3 spend, the [ReleaseCommitment] of
 	// the released value; empty otherwise.
 	ReleaseCommitment HexBytes `json:"release_commitment,omitempty"`
-	PrevHash          Hash     `json:"prev_hash"`
+	// Version-3 fields; zero or empty on other versions. On the creation of
+	// an (ε, δ) budget: Delta is its δ, LogInvDelta its conversion constant
+	// ([LogInvDeltaMicro]) and Orders its Rényi orders in thousandths. On a
+	// spend from such a budget: RDP is what the release added at each order
+	// (micro-nats), and, for a Gaussian release, NoiseMultiplier (σ/C in
+	// millionths, rounded down), SampleRate (in billionths, rounded up),
+	// Steps (compositions in the release) and NoiseShares (for distributed
+	// noise, the fewest members' noise shares the release sums; 0 for
+	// central noise) record the parameters RDP was computed from.
+	Delta           PicoDelta `json:"delta_pico,omitempty"`
+	LogInvDelta     int64     `json:"log_inv_delta_micro,omitempty"`
+	Orders          []int64   `json:"rdp_orders_milli,omitempty"`
+	NoiseMultiplier int64     `json:"noise_multiplier_micro,omitempty"`
+	SampleRate      int64     `json:"sample_rate_ppb,omitempty"`
+	Steps           int64     `json:"steps,omitempty"`
+	NoiseShares     int64     `json:"noise_shares,omitempty"`
+	RDP             []int64   `json:"rdp_micro,omitempty"`
+	PrevHash        Hash      `json:"prev_hash"`
 	Hash              Hash     `json:"hash"`
 }
 
@@ -101,7 +123,15 @@ func (e *Entry) version() int {
 //	release_commitment (byte string: length 0 for a budget creation,
 //	32 for a spend)
 //
-// The version itself is carried by the tag; the hashes are not part of the
+//	version 3:
+//	"aios/dp/ledger-entry/v3" (string, domain separation)
+//	the fields of version 2 after its tag, in its order, then
+//	delta_pico, log_inv_delta_micro,
+//	n (int64), rdp_orders_milli[0..n-1] (int64 each),
+//	noise_multiplier_micro, sample_rate_ppb, steps, noise_shares,
+//	m (int64), rdp_micro[0..m-1] (int64 each)
+//
+// (n is 0 on a spend, m is 0 on a budget creation.) The version itself is carried by the tag; the hashes are not part of the
 // encoding. Canonical returns nil for a version this package does not know
 // ([Verify] rejects such entries before hashing them).
 func (e *Entry) Canonical() []byte {
@@ -111,6 +141,8 @@ func (e *Entry) Canonical() []byte {
 		b.str("aios/dp/ledger-entry/v1")
 	case EntryV2:
 		b.str("aios/dp/ledger-entry/v2")
+	case EntryV3:
+		b.str("aios/dp/ledger-entry/v3")
 	default:
 		return nil
 	}
@@ -128,8 +160,18 @@ func (e *Entry) Canonical() []byte {
 	b.str(e.Purpose)
 	b.i64(e.Time)
 	b.str(e.IdempotencyKey)
-	if e.version() == EntryV2 {
+	if e.version() >= EntryV2 {
 		b.str(string(e.ReleaseCommitment))
+	}
+	if e.version() == EntryV3 {
+		b.i64(int64(e.Delta))
+		b.i64(e.LogInvDelta)
+		b.i64s(e.Orders)
+		b.i64(e.NoiseMultiplier)
+		b.i64(e.SampleRate)
+		b.i64(e.Steps)
+		b.i64(e.NoiseShares)
+		b.i64s(e.RDP)
 	}
 	return b.buf
 }
@@ -149,7 +191,7 @@ func (e *Entry) ChainHash() Hash {
 const ReleaseNonceSize = 32
 
 // ReleaseCommitment returns the commitment to a released value that its
-// version-2 spend entry carries:
+// spend entry of version 2 or 3 carries:
 //
 //	SHA-256("aios/dp/release/v1" (string) ‖ nonce (32 bytes) ‖ mechanism (string)
 //	        ‖ n (int64) ‖ values[0..n-1] (float64 each)
@@ -204,6 +246,14 @@ func (b *canonicalBuilder) i64(v int64) { b.buf = binary.BigEndian.AppendUint64(
 func (b *canonicalBuilder) str(s string) {
 	b.buf = binary.BigEndian.AppendUint32(b.buf, uint32(len(s)))
 	b.buf = append(b.buf, s...)
+}
+
+// i64s writes the length of vs and then each element.
+func (b *canonicalBuilder) i64s(vs []int64) {
+	b.i64(int64(len(vs)))
+	for _, v := range vs {
+		b.i64(v)
+	}
 }
 
 // f64 writes v's IEEE 754 binary64 bits as an int64.
@@ -265,10 +315,13 @@ const MaxExportSize = 512 << 20
 //	  "node_id":     "<64 hex: the Ed25519 public key that signs the checkpoints>",
 //	  "exported_at": "<RFC 3339 time>",
 //	  "budgets":     [{"name": …, "total_micro_epsilon": …, "spent_micro_epsilon": …}],
-//	  "entries":     [{"seq": 1, "version": 1|2, "kind": "budget"|"spend", "budget": …,
+//	  "entries":     [{"seq": 1, "version": 1|2|3, "kind": "budget"|"spend", "budget": …,
 //	                   "epsilon_micro": …, "mechanism": …, "l0": …, "linf": …, "frac_bits": …,
 //	                   "lower": …, "upper": …, "requester": …, "purpose": …, "time_unix_micro": …,
 //	                   "idempotency_key": …, "release_commitment": "<64 hex>",
+//	                   "delta_pico": …, "log_inv_delta_micro": …, "rdp_orders_milli": […],
+//	                   "noise_multiplier_micro": …, "sample_rate_ppb": …, "steps": …,
+//	                   "noise_shares": …, "rdp_micro": […],
 //	                   "prev_hash": "<64 hex>", "hash": "<64 hex>"}],
 //	  "checkpoints": [{"entry_count": …, "head_hash": "<64 hex>",
 //	                   "time_unix_micro": …, "signature": "<128 hex>"}]
@@ -276,7 +329,9 @@ const MaxExportSize = 512 << 20
 //
 // Entries are in seq order from 1; integers are JSON numbers (all fit in
 // int64); "version" absent means 1; "release_commitment" is present on
-// version-2 spends only (see [Entry.Canonical]); "budgets" is the node's
+// version-2 and -3 spends only, and the version-3 fields (see [Entry])
+// on version-3 entries only, as JSON numbers and arrays of numbers, absent
+// when zero or empty (see [Entry.Canonical]); "budgets" is the node's
 // current table of budget totals, which the verifier reconciles with the
 // chain. Unknown fields are rejected.
 type AuditDocument struct {
@@ -415,9 +470,17 @@ func (r *VerifyReport) RequireSignedHead() error {
 // Verify checks doc against the node public key pub:
 //
 //   - entries are numbered 1, 2, … without gap;
-//   - each entry is of version 1 or 2, no version-1 entry follows a
-//     version-2 one, and a version-2 entry carries a 32-byte release
-//     commitment if and only if it is a spend;
+//   - each entry is of version 1, 2 or 3, no version-1 entry follows a
+//     later one, an entry of version 2 or 3 carries a 32-byte release
+//     commitment if and only if it is a spend, and only version-3 entries
+//     carry the version-3 fields;
+//   - the entries of an (ε, δ) budget (created by a version-3 entry with a
+//     δ in (0, MaxDelta], its conversion constant ⌈10^6·ln(1/δ)⌉ + 1 (±1
+//     for the floating-point logarithm) and 1 to 64 increasing orders
+//     above 1) are all of version 3, and other budgets' spends are not; each
+//     of its spends carries one RDP value in [0, MaxRDPMicro] per order, and
+//     its ε is the increase it causes in the budget's composed ε, the
+//     integer conversion ([RDP.Epsilon]) of the per-order sums;
 //   - each entry's prev_hash is its predecessor's hash (zeros for the first)
 //     and its hash is SHA-256(prev_hash ‖ canonical entry);
 //   - each budget is created once, before its spends, every ε is positive,
@@ -451,7 +514,10 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 			return nil, err
 		}
 	}
-	type acc struct{ total, spent MicroEpsilon }
+	type acc struct {
+		total, spent MicroEpsilon
+		*rdpAcc // nil for a pure-ε budget
+	}
 	chain := map[string]*acc{}
 	var prev Hash
 	heads := make([]Hash, len(doc.Entries)+1) // heads[n] = hash after n entries
@@ -481,11 +547,18 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 			if chain[e.Budget] != nil {
 				return nil, &AuditError{Seq: e.Seq, Reason: "budget created twice"}
 			}
-			chain[e.Budget] = &acc{total: e.Epsilon}
+			ra, err := newRDPAcc(e)
+			if err != nil {
+				return nil, err
+			}
+			chain[e.Budget] = &acc{total: e.Epsilon, rdpAcc: ra}
 		case KindSpend:
 			a := chain[e.Budget]
 			if a == nil {
 				return nil, &AuditError{Seq: e.Seq, Reason: "spend on a budget that does not exist yet"}
+			}
+			if err := a.rdpAcc.spend(e, a.spent); err != nil {
+				return nil, err
 			}
 			if e.Epsilon > a.total-a.spent {
 				return nil, &AuditError{Seq: e.Seq, Reason: "spend exceeds the budget"}
@@ -552,18 +625,21 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 	return rep, nil
 }
 
-// checkVersion checks e's version and the release commitment it implies;
-// afterV2 says whether a version-2 entry came before e.
-func checkVersion(e *Entry, afterV2 bool) error {
+// checkVersion checks e's version and the fields it implies; afterV1 says
+// whether an entry of a later version than 1 came before e.
+func checkVersion(e *Entry, afterV1 bool) error {
+	if e.version() < EntryV3 && e.hasV3Fields() {
+		return &AuditError{Seq: e.Seq, Reason: fmt.Sprintf("version-%d entry with version-3 fields (not covered by its hash)", e.version())}
+	}
 	switch e.version() {
 	case EntryV1:
-		if afterV2 {
-			return &AuditError{Seq: e.Seq, Reason: "version-1 entry after a version-2 entry"}
+		if afterV1 {
+			return &AuditError{Seq: e.Seq, Reason: "version-1 entry after a later version"}
 		}
 		if len(e.ReleaseCommitment) != 0 {
 			return &AuditError{Seq: e.Seq, Reason: "version-1 entry with a release commitment (not covered by its hash)"}
 		}
-	case EntryV2:
+	case EntryV2, EntryV3:
 		want := 0
 		if e.Kind == KindSpend {
 			want = len(Hash{})
@@ -598,7 +674,7 @@ func extends(heads []Hash, cp *Checkpoint) *AuditError {
 // ledger's node key and the pins, and in addition that every stored release
 // belongs to a spend entry, every spend entry has its stored release
 // (nothing was released without an entry), and every stored release of a
-// version-2 entry is the value that the entry committed to.
+// version-2 or -3 entry is the value that the entry committed to.
 func (l *Ledger) Verify(ctx context.Context, pins ...*Pin) (*VerifyReport, error) {
 	doc, links, err := l.snapshot(ctx)
 	if err != nil {

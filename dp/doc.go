@@ -69,7 +69,10 @@
 // values and intervals (float64 as IEEE 754 bits), so the chain covers what
 // was released without revealing it. Entries written before it are of
 // version 1, without a commitment, and still verify; the JSON of a version-1
-// entry may lack "version". A version-1 entry never follows a version-2 one.
+// entry may lack "version". A version-1 entry never follows a later one.
+// Version 3, which the ledger writes for (ε, δ) budgets (see Privacy
+// accounting below), adds the budget's δ and orders or the release's
+// per-order RDP; pure-ε budgets keep version 2.
 //
 // The node signs [Checkpoint]s (entry count, head hash, time) with its
 // Ed25519 key (internal/nodekey). [Verify] recomputes the chain, checks every

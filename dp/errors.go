@@ -44,6 +44,9 @@ var (
 	// ErrUnsignedHead reports, from [VerifyReport.RequireSignedHead], a chain
 	// that verified but whose last entries no signed checkpoint covers.
 	ErrUnsignedHead = errors.New("dp: audit log head not covered by a signed checkpoint")
+	// ErrDeltaRequired reports a Gaussian release against a pure-ε budget:
+	// it is (ε, δ)-DP only, so it needs a budget with a δ.
+	ErrDeltaRequired = errors.New("dp: release needs an (ε, δ) budget")
 	// ErrNoise reports a failure of the noise library (it should not happen
 	// for a validated query).
 	ErrNoise = errors.New("dp: noise generation failed")

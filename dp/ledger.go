@@ -65,7 +65,7 @@ CREATE TABLE dp_checkpoints (
 );`}, {Version: 2, Name: "release commitments", SQL: `
 ALTER TABLE dp_entries ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE dp_entries ADD COLUMN release_commitment BLOB NOT NULL DEFAULT x'';
-ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}}
+ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}, {Version: 3, Name: "rdp accounting", SQL: rdpMigrationSQL}}
 }
 
 // DefaultCheckpointEvery is how many entries pass between automatic
@@ -155,11 +155,14 @@ func checkText(field, s string) error {
 }
 
 // BudgetLiteral declares a budget: a named scope (a dataset, a tenant) with
-// a total ε.
+// a total ε, and for an (ε, δ) budget a δ.
 type BudgetLiteral struct {
 	Name        string       // 1–64 of [a-z0-9._-], starting with a letter or digit
 	Total       MicroEpsilon // in (0, MaxEpsilon]
 	Description string       // free text, at most 512 bytes
+	// Delta is 0 for a pure-ε budget (sequential composition of ε), or the
+	// δ, in (0, MaxDelta], of an (ε, δ) budget accounted in RDP.
+	Delta PicoDelta
 }
 
 // Budget is a validated [BudgetLiteral]. It is immutable.
@@ -175,6 +178,11 @@ func NewBudgetFromLiteral(lit BudgetLiteral) (*Budget, error) {
 	}
 	if err := checkText("description", lit.Description); err != nil {
 		return nil, err
+	}
+	if lit.Delta != 0 {
+		if err := CheckDelta(lit.Delta); err != nil {
+			return nil, err
+		}
 	}
 	return &Budget{lit: lit}, nil
 }
@@ -220,10 +228,14 @@ func (l *Ledger) CreateBudget(ctx context.Context, b *Budget, createdBy string) 
 			b.lit.Name, int64(b.lit.Total), b.lit.Description, now.UnixMicro()); err != nil {
 			return err
 		}
-		_, err := l.appendEntry(ctx, tx, &Entry{
+		e := &Entry{
 			Version: EntryV2, Kind: KindBudget, Budget: b.lit.Name, Epsilon: b.lit.Total,
 			Requester: createdBy, Purpose: b.lit.Description, Time: now.UnixMicro(),
-		})
+		}
+		if err := createRDPBudget(ctx, tx, b, e); err != nil {
+			return err
+		}
+		_, err := l.appendEntry(ctx, tx, e)
 		return err
 	})
 	if err != nil {
@@ -398,6 +410,14 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err != nil {
 			return err
 		}
+		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent)
+		if err != nil {
+			return err
+		}
+		eps := eps
+		if acct != nil {
+			eps = acct.debit
+		}
 		if eps > total-spent {
 			return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
 		}
@@ -432,6 +452,9 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
 			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey,
 			ReleaseCommitment: commitment[:]}
+		if acct != nil {
+			acct.apply(e)
+		}
 		seq, err = l.appendEntry(ctx, tx, e)
 		if err != nil {
 			return err
@@ -467,6 +490,11 @@ func requestHash(req ReleaseRequest, s Sensitivity) [32]byte {
 	b.i64(s.Upper)
 	b.str(req.Requester)
 	b.str(req.Purpose)
+	if g, ok := req.Query.(rdpQuery); ok { // nothing is added for pure-ε queries
+		r, p := g.rdp(), g.params()
+		b.i64s(r[:])
+		b.i64s([]int64{p.noiseMultiplier, p.sampleRate, p.steps, p.noiseShares})
+	}
 	return sha256.Sum256(b.buf)
 }
 
@@ -503,10 +531,13 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 	e.Hash = e.ChainHash()
 	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
 	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
-		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash,
+		delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
-		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:]); err != nil {
+		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:],
+		int64(e.Delta), e.LogInvDelta, encodeInt64s(e.Orders), e.NoiseMultiplier, e.SampleRate, e.Steps, e.NoiseShares,
+		encodeInt64s(e.RDP)); err != nil {
 		return 0, fmt.Errorf("dp: append entry: %w", err)
 	}
 	if l.every > 0 && e.Seq%int64(l.every) == 0 {
@@ -606,17 +637,29 @@ func (l *Ledger) scanEntries(ctx context.Context, q string, args ...any) ([]Entr
 
 // entryColumns are the dp_entries columns that collectEntries scans.
 const entryColumns = `seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits, lower_bound, upper_bound,
-	requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash`
+	requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash,
+	delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro`
 
 func collectEntries(rows *sql.Rows) ([]Entry, error) {
 	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
 		var e Entry
-		var prev, hash, commitment []byte
+		var prev, hash, commitment, orders, rdp []byte
 		if err := rows.Scan(&e.Seq, &e.Version, &e.Kind, &e.Budget, &e.Epsilon, &e.Mechanism, &e.L0, &e.LInf, &e.FracBits,
-			&e.Lower, &e.Upper, &e.Requester, &e.Purpose, &e.Time, &e.IdempotencyKey, &commitment, &prev, &hash); err != nil {
+			&e.Lower, &e.Upper, &e.Requester, &e.Purpose, &e.Time, &e.IdempotencyKey, &commitment, &prev, &hash,
+			&e.Delta, &e.LogInvDelta, &orders, &e.NoiseMultiplier, &e.SampleRate, &e.Steps, &e.NoiseShares, &rdp); err != nil {
 			return nil, fmt.Errorf("dp: read entries: %w", err)
+		}
+		var err1, err2 error
+		if e.Orders, err1 = decodeInt64s(orders); len(e.Orders) == 0 {
+			e.Orders = nil
+		}
+		if e.RDP, err2 = decodeInt64s(rdp); len(e.RDP) == 0 {
+			e.RDP = nil
+		}
+		if err1 != nil || err2 != nil {
+			return nil, &AuditError{Seq: e.Seq, Reason: "malformed RDP column"}
 		}
 		if len(prev) != 32 || len(hash) != 32 {
 			return nil, &AuditError{Seq: e.Seq, Reason: "malformed hash column"}
