@@ -94,7 +94,7 @@ type Entry struct {
 	NoiseShares     int64     `json:"noise_shares,omitempty"`
 	RDP             []int64   `json:"rdp_micro,omitempty"`
 	PrevHash        Hash      `json:"prev_hash"`
-	Hash              Hash     `json:"hash"`
+	Hash            Hash      `json:"hash"`
 }
 
 // version returns the entry's version, EntryV1 when it is not set.
@@ -516,7 +516,7 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 	}
 	type acc struct {
 		total, spent MicroEpsilon
-		*rdpAcc // nil for a pure-ε budget
+		*rdpAcc      // nil for a pure-ε budget
 	}
 	chain := map[string]*acc{}
 	var prev Hash

@@ -52,10 +52,10 @@
 //
 // # Ledger and audit log
 //
-// Budgets and ε are exact integers in micro-ε ([MicroEpsilon]); this package
-// implements pure ε-DP (δ = 0) and sequential composition: a budget of total
-// ε pays for releases whose ε sum to at most that total. There are no
-// refunds. Every budget creation and every spend appends an [Entry] to one
+// Budgets and ε are exact integers in micro-ε ([MicroEpsilon]). A pure-ε
+// budget (δ = 0) uses sequential composition: it pays for releases whose ε
+// sum to at most its total. An (ε, δ) budget is accounted in Rényi DP (see
+// Privacy accounting). There are no refunds. Every budget creation and every spend appends an [Entry] to one
 // chain; entry i carries
 //
 //	hash_i = SHA-256(hash_{i-1} ‖ canonical(entry_i)),  hash_0 = 32 zero bytes,
@@ -94,4 +94,68 @@
 // which then proves that the chain extends it: fewer entries fail with
 // [ErrRollback], another hash at the pinned entry with [ErrFork], whether
 // the checkpoints were deleted or the node signed two histories.
+//
+// # Privacy accounting
+//
+// A [BudgetLiteral] with a Delta ([PicoDelta], δ in units of 10^-12) is an
+// (ε, δ) budget. It accumulates, at each of the 20 Rényi orders of
+// [RDPOrders] (1.25, 1.5, 1.75, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24,
+// 32, 48, 64, 128, 256), the RDP of its releases ([RDP]: integer
+// micro-nats, each release's value rounded up, sums exact and saturating at
+// [MaxRDPMicro]; Mironov, "Rényi Differential Privacy", CSF 2017,
+// Proposition 1). Its spent ε is the conversion of those sums at its δ,
+//
+//	ε = min over α of  RDP(α) + ⌈L/(α−1)⌉,  L = ⌈10^6·ln(1/δ)⌉ + 1
+//
+// (Mironov 2017, Proposition 3), computed in integers from the constant L
+// that the budget's creation entry records. The tighter conversions of
+// Canonne, Kamath and Steinke 2020 and Balle et al. 2020 are not used:
+// Proposition 3 needs no floating point at the check, so an auditor
+// recomputes every ε bit for bit. A release is admitted if the conversion
+// after it is at most the budget's ε; it debits the increase, so the spent
+// totals of the budgets table stay sums of entry ε as for pure budgets.
+//
+// The RDP of a release is, for a Gaussian one, what its query states (the
+// subsampled Gaussian of [SampledGaussianRDP], after Mironov, Talwar and
+// Zhang 2019, or the distributed discrete Gaussian below), and for a
+// Laplace or aggregate query min(ε, α·ε²/2) ([LaplaceRDP]), so pure-ε
+// releases compose with Gaussian ones on an (ε, δ) budget. A Gaussian query
+// on a pure-ε budget is refused with [ErrDeltaRequired]. Entries of (ε, δ)
+// budgets are of version 3 ([Entry.Canonical]); [Verify] recomposes their
+// RDP and checks each entry's ε against it. It cannot recompute an entry's
+// RDP from the mechanism parameters recorded beside it (that takes floating
+// point whose last bits differ between platforms), so the chain proves the
+// composition and the parameters, not the float computation between them.
+//
+// # Distributed noise
+//
+// In a federation with record-level DP ([DistributedGaussian]) every member
+// adds its own share of discrete Gaussian noise to its fixed-point update
+// before secret-sharing it ([DistributedGaussian.AddNoise], drawn exactly
+// by [SampleDiscreteGaussian]: Canonne, Kamath and Steinke, "The Discrete
+// Gaussian for Differential Privacy", NeurIPS 2020, Algorithm 1), sized so
+// that MinMembers shares carry the whole noise: σ_i² = (z·C·2^f)²/MinMembers.
+// The sum of discrete Gaussians is not a discrete Gaussian; its RDP is
+// bounded by Kairouz, Liu and Steinke, "The Distributed Discrete Gaussian
+// Mechanism for Federated Learning with Secure Aggregation", ICML 2021,
+// Theorem 1, which adds a term τ that vanishes once σ_i is a few units (for
+// the fixed-point scales of a model update it is 0 in float64). Skellam
+// noise (Agarwal, Kairouz and Liu, "The Skellam Mechanism for Differentially
+// Private Federated Learning", NeurIPS 2021) sums exactly to Skellam, but its
+// RDP bound carries an extra term in the ℓ1 sensitivity, which for a
+// d-coordinate update grows with d; the discrete Gaussian's bound is the
+// Gaussian's up to τ, so it is the one used. No amplification by subsampling is
+// claimed for it (the sampled-Gaussian analysis is for continuous noise), so
+// a federation's sampling rate must be 1.
+//
+// The reconstructed aggregate is already noised when the coordinator holds
+// it, so its release ([DistributedGaussian.Query], then [Ledger.Release])
+// is a debit followed by the return of the value it was given: the ledger
+// entry is durable before the value is returned, and a retry with the same
+// idempotency key is free, as for every release. What the ledger cannot
+// see, it trusts: that each member clipped its records to the declared
+// norm and added its share, that the aggregate sums at least MinMembers
+// shares, and that the caller publishes the value only from the
+// [Release]. The sealed query keeps the one exported path to a released
+// value through the ledger; it does not stop a coordinator that bypasses it.
 package dp
