@@ -330,7 +330,9 @@ type Release struct {
 //
 //  1. if the idempotency key is known on this budget, return the stored
 //     release (or ErrIdempotencyConflict if the request differs);
-//  2. check and debit the budget (*ExhaustedError if too little remains);
+//  2. check and debit the budget (*ExhaustedError if too little remains):
+//     a pure-ε budget by the query's ε, an (ε, δ) budget by the growth of
+//     its composed ε once the query's RDP is added (see the package doc);
 //  3. draw the noise;
 //  4. append the spend entry, with the [ReleaseCommitment] to the released
 //     value, to the hash chain, and store the value under the entry;
