@@ -70,6 +70,9 @@ func (j *inferenceJob) spec() jobs.Spec {
 // body, the input an asynchronous job stores.
 func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64) (*inferenceJob, []byte, error) {
 	owner := principalOf(r.Context()).TokenID
+	if modelID == "" {
+		return nil, nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
+	}
 	m, err := s.model(modelID)
 	if err != nil {
 		return nil, nil, err
@@ -79,6 +82,9 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	keyID := r.URL.Query().Get("key")
+	if keyID == "" {
+		return nil, nil, fmt.Errorf("%w: the query parameter key (an evaluation key set ID) is required", ErrBadRequest)
+	}
 	keyInfo, err := s.keyInfo(r.Context(), owner, keyID)
 	if err != nil {
 		return nil, nil, err
@@ -157,12 +163,19 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 // handleJobResult: GET /v1/jobs/{id}/result, the output ciphertext batch of
 // a finished job (409 while it is not done).
 func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
-	b, err := s.jobs.Result(r.Context(), ownerFilter(principalOf(r.Context())), chi.URLParam(r, "id"))
+	owner, id := ownerFilter(principalOf(r.Context())), chi.URLParam(r, "id")
+	info, err := s.jobs.Info(r.Context(), owner, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := s.jobs.Result(r.Context(), owner, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", schema.CiphertextMediaType)
+	w.Header().Set("X-Aios-Samples", fmt.Sprint(info.Samples))
 	w.Write(b)
 }
 
