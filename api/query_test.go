@@ -50,3 +50,15 @@ func TestJobResultSamples(t *testing.T) {
 		t.Fatalf("result: %d, X-Aios-Samples %q, want %d", resp.StatusCode, got, len(f.samples))
 	}
 }
+
+// TestEmptyBudgetList: a node without budgets lists [], not null.
+func TestEmptyBudgetList(t *testing.T) {
+	n := newTestNode(t, Config{})
+	resp, b := n.do("GET", "/v1/budgets", n.tokens[RoleAuditor], nil)
+	var body struct {
+		Budgets json.RawMessage `json:"budgets"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &body) != nil || string(body.Budgets) != "[]" {
+		t.Fatalf("GET /v1/budgets on a new node: %d %s", resp.StatusCode, b)
+	}
+}
