@@ -18,7 +18,7 @@ import (
 // Errors of the API itself.
 var (
 	ErrUnauthenticated = errors.New("authentication failed")
-	ErrForbidden       = errors.New("this role may not do that")
+	ErrForbidden       = errors.New("forbidden")
 	ErrNotFound        = errors.New("not found")
 	ErrBadRequest      = errors.New("bad request")
 	ErrTooLarge        = errors.New("request body too large")
@@ -40,6 +40,7 @@ var errorStatus = []struct {
 	{jobs.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrBlobNotFound, http.StatusNotFound, "not_found"},
 	{dp.ErrUnknownBudget, http.StatusNotFound, "not_found"},
+	{dp.ErrUnknownGrant, http.StatusNotFound, "not_found"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},

@@ -313,6 +313,9 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets", s.handleListBudgets)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}", s.handleGetBudget)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/ledger", s.handleBudgetLedger)
+		r.With(s.requireRole(RoleAdmin)).Post("/budgets/{name}/grants", s.handlePostGrant)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/grants", s.handleListGrants)
+		r.With(s.requireRole(RoleAdmin)).Delete("/budgets/{name}/grants/{grantee}", s.handleDeleteGrant)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/checkpoint", s.handleCheckpoint)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
 
