@@ -21,7 +21,10 @@
 //     rows and blobs of asynchronous jobs, resumption after a restart and
 //     retention; api turns a request or a stored job into a jobs.Work
 //     (jobs.go);
-//   - budgets, releases and the audit chain are dp's, MPC sessions mpc's;
+//   - budgets, their grants (who may spend them: grants.go routes them),
+//     releases and the audit chain are dp's, MPC sessions mpc's; who may
+//     use a session on this node (its owner, input_from, release_to) is
+//     api's own, in memory (mpcacl.go);
 //   - the request and response bodies are api/schema's, which the SDK
 //     (api/client) shares without linking this package.
 //

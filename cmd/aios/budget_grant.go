@@ -77,40 +77,41 @@ func (c *budgetGrantCmd) grantee(ctx context.Context) (string, error) {
 }
 
 func (c *budgetGrantCmd) run(ctx context.Context, e *env) error {
-	ledger, err := c.open(ctx, e, 1)
-	if err != nil {
-		return err
-	}
-	defer ledger.Close()
-	grantee, err := c.grantee(ctx)
-	if err != nil {
-		return err
-	}
-	budget := e.args[0]
-	if c.revoke {
-		if err := ledger.Revoke(ctx, budget, grantee); err != nil {
+	return c.withLedger(ctx, e, 1, func(l *dp.Ledger) error {
+		grantee, err := c.grantee(ctx)
+		if err != nil {
 			return err
 		}
-		res := map[string]string{"budget": budget, "revoked": grantee}
-		return report(e.stdout, c.asJSON, res, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "revoked %s's grant of budget %q\n", grantee, budget)
+		if c.revoke {
+			return c.revokeGrant(ctx, e, l, grantee)
+		}
+		by := "operator"
+		if u := os.Getenv("USER"); u != "" {
+			by += ":" + u
+		}
+		g, created, err := l.Grant(ctx, e.args[0], grantee, by)
+		if err != nil {
 			return err
-		})
-	}
-	by := "operator"
-	if u := os.Getenv("USER"); u != "" {
-		by += ":" + u
-	}
-	g, created, err := ledger.Grant(ctx, budget, grantee, by)
-	if err != nil {
-		return err
-	}
-	return report(e.stdout, c.asJSON, g, func(w io.Writer) error {
+		}
 		verb := "granted"
 		if !created {
 			verb = "already granted"
 		}
-		_, err := fmt.Fprintf(w, "%s budget %q to %s\n", verb, budget, grantee)
+		return report(e.stdout, c.asJSON, g, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s budget %q to %s\n", verb, g.Budget, grantee)
+			return err
+		})
+	})
+}
+
+func (c *budgetGrantCmd) revokeGrant(ctx context.Context, e *env, l *dp.Ledger, grantee string) error {
+	budget := e.args[0]
+	if err := l.Revoke(ctx, budget, grantee); err != nil {
+		return err
+	}
+	res := map[string]string{"budget": budget, "revoked": grantee}
+	return report(e.stdout, c.asJSON, res, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "revoked %s's grant of budget %q\n", grantee, budget)
 		return err
 	})
 }
@@ -119,16 +120,24 @@ func (c *budgetGrantCmd) run(ctx context.Context, e *env) error {
 type budgetGrantsCmd struct{ ledgerFlags }
 
 func (c *budgetGrantsCmd) run(ctx context.Context, e *env) error {
-	ledger, err := c.open(ctx, e, 1)
+	return c.withLedger(ctx, e, 1, func(l *dp.Ledger) error {
+		gs, err := l.Grants(ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		return report(e.stdout, c.asJSON, gs, func(w io.Writer) error { return grantTable(w, gs) })
+	})
+}
+
+// withLedger opens the ledger of --data-dir for a command that takes want
+// positional arguments, calls f with it and closes it.
+func (f *ledgerFlags) withLedger(ctx context.Context, e *env, want int, fn func(*dp.Ledger) error) error {
+	ledger, err := f.open(ctx, e, want)
 	if err != nil {
 		return err
 	}
 	defer ledger.Close()
-	gs, err := ledger.Grants(ctx, e.args[0])
-	if err != nil {
-		return err
-	}
-	return report(e.stdout, c.asJSON, gs, func(w io.Writer) error { return grantTable(w, gs) })
+	return fn(ledger)
 }
 
 func grantTable(w io.Writer, gs []dp.Grant) error {
