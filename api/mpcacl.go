@@ -57,10 +57,10 @@ func (a *sessionACL) allows(names, list []string) bool {
 	return false
 }
 
-// claimRetention is how long a claim (or a created session's list) is
-// kept after the node no longer knows the session: long enough for an
-// early input's proposal to arrive (acceptance deadlines are at most
-// maxPhase away).
+// claimRetention is how long an ACL is kept, from when it was stored, for
+// a session the node does not know: a claim made by an early input waits
+// this long for its proposal, and a created session's lists outlive the
+// node's record of the session by at most this much.
 const claimRetention = 2 * maxPhase
 
 // sessionACLs maps session ids to their ACLs.
