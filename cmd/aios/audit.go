@@ -21,7 +21,7 @@ func init() {
 			{name: "verify", summary: "verify a ledger's hash chain, checkpoint signatures and budget sums",
 				usage: "(--data-dir DIR | --export FILE --node-id HEX | --server URL --token T [--node-id HEX]) [--pin FILE] [--allow-unsigned-head] [--json]",
 				new:   func() runner { return new(auditVerifyCmd) }},
-			{name: "export", summary: "export a ledger as a document that can be verified offline", usage: "--data-dir DIR [--out FILE]",
+			{name: "export", summary: "export a ledger as a document that can be verified offline", usage: "--data-dir DIR [--out FILE [--force]]",
 				new: func() runner { return new(auditExportCmd) }},
 			{name: "checkpoint", summary: "sign a checkpoint of the ledger's current head", usage: "--data-dir DIR [--json]",
 				new: func() runner { return new(auditCheckpointCmd) }},
@@ -195,15 +195,22 @@ func (c *auditVerifyCmd) verifyServer(ctx context.Context, e *env, pin *dp.Pin) 
 // auditExportCmd is `aios audit export`.
 type auditExportCmd struct {
 	ledgerFlags
-	out string
+	out   string
+	force bool
 }
 
 func (c *auditExportCmd) declare(fs *flag.FlagSet) {
 	dataDirFlag(fs, &c.dataDir)
 	fs.StringVar(&c.out, "out", "", "write to this `file` instead of stdout")
+	fs.BoolVar(&c.force, "force", false, "overwrite an existing --out file")
 }
 
 func (c *auditExportCmd) run(ctx context.Context, e *env) error {
+	if c.out != "" {
+		if err := refuseExisting(c.out, c.force); err != nil {
+			return err
+		}
+	}
 	ledger, err := c.open(ctx, e, 0)
 	if err != nil {
 		return err
@@ -216,15 +223,7 @@ func (c *auditExportCmd) run(ctx context.Context, e *env) error {
 	if c.out == "" {
 		return dp.WriteExport(e.stdout, doc)
 	}
-	f, err := os.OpenFile(c.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := dp.WriteExport(f, doc); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeFileWith(c.out, 0o600, c.force, func(w io.Writer) error { return dp.WriteExport(w, doc) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %d entries to %s; verify with: aios audit verify --export %s --node-id %s\n",
