@@ -153,7 +153,7 @@ func (c *auditVerifyCmd) verify(ctx context.Context, e *env, pin *dp.Pin) (*dp.V
 		defer f.Close()
 		return dp.VerifyExport(f, pub, pin)
 	case c.dataDir != "" && c.export == "":
-		ledger, err := dp.OpenNode(ctx, c.dataDir)
+		ledger, err := openLedger(ctx, c.dataDir, false)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +211,7 @@ func (c *auditExportCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
-	ledger, err := c.open(ctx, e, 0)
+	ledger, err := c.open(ctx, e, 0, false)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (c *auditExportCmd) run(ctx context.Context, e *env) error {
 type auditCheckpointCmd struct{ ledgerFlags }
 
 func (c *auditCheckpointCmd) run(ctx context.Context, e *env) error {
-	ledger, err := c.open(ctx, e, 0)
+	ledger, err := c.open(ctx, e, 0, false)
 	if err != nil {
 		return err
 	}
