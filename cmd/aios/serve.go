@@ -15,6 +15,7 @@ import (
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/internal/store"
 )
 
 func init() {
@@ -67,6 +68,16 @@ func (c *serveCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// Two nodes on one data directory would both run its jobs and answer
+	// for its key: the directory has one server, for the process's life.
+	lock, err := store.LockDir(c.dataDir)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: stop that aios serve first, or give this node a data directory of its own", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	backend, err := accel.Select()
 	if err != nil {
 		return err

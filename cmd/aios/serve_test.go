@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,4 +187,25 @@ func TestNodeID(t *testing.T) {
 	if err != nil || h["node_id"] != id {
 		t.Fatalf("health node_id %v, want %s (%v)", h["node_id"], id, err)
 	}
+}
+
+// TestServeLocksDataDir: a second `aios serve` on the data directory of a
+// running one fails, naming the first one's pid, while the commands that
+// open the directory beside a node (token create) still work; once the
+// first has exited the directory can be served again.
+func TestServeLocksDataDir(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a second node that runs is killed
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "AIOS_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	want := fmt.Sprintf("is locked by another process (pid %d): stop that aios serve first", first.PID())
+	if ctx.Err() != nil || err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("second serve: %v (%v)\n%s\nwant %q", err, ctx.Err(), out, want)
+	}
+	createToken(t, dir, "client")
+	first.Kill()
+	startNode(t, dir)
 }
