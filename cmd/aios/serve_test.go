@@ -209,3 +209,33 @@ func TestServeLocksDataDir(t *testing.T) {
 	first.Kill()
 	startNode(t, dir)
 }
+
+// TestServeRefusesPlaintextOffLoopback: plain HTTP on an address other
+// machines can reach needs --insecure, and then comes with a warning;
+// loopback needs nothing. 192.0.2.1 (TEST-NET-1) is on no interface, so
+// the one serve that gets past the check fails to listen instead of
+// serving.
+func TestServeRefusesPlaintextOffLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.1.2.3:0": true, "[::1]:0": true, "localhost:0": true,
+		":8080": false, "0.0.0.0:0": false, "[::]:0": false, "192.0.2.1:0": false, "node.example:0": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v", addr, got)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "node")
+	for _, addr := range []string{"192.0.2.1:0", ":0"} {
+		code, _, stderr := runAios(t, "serve", "--data-dir", dir, "--addr", addr)
+		if code != exitUsage || !strings.Contains(stderr, "is not a loopback address and no --tls-cert is given") {
+			t.Errorf("serve --addr %s: exit %d, %s", addr, code, stderr)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("a refused serve created its data directory")
+	}
+	code, _, stderr := runAios(t, "serve", "--data-dir", dir, "--addr", "192.0.2.1:0", "--insecure")
+	if code != exitFailure || !strings.Contains(stderr, "WARNING: serving plain HTTP on 192.0.2.1:0") || !strings.Contains(stderr, "assign requested address") {
+		t.Errorf("serve --insecure: exit %d, %s", code, stderr)
+	}
+}
