@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -154,12 +155,25 @@ func checkText(field, s string) error {
 	return nil
 }
 
+// checkPrintable refuses a control character (C0 such as NUL and ESC, DEL,
+// C1) or a bidirectional formatting character in s: text that is shown in
+// terminals and audit reports must not drive the terminal or reorder what
+// it shows. The error is a *SpecError naming the character and its offset.
+func checkPrintable(field, s string) error {
+	for i, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return specErr(field, "must not contain control character %U (at byte %d)", r, i)
+		}
+	}
+	return nil
+}
+
 // BudgetLiteral declares a budget: a named scope (a dataset, a tenant) with
 // a total ε.
 type BudgetLiteral struct {
 	Name        string       // 1–64 of [a-z0-9._-], starting with a letter or digit
 	Total       MicroEpsilon // in (0, MaxEpsilon]
-	Description string       // free text, at most 512 bytes
+	Description string       // free text, at most 512 bytes, no control characters
 }
 
 // Budget is a validated [BudgetLiteral]. It is immutable.
@@ -174,6 +188,9 @@ func NewBudgetFromLiteral(lit BudgetLiteral) (*Budget, error) {
 		return nil, specErr("total", "must be in (0, %s]", MaxEpsilon)
 	}
 	if err := checkText("description", lit.Description); err != nil {
+		return nil, err
+	}
+	if err := checkPrintable("description", lit.Description); err != nil {
 		return nil, err
 	}
 	return &Budget{lit: lit}, nil

@@ -348,6 +348,25 @@ func TestBudgetLiteral(t *testing.T) {
 	}
 }
 
+// TestBudgetDescriptionControlCharacters: a description with a control
+// character (NUL, ESC, a newline, DEL, C1) or a bidirectional override is
+// refused with a *SpecError naming the field (issue 12, item 16); printable
+// text, accents and symbols included, is accepted.
+func TestBudgetDescriptionControlCharacters(t *testing.T) {
+	for _, d := range []string{"a\x00b", "\x1b[2J", "two\nlines", "tab\there", "del\x7f", "c1\u0085", "rtl\u202eevil"} {
+		_, err := NewBudgetFromLiteral(BudgetLiteral{Name: "a", Total: 1, Description: d})
+		var se *SpecError
+		if !errors.As(err, &se) || se.Field != "description" || !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%q: %v", d, err)
+		}
+	}
+	for _, d := range []string{"", "the readings", "Zürich – ε ≤ 1, 温度"} {
+		if _, err := NewBudgetFromLiteral(BudgetLiteral{Name: "a", Total: 1, Description: d}); err != nil {
+			t.Errorf("%q: %v", d, err)
+		}
+	}
+}
+
 func TestReleaseRequestValidation(t *testing.T) {
 	ctx := context.Background()
 	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
