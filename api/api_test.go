@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 )
@@ -102,7 +103,7 @@ func testKeys(t testing.TB) *he.KeyMaterial {
 }
 
 func TestHealthParamsOpenAPI(t *testing.T) {
-	n := newTestNode(t, Config{AccelName: "cpu", AccelDevice: "2 cores"})
+	n := newTestNode(t, Config{Accel: accel.CPU()})
 	resp, b := n.do("GET", "/v1/health", "", nil)
 	var h healthResponse
 	if resp.StatusCode != 200 || json.Unmarshal(b, &h) != nil || h.Status != "ok" || h.Accel != "cpu" || h.NodeID != n.srv.NodeID() {

@@ -10,6 +10,7 @@ import (
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/internal/jobs"
 	"github.com/aios-edge/aios/internal/store"
 	"github.com/aios-edge/aios/mpc"
 )
@@ -17,13 +18,11 @@ import (
 // Errors of the API itself.
 var (
 	ErrUnauthenticated = errors.New("authentication failed")
-	ErrForbidden       = errors.New("this role may not do that")
+	ErrForbidden       = errors.New("forbidden")
 	ErrNotFound        = errors.New("not found")
 	ErrBadRequest      = errors.New("bad request")
 	ErrTooLarge        = errors.New("request body too large")
 	ErrRateLimited     = errors.New("rate limit exceeded")
-	ErrQueueFull       = errors.New("job queue is full")
-	ErrConflict        = errors.New("conflict")
 	ErrShuttingDown    = errors.New("node is shutting down")
 )
 
@@ -38,14 +37,17 @@ var errorStatus = []struct {
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{jobs.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrBlobNotFound, http.StatusNotFound, "not_found"},
 	{dp.ErrUnknownBudget, http.StatusNotFound, "not_found"},
+	{dp.ErrUnknownGrant, http.StatusNotFound, "not_found"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
-	{ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
+	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
-	{ErrConflict, http.StatusConflict, "conflict"},
+	{jobs.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{jobs.ErrConflict, http.StatusConflict, "conflict"},
 	{dp.ErrBudgetExhausted, http.StatusConflict, "budget_exhausted"},
 	{dp.ErrBudgetExists, http.StatusConflict, "budget_exists"},
 	{dp.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict"},
@@ -92,6 +94,13 @@ func statusOf(err error) (int, string) {
 		}
 	}
 	return http.StatusInternalServerError, "internal"
+}
+
+// isPublic reports whether err's text may be shown to a client: the table
+// knows it. The text of any other error stays in the log.
+func isPublic(err error) bool {
+	status, _ := statusOf(err)
+	return status != http.StatusInternalServerError
 }
 
 // writeError sends {"error": {"code", "message"}}. Messages of known errors

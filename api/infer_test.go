@@ -239,11 +239,11 @@ func TestJobsOverHTTP(t *testing.T) {
 	if err := n.srv.db.SQL().QueryRow(`SELECT input_blob, result_blob FROM jobs WHERE id = ?`, job.ID).Scan(&input, &result); err != nil || input != "" || result == "" {
 		t.Fatalf("finished job keeps input %q, result %q (%v)", input, result, err)
 	}
-	n.srv.expireJobs(time.Now())
+	n.srv.jobs.Expire(time.Now())
 	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil); resp.StatusCode != 200 {
 		t.Fatalf("job expired early: %d", resp.StatusCode)
 	}
-	n.srv.expireJobs(time.Now().Add(n.srv.cfg.JobRetention + time.Minute))
+	n.srv.jobs.Expire(time.Now().Add(n.srv.cfg.JobRetention + time.Minute))
 	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil); resp.StatusCode != 404 {
 		t.Fatalf("expired job still served: %d", resp.StatusCode)
 	}

@@ -17,10 +17,11 @@ import (
 	"github.com/aios-edge/aios/he"
 )
 
-// handlePostKeys: POST /v1/keys?preset=NAME, body = lattigo
-// MemEvaluationKeySet binary. The body is read up to the largest key set
-// the preset and limits allow, validated against the preset, stored under
-// its SHA-256, and recorded as owned by the caller.
+// handlePostKeys: POST /v1/keys?preset=NAME, body = lattigo's
+// MemEvaluationKeySet binary or he's seeded key set encoding. The body is
+// read up to the largest key set the preset and limits allow, validated
+// against the preset, stored in lattigo's encoding under its SHA-256 (the
+// set's ID), and recorded as owned by the caller.
 func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 	owner := principalOf(r.Context()).TokenID
 	p, err := he.PresetByName(r.URL.Query().Get("preset"))
@@ -34,10 +35,18 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	set, err := he.ParseEvaluationKeySet(p, s.cfg.KeyLimits, body)
+	set, err := he.ParseUploadedEvaluationKeySet(p, s.cfg.KeyLimits, body)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if set.Seeded() {
+		// Stored expanded, under the ID of its canonical encoding, as any
+		// set: loading it back needs no expansion.
+		if body, err = set.MarshalBinary(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if _, err := s.blobs.Put(body); err != nil {
 		s.writeError(w, r, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/internal/jobs"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store"
 )
@@ -32,12 +33,9 @@ type Config struct {
 	Logger  *slog.Logger
 
 	// Accel is the kernel backend of the batch packing's dense layers
-	// (nil: the pure-Go cpu backend); the caller selects it, e.g. with
-	// accel.SelectByName.
+	// (default: the pure-Go cpu backend); the caller selects it, e.g. with
+	// accel.SelectByName. /v1/health names it.
 	Accel accel.Backend
-	// AccelName and AccelDevice name the kernel backend in /v1/health
-	// ("cpu", "cuda", …).
-	AccelName, AccelDevice string
 
 	// KeyLimits bounds uploaded evaluation key sets (Galois keys, degree).
 	KeyLimits he.Limits
@@ -83,6 +81,9 @@ func (c *Config) defaults() {
 	def64(&c.MaxJobBytes, 1<<30)
 	def64(&c.MaxModelBytes, 16<<20)
 	def64(&c.KeyCacheBytes, 2<<30)
+	if c.Accel == nil {
+		c.Accel = accel.CPU()
+	}
 	if c.KeyLimits == (he.Limits{}) {
 		c.KeyLimits = he.DefaultLimits
 	}
@@ -128,8 +129,10 @@ type Server struct {
 	router  chi.Router
 	started time.Time
 	models  models
-	jobs    *jobRunner
+	jobs    *jobs.Service
 	mpc     *mpcHost
+
+	evaluators *evaluatorCache
 
 	shuttingDown atomic.Bool
 	closeOnce    sync.Once
@@ -151,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, db: db, key: key, metrics: &metrics{}, started: time.Now(),
-		limiter: newRateLimiter(cfg.RatePerSecond, cfg.RateBurst)}
+		limiter: newRateLimiter(cfg.RatePerSecond, cfg.RateBurst), evaluators: &evaluatorCache{limit: 8}}
 	fail := func(err error) (*Server, error) {
 		db.Close()
 		return nil, err
@@ -179,16 +182,34 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.startMPC(); err != nil {
 		return fail(err)
 	}
-	s.startJobs()
-	if err := s.resumeJobs(ctx); err != nil {
-		s.stopJobs(ctx)
+	if s.jobs, err = s.startJobs(ctx); err != nil {
 		return fail(err)
 	}
 	s.router = s.routes()
 	return s, nil
 }
 
-// apiMigrations are the API's own tables.
+// startJobs starts the job service on the node's database and blobs (the
+// jobs table's migrations after the api component's: see internal/jobs).
+func (s *Server) startJobs(ctx context.Context) (*jobs.Service, error) {
+	st, err := jobs.NewSQLStore(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := jobs.Start(ctx, st, s.blobs, jobs.Config{QueueSize: s.cfg.QueueSize, Workers: s.cfg.JobWorkers,
+		Retention: s.cfg.JobRetention, MaxInputBytes: s.cfg.MaxJobBytes, Resume: s.resumeWork, Public: isPublic, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.queueDepth = svc.QueueDepth
+	s.metrics.jobsRunning = svc.Running
+	return svc, nil
+}
+
+// apiMigrations are the API's own tables. Version 3 created the jobs table
+// before internal/jobs owned it; it stays, as every released migration does,
+// and on a fresh database it still creates the table that the jobs
+// component then finds.
 func apiMigrations() []store.Migration {
 	return []store.Migration{{Version: 1, Name: "evaluation keys", SQL: `
 CREATE TABLE eval_keys (
@@ -244,11 +265,8 @@ func (s *Server) DB() *store.DB { return s.db }
 // runs after the next start; a synchronous one fails with 503). Call it after
 // http.Server.Shutdown, then Close.
 func (s *Server) Shutdown(ctx context.Context) {
-	s.jobs.mu.Lock()
-	already := s.shuttingDown.Swap(true)
-	s.jobs.mu.Unlock()
-	if !already {
-		s.stopJobs(ctx)
+	if !s.shuttingDown.Swap(true) {
+		s.jobs.Shutdown(ctx)
 		s.stopMPC()
 	}
 }
@@ -295,6 +313,9 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets", s.handleListBudgets)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}", s.handleGetBudget)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/ledger", s.handleBudgetLedger)
+		r.With(s.requireRole(RoleAdmin)).Post("/budgets/{name}/grants", s.handlePostGrant)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/grants", s.handleListGrants)
+		r.With(s.requireRole(RoleAdmin)).Delete("/budgets/{name}/grants/{grantee}", s.handleDeleteGrant)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/checkpoint", s.handleCheckpoint)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
 
@@ -343,7 +364,7 @@ type healthResponse struct {
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: s.cfg.Version, NodeID: s.NodeID(),
-		Accel: s.cfg.AccelName, AccelDevice: s.cfg.AccelDevice, Uptime: seconds(time.Since(s.started))})
+		Accel: s.cfg.Accel.Name(), AccelDevice: s.cfg.Accel.Device(), Uptime: seconds(time.Since(s.started))})
 }
 
 // presetInfo is a preset as GET /v1/params lists it: the summary and the

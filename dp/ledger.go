@@ -66,7 +66,7 @@ CREATE TABLE dp_checkpoints (
 );`}, {Version: 2, Name: "release commitments", SQL: `
 ALTER TABLE dp_entries ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE dp_entries ADD COLUMN release_commitment BLOB NOT NULL DEFAULT x'';
-ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}}
+ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}, {Version: 3, Name: "grants", SQL: grantsMigration}}
 }
 
 // DefaultCheckpointEvery is how many entries pass between automatic
@@ -155,25 +155,12 @@ func checkText(field, s string) error {
 	return nil
 }
 
-// checkPrintable refuses a control character (C0 such as NUL and ESC, DEL,
-// C1) or a bidirectional formatting character in s: text that is shown in
-// terminals and audit reports must not drive the terminal or reorder what
-// it shows. The error is a *SpecError naming the character and its offset.
-func checkPrintable(field, s string) error {
-	for i, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return specErr(field, "must not contain control character %U (at byte %d)", r, i)
-		}
-	}
-	return nil
-}
-
 // BudgetLiteral declares a budget: a named scope (a dataset, a tenant) with
 // a total ε.
 type BudgetLiteral struct {
 	Name        string       // 1–64 of [a-z0-9._-], starting with a letter or digit
 	Total       MicroEpsilon // in (0, MaxEpsilon]
-	Description string       // free text, at most 512 bytes, no control characters
+	Description string       // free text, at most 512 bytes, no control characters but tab
 }
 
 // Budget is a validated [BudgetLiteral]. It is immutable.
@@ -190,8 +177,10 @@ func NewBudgetFromLiteral(lit BudgetLiteral) (*Budget, error) {
 	if err := checkText("description", lit.Description); err != nil {
 		return nil, err
 	}
-	if err := checkPrintable("description", lit.Description); err != nil {
-		return nil, err
+	for i, r := range lit.Description {
+		if unicode.IsControl(r) && r != '\t' {
+			return nil, specErr("description", "must not contain control characters other than tab (U+%04X at byte %d)", r, i)
+		}
 	}
 	return &Budget{lit: lit}, nil
 }
@@ -308,6 +297,10 @@ type ReleaseRequest struct {
 	// or a new draw. Empty means the ledger picks a random key (returned in
 	// the Release). 1–128 of [A-Za-z0-9._:-].
 	IdempotencyKey string
+	// Spender, when set, must hold a grant of the budget (unless it is
+	// unrestricted); it is checked in the debit's transaction, before a
+	// replay is answered. Nil is the node's operator, who needs none.
+	Spender *Spender
 }
 
 // Release is a committed release.
@@ -374,6 +367,10 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	var rel *Release
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		rel = nil
+		// 0. The spender's grant.
+		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
+			return err
+		}
 		// 1. Idempotent replay.
 		var (
 			seq     int64

@@ -268,6 +268,10 @@ func DecodeCiphertext(p Parameters, l Limits, b []byte) (*rlwe.Ciphertext, error
 	if w.err != nil {
 		return nil, w.err
 	}
+	// lattigo would decode the metadata again below; it must not panic.
+	if _, err := unmarshalMetaData(b[1 : 1+metaDataSize]); err != nil {
+		return nil, &DecodeError{What: "ciphertext", Offset: 1, Reason: err.Error(), Err: ErrMalformed}
+	}
 	ct := new(rlwe.Ciphertext)
 	if err := ct.UnmarshalBinary(b); err != nil {
 		return nil, &DecodeError{What: "ciphertext", Reason: err.Error(), Err: ErrMalformed}
@@ -276,6 +280,24 @@ func DecodeCiphertext(p Parameters, l Limits, b []byte) (*rlwe.Ciphertext, error
 		return nil, err
 	}
 	return ct, nil
+}
+
+// unmarshalMetaData decodes lattigo's metadata encoding. lattigo's decoder
+// dereferences the parse of the scale's modulus without checking it
+// (rlwe.Scale.UnmarshalJSON), so metadata whose scale lacks a valid "Mod"
+// makes it panic; that panic, and only a panic of that decoder, becomes an
+// error here.
+func unmarshalMetaData(b []byte) (m *rlwe.MetaData, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("metadata refused by lattigo's decoder: %v", r)
+		}
+	}()
+	m = new(rlwe.MetaData)
+	if err := m.UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func checkMetaData(p Parameters, m *rlwe.MetaData) error {

@@ -19,8 +19,10 @@
 //   - [GenerateKeys]: a client's key material — secret key, public key,
 //     relinearization key and the Galois keys for a list of rotations — and
 //     the [EvaluationKeySet] that the client uploads to a node, identified by
-//     the SHA-256 of its canonical bytes.
-//   - [Client] (encode, encrypt, decrypt float64 vectors) and [WorkerPool]
+//     the SHA-256 of its canonical bytes. [GenerateSeededKeys] makes the
+//     same keys from seeds, so that they travel at half the size.
+//   - [Client] (encode, encrypt, decrypt float64 vectors; [Client.EncryptSeeded]
+//     for ciphertexts that travel at half the size) and [WorkerPool]
 //     (evaluation from many goroutines).
 //
 // # Wire format
@@ -38,6 +40,83 @@
 // modulus q_i, with an overall size limit; only a blob that passes is handed
 // to lattigo. Failures are [*DecodeError] values wrapping [ErrMalformed],
 // [ErrTooLarge] or [ErrParamsMismatch].
+//
+// Two compact encodings halve what a client sends: version 2 of the
+// ciphertext file ([WriteCompactCiphertextFile]; files.go gives the layout)
+// and the seeded evaluation key set ([EvaluationKeySet.MarshalSeeded];
+// seededkeys.go gives the layout). Both send the uniform half of each
+// ciphertext or key as a seed, and every RNS limb at its modulus' bit width
+// instead of 8 bytes a coefficient ("tight limbs": a 40-bit limb takes 5
+// bytes a coefficient). Their decoders ([ReadCiphertextFile],
+// [ParseSeededEvaluationKeySet]) check every size and header field against
+// the parameters before allocating, and every unpacked coefficient against
+// its modulus, and fail with the same [*DecodeError] values.
+//
+// # Seeded ciphertexts
+//
+// lattigo's symmetric encryption of m under s is (c0, c1) = (−a·s + e + m,
+// a) in the NTT domain, with a uniform in R_Q and e from the error
+// distribution; a is public and need only be uniform and independent of s
+// and e. [Client.EncryptSeeded] has lattigo's encryptor sample a with its
+// own uniform sampler (rlwe.Encryptor.WithPRNG) from a blake2b XOF keyed by
+// a fresh 256-bit seed, and the seed travels instead of c1; the reader
+// regenerates c1 with the same sampler in the same order, so the node holds
+// the very ciphertext the client made (a test checks the bytes). The secret
+// and the error never come from the seed: e is drawn from the encryptor's
+// own PRNG, keyed from crypto/rand. This is the standard seeded compression
+// of RLWE samples: Microsoft SEAL serializes a symmetric ciphertext with c1
+// replaced by its PRNG seed (Encryptor::encrypt_symmetric returning a
+// Serializable<Ciphertext>, SEAL 3.6); ML-KEM expands its public matrix from
+// a 32-byte seed (FIPS 203, Algorithm 13, K-PKE.KeyGen, with SampleNTT,
+// Algorithm 7), as NewHope did first (Alkim, Ducas, Pöppelmann, Schwabe,
+// "Post-quantum key exchange — a new hope", USENIX Security 2016). With the
+// XOF modelled as a random oracle, as those schemes' analyses do, a is
+// uniform and independent of s and e, which is exactly the RLWE sample
+// lattigo produces. Each ciphertext gets its own seed from crypto/rand:
+// two ciphertexts under one a would reveal the difference of their
+// plaintexts up to the errors (c0 − c0′ = m − m′ + e − e′). A master seed
+// with derived per-ciphertext seeds would save nothing measurable (32 bytes
+// per ciphertext of 100 KB and more) and would need an argument of its own.
+// Seeded encryption is symmetric, so it needs the secret key; it costs what
+// [Client.EncryptAt] costs (both are symmetric; only public-key encryption,
+// [NewPublicKeyClient], pays for the products u·pk).
+//
+// # Seeded evaluation keys
+//
+// rlwe.KeyGenerator makes every evaluation key as a gadget encryption of
+// s_in under s_out: for each row i of the RNS gadget, (b_i, a_i) =
+// (−a_i·s_out + P·g_i·s_in + e_i, a_i) in R_QP, with a_i uniform (from its
+// blake2b PRNG keyed from crypto/rand) and e_i from the error distribution
+// sampled in Q and extended to P with small norm. The relinearization key
+// has s_in = s², s_out = s; the Galois key of element k has s_in = s,
+// s_out = π_k⁻¹(s). lattigo v5 has no compressed keys, but its mhe package
+// implements the one-round key generation of Mouchet, Troncoso-Pastoriza,
+// Bossuat and Hubaux ("Multiparty Homomorphic Encryption from
+// Ring-Learning-With-Errors", PETS 2021): mhe.EvaluationKeyGenProtocol's
+// GenShare computes a party's b_i on a common reference polynomial a_i that
+// SampleCRP draws from a common reference string, and GenEvaluationKey
+// joins the aggregated shares with the a_i (mhe.GaloisKeyGenProtocol is the
+// same with s_out = π_k⁻¹(s)). With one party the aggregate is the share,
+// so [GenerateSeededKeys] draws a fresh seed per key, takes a_i from
+// SampleCRP on the keyed PRNG of that seed, and gets the key (b_i, a_i) of
+// the same form as KeyGenerator's: the same s_in and s_out, the same error
+// sampler (the parameters' Xe, in Q then extended to P), a_i uniform by the
+// same rejection sampler fed by the same XOF (blake2b, keyed with a 32-byte
+// seed where KeyGenerator's own PRNG takes 64 bytes). The keys are therefore
+// distributed as KeyGenerator's; what differs is only that the XOF key of
+// the a_i is published, which is the argument of the previous section. The
+// node expands a seeded set with SampleCRP and GenEvaluationKey or
+// GenGaloisKey, the protocol's documented way for parties to agree on the
+// a_i, rather than by replaying KeyGenerator's internal sampling order.
+// mhe's RelinearizationKeyGenProtocol is not used: it is the two-round
+// protocol for a secret s = Σ s_j that no party can square, its key has
+// another structure (an ephemeral u and the noise s·e0 + u·e1 + e2 + e3
+// of mhe.NoiseRelinearizationKey), and its second half Σ (s_j·a + e_j) is
+// not a reference polynomial that a seed could stand for. A single party
+// knows s², so the one-round protocol from s² to s gives exactly the key
+// that KeyGenerator.GenRelinearizationKey defines. A seeded set, once
+// expanded, has the ID of its canonical encoding, so a node addresses it as
+// it would the same set sent in lattigo's encoding.
 //
 // # Concurrency
 //

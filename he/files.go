@@ -17,24 +17,48 @@ import (
 //	key file:        "AIOSKEYS" | u16 version (1) | sections…
 //	section:         u8 tag | u64 length | bytes
 //	tags:            1 parameters (lattigo JSON), 2 secret key, 3 public key,
-//	                 4 evaluation key set (lattigo MemEvaluationKeySet)
+//	                 4 evaluation key set (lattigo MemEvaluationKeySet),
+//	                 5 seeded evaluation key set ([EvaluationKeySet.MarshalSeeded])
 //
-// Tags appear once each, in increasing order; 1 is required, 2–4 optional
-// (a file without tag 2 is a public bundle).
+// Tags appear once each, in increasing order; 1 is required, 2–5 optional,
+// 4 and 5 exclusive (a file without tag 2 is a public bundle). A build
+// before tag 5 refuses a file that has it.
 //
 //	ciphertext file: "AIOSCTXT" | u16 version (1) | 32-byte parameters ID |
 //	                 u32 count | count × (u32 values | u64 length | ciphertext)
 //
-// "values" is how many leading slots of that ciphertext hold data.
+// "values" is how many leading slots of that ciphertext hold data. Version 2
+// of the ciphertext file (written by [WriteCompactCiphertextFile]; the
+// readers accept both) replaces each lattigo ciphertext encoding by a
+// compact one:
+//
+//	ciphertext file: "AIOSCTXT" | u16 version (2) | 32-byte parameters ID |
+//	                 u32 count | count × entry
+//	entry:           u32 values | u8 form | u8 degree | u8 limbs |
+//	                 metadata | body
+//	form 0 (full):   (degree+1) × packed polynomial
+//	form 1 (seeded): packed polynomial (c0) | 32-byte seed (degree is 1)
+//
+// "limbs" is the ciphertext's level plus one; "metadata" is lattigo's
+// rlwe.MetaData binary encoding (its fixed size); a packed polynomial is
+// its limbs 0 … limbs−1 at the bit width of their moduli (see tight limbs
+// in pack.go). In the seeded form c1 is not sent: it is the uniform
+// polynomial that lattigo's ringqp.UniformSampler, at level limbs−1 and
+// driven by sampling.NewKeyedPRNG(seed), writes, read as it comes in the NTT
+// domain (see [Client.EncryptSeeded]).
 const (
 	keyFileMagic = "AIOSKEYS"
 	ctFileMagic  = "AIOSCTXT"
 	fileVersion  = 1
 
-	tagParams    = 1
-	tagSecretKey = 2
-	tagPublicKey = 3
-	tagEvalKeys  = 4
+	// ctFileCompact is the version of the compact ciphertext file.
+	ctFileCompact = 2
+
+	tagParams         = 1
+	tagSecretKey      = 2
+	tagPublicKey      = 3
+	tagEvalKeys       = 4
+	tagSeededEvalKeys = 5
 )
 
 // ErrFileFormat is wrapped by every error about a key or ciphertext file's
@@ -73,7 +97,11 @@ func WriteKeyFile(w io.Writer, km *KeyMaterial, public bool) error {
 			return err
 		}
 	}
-	if km.Evaluation != nil {
+	if km.Evaluation != nil && km.Evaluation.Seeded() {
+		if err := section(tagSeededEvalKeys, seededMarshaler{km.Evaluation}); err != nil {
+			return err
+		}
+	} else if km.Evaluation != nil {
 		if err := section(tagEvalKeys, km.Evaluation.Keys); err != nil {
 			return err
 		}
@@ -86,7 +114,7 @@ func WriteKeyFile(w io.Writer, km *KeyMaterial, public bool) error {
 // parameters; l bounds the evaluation key set.
 func ReadKeyFile(r io.Reader, l Limits) (*KeyMaterial, error) {
 	br := bufio.NewReader(r)
-	if err := readMagic(br, keyFileMagic); err != nil {
+	if _, err := readMagic(br, keyFileMagic, fileVersion); err != nil {
 		return nil, err
 	}
 	km := &KeyMaterial{}
@@ -99,7 +127,7 @@ func ReadKeyFile(r io.Reader, l Limits) (*KeyMaterial, error) {
 		if err != nil {
 			return nil, fileErr("read section tag: %v", err)
 		}
-		if tag <= last || tag > tagEvalKeys {
+		if tag <= last || tag > tagSeededEvalKeys || (tag == tagSeededEvalKeys && last == tagEvalKeys) {
 			return nil, fileErr("section %d out of order or unknown", tag)
 		}
 		if tag != tagParams && last == 0 {
@@ -116,6 +144,8 @@ func ReadKeyFile(r io.Reader, l Limits) (*KeyMaterial, error) {
 			limit = 8 + 2*polyQPBytes(km.Params)
 		case tagEvalKeys:
 			limit = MaxEvaluationKeySetBytes(km.Params, l)
+		case tagSeededEvalKeys:
+			limit = MaxSeededEvaluationKeySetBytes(km.Params, l)
 		}
 		b, err := readSized64(br, limit, fmt.Sprintf("section %d", tag))
 		if err != nil {
@@ -132,6 +162,8 @@ func ReadKeyFile(r io.Reader, l Limits) (*KeyMaterial, error) {
 			km.PublicKey, err = DecodePublicKey(km.Params, b)
 		case tagEvalKeys:
 			km.Evaluation, err = ParseEvaluationKeySet(km.Params, l, b)
+		case tagSeededEvalKeys:
+			km.Evaluation, err = ParseSeededEvaluationKeySet(km.Params, l, b)
 		}
 		if err != nil {
 			return nil, err
@@ -143,18 +175,21 @@ func ReadKeyFile(r io.Reader, l Limits) (*KeyMaterial, error) {
 	return km, nil
 }
 
-func readMagic(r io.Reader, magic string) error {
+// readMagic reads a file's magic and version and returns the version, which
+// must be 1 … maxVersion.
+func readMagic(r io.Reader, magic string, maxVersion uint16) (uint16, error) {
 	head := make([]byte, len(magic)+2)
 	if _, err := io.ReadFull(r, head); err != nil {
-		return fileErr("read header: %v", err)
+		return 0, fileErr("read header: %v", err)
 	}
 	if string(head[:len(magic)]) != magic {
-		return fileErr("not an aios %s file", magic)
+		return 0, fileErr("not an aios %s file", magic)
 	}
-	if v := binary.LittleEndian.Uint16(head[len(magic):]); v != fileVersion {
-		return fileErr("version %d, this build reads version %d", v, fileVersion)
+	v := binary.LittleEndian.Uint16(head[len(magic):])
+	if v < 1 || v > maxVersion {
+		return 0, fileErr("version %d, this build reads versions 1 to %d", v, maxVersion)
 	}
-	return nil
+	return v, nil
 }
 
 // readSized64 reads a u64 length and that many bytes, refusing lengths above
@@ -195,22 +230,23 @@ func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
 type EncryptedVector struct {
 	Values     int
 	Ciphertext *rlwe.Ciphertext
+	// Seed is set on a fresh seeded encryption ([Client.EncryptSeeded]):
+	// the [SeedSize]-byte key from which its c1 was sampled, which
+	// [WriteCompactCiphertextFile] sends in place of c1. It is nil
+	// otherwise.
+	Seed []byte
 }
 
 // MaxCiphertextsPerFile bounds the count field of a ciphertext file.
 const MaxCiphertextsPerFile = 1 << 20
 
-// WriteCiphertextFile writes cts, made under p, to w.
+// WriteCiphertextFile writes cts, made under p, to w (version 1: lattigo's
+// encoding of each ciphertext).
 func WriteCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error {
-	if len(cts) > MaxCiphertextsPerFile {
-		return fileErr("%d ciphertexts, at most %d per file", len(cts), MaxCiphertextsPerFile)
+	bw, err := writeCiphertextHeader(w, p, fileVersion, len(cts))
+	if err != nil {
+		return err
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString(ctFileMagic)
-	binary.Write(bw, binary.LittleEndian, uint16(fileVersion))
-	id, _ := hex.DecodeString(p.ID())
-	bw.Write(id)
-	binary.Write(bw, binary.LittleEndian, uint32(len(cts)))
 	for i, c := range cts {
 		b, err := c.Ciphertext.MarshalBinary()
 		if err != nil {
@@ -225,11 +261,29 @@ func WriteCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error
 	return bw.Flush()
 }
 
-// ReadCiphertextFile reads a ciphertext file and checks that it was made
-// under p and that every ciphertext is valid for p under l.
+// writeCiphertextHeader writes the header of a ciphertext file of the given
+// version and count and returns the buffered writer for the entries.
+func writeCiphertextHeader(w io.Writer, p Parameters, version uint16, count int) (*bufio.Writer, error) {
+	if count > MaxCiphertextsPerFile {
+		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(ctFileMagic)
+	binary.Write(bw, binary.LittleEndian, version)
+	id, _ := hex.DecodeString(p.ID())
+	bw.Write(id)
+	binary.Write(bw, binary.LittleEndian, uint32(count))
+	return bw, nil
+}
+
+// ReadCiphertextFile reads a ciphertext file of either version and checks
+// that it was made under p and that every ciphertext is valid for p under
+// l. Seeded ciphertexts of a version-2 file come back with c1 expanded from
+// their seed, and the seed in [EncryptedVector.Seed].
 func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, error) {
 	br := bufio.NewReader(r)
-	if err := readMagic(br, ctFileMagic); err != nil {
+	version, err := readMagic(br, ctFileMagic, ctFileCompact)
+	if err != nil {
 		return nil, err
 	}
 	id := make([]byte, 32)
@@ -247,14 +301,27 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 	if count > MaxCiphertextsPerFile {
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
+	read := readCiphertextEntries
+	if version == ctFileCompact {
+		read = readCompactCiphertextEntries
+	}
+	out, err := read(br, p, l, int(count))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, fileErr("trailing data after %d ciphertexts", count)
+	}
+	return out, nil
+}
+
+// readCiphertextEntries reads count entries of a version-1 file.
+func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int) ([]EncryptedVector, error) {
 	var out []EncryptedVector
-	for i := range int(count) {
-		var values uint32
-		if err := binary.Read(br, binary.LittleEndian, &values); err != nil {
-			return nil, fileErr("read ciphertext %d: %v", i, err)
-		}
-		if values < 1 || int(values) > p.MaxSlots() {
-			return nil, fileErr("ciphertext %d claims %d values, want 1…%d", i, values, p.MaxSlots())
+	for i := range count {
+		values, err := readValues(br, p, i)
+		if err != nil {
+			return nil, err
 		}
 		b, err := readSized64(br, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
 		if err != nil {
@@ -264,10 +331,19 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 		if err != nil {
 			return nil, fmt.Errorf("ciphertext %d: %w", i, err)
 		}
-		out = append(out, EncryptedVector{Values: int(values), Ciphertext: ct})
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, fileErr("trailing data after %d ciphertexts", count)
+		out = append(out, EncryptedVector{Values: values, Ciphertext: ct})
 	}
 	return out, nil
+}
+
+// readValues reads and checks the values field of entry i.
+func readValues(br *bufio.Reader, p Parameters, i int) (int, error) {
+	var values uint32
+	if err := binary.Read(br, binary.LittleEndian, &values); err != nil {
+		return 0, fileErr("read ciphertext %d: %v", i, err)
+	}
+	if values < 1 || int(values) > p.MaxSlots() {
+		return 0, fileErr("ciphertext %d claims %d values, want 1…%d", i, values, p.MaxSlots())
+	}
+	return int(values), nil
 }

@@ -1,6 +1,7 @@
 package he
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -77,6 +78,26 @@ func runKAT(t *testing.T, v katVector) map[string]string {
 	if out["evaluation_keys"] != km.Evaluation.ID() {
 		t.Fatal("evaluation key set ID is not the SHA-256 of its encoding")
 	}
+	// The compact encodings, drawn after everything above so that its
+	// digests do not depend on them.
+	ev, err := c.EncryptSeeded(v.Plaintext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := WriteCompactCiphertextFile(&file, p, []EncryptedVector{ev}); err != nil {
+		t.Fatal(err)
+	}
+	out["compact_ciphertext_file"] = digest(t, file.Bytes())
+	seeded, err := GenerateSeededKeys(p, KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, v.Rotations)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := seeded.Evaluation.MarshalSeeded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["seeded_evaluation_keys"] = digest(t, sb)
 	return out
 }
 

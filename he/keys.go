@@ -69,6 +69,7 @@ type EvaluationKeySet struct {
 	Keys   *rlwe.MemEvaluationKeySet
 	id     string
 	size   int
+	seeds  *keySeeds // nil unless generated or received seeded
 }
 
 // ID is the hex SHA-256 of the set's canonical encoding (lattigo's
@@ -144,12 +145,32 @@ func ParseEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationKeySet,
 // ternary), a public key, and the evaluation keys spec asks for.
 // Randomness comes from crypto/rand through lattigo's PRNG.
 func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
+	return generateKeys(p, spec, false)
+}
+
+// GenerateSeededKeys is [GenerateKeys] with the evaluation keys generated
+// from seeds, so that they can travel in the seeded encoding
+// ([EvaluationKeySet.MarshalSeeded]) at about half the size. The keys have
+// the distribution GenerateKeys gives them: see the package documentation,
+// "Seeded evaluation keys".
+func GenerateSeededKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
+	return generateKeys(p, spec, true)
+}
+
+func generateKeys(p Parameters, spec KeySpec, seeded bool) (*KeyMaterial, error) {
 	els, err := spec.normalize(p, DefaultLimits)
 	if err != nil {
 		return nil, err
 	}
 	kgen := rlwe.NewKeyGenerator(p.Parameters)
 	sk, pk := kgen.GenKeyPairNew()
+	km := &KeyMaterial{Params: p, SecretKey: sk, PublicKey: pk}
+	if seeded {
+		if km.Evaluation, err = genSeededEvaluationKeys(p, sk, spec.Relinearization, els); err != nil {
+			return nil, err
+		}
+		return km, nil
+	}
 	var rlk *rlwe.RelinearizationKey
 	if spec.Relinearization {
 		rlk = kgen.GenRelinearizationKeyNew(sk)
@@ -160,5 +181,6 @@ func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
 	if err != nil {
 		return nil, fmt.Errorf("he: encode evaluation keys: %w", err)
 	}
-	return &KeyMaterial{Params: p, SecretKey: sk, PublicKey: pk, Evaluation: newEvaluationKeySet(p, keys, b)}, nil
+	km.Evaluation = newEvaluationKeySet(p, keys, b)
+	return km, nil
 }

@@ -186,10 +186,6 @@ func (c *Client) Plan() Plan { return c.plan }
 // MaxBatch is the most samples one batch holds (N/2).
 func (c *Client) MaxBatch() int { return c.params.MaxSlots() }
 
-func (c *Client) encrypt(values []float64) (*rlwe.Ciphertext, error) {
-	return c.he.EncryptAt(values, c.plan.InputLevel, c.plan.InputScale())
-}
-
 func checkSample(n int, x []float64, features int) error {
 	if len(x) != features {
 		return &FeatureCountError{Sample: n, Want: features, Got: len(x)}
@@ -206,6 +202,20 @@ func checkSample(n int, x []float64, features int) error {
 // one ciphertext per feature: slot n of ciphertext i is feature i of
 // sample n.
 func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
+	vecs, err := c.encryptBatch(x)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*rlwe.Ciphertext, len(vecs))
+	for i, v := range vecs {
+		out[i] = v.Ciphertext
+	}
+	return out, nil
+}
+
+// encryptBatch is EncryptBatch with each ciphertext seeded (see
+// he.Client.EncryptSeededAt), Values the batch's sample count.
+func (c *Client) encryptBatch(x [][]float64) ([]he.EncryptedVector, error) {
 	if c.plan.Packing != Batch {
 		return nil, fmt.Errorf("%w: EncryptBatch on a %v client", ErrPacking, c.plan.Packing)
 	}
@@ -220,7 +230,7 @@ func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
 	}
 	// One ciphertext per feature, spread over the cores, each goroutine
 	// with its own shallow copy of the encoder and encryptor.
-	out := make([]*rlwe.Ciphertext, features)
+	out := make([]he.EncryptedVector, features)
 	workers := min(runtime.GOMAXPROCS(0), features)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -234,12 +244,12 @@ func (c *Client) EncryptBatch(x [][]float64) ([]*rlwe.Ciphertext, error) {
 				for n := range x {
 					col[n] = x[n][i]
 				}
-				ct, err := enc.EncryptAt(col, c.plan.InputLevel, c.plan.InputScale())
+				v, err := enc.EncryptSeededAt(col, c.plan.InputLevel, c.plan.InputScale())
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				out[i] = ct
+				out[i] = v
 			}
 		}()
 	}
@@ -286,13 +296,22 @@ func (c *Client) DecryptBatch(out []*rlwe.Ciphertext, n int) ([][]float64, error
 // EncryptSingle encrypts one sample for the single packing: its features
 // in the first slots, replicated with period Plan.Period[0].
 func (c *Client) EncryptSingle(x []float64) (*rlwe.Ciphertext, error) {
+	v, err := c.encryptSingle(x)
+	return v.Ciphertext, err
+}
+
+// encryptSingle is EncryptSingle seeded (see he.Client.EncryptSeededAt),
+// Values the feature count.
+func (c *Client) encryptSingle(x []float64) (he.EncryptedVector, error) {
 	if c.plan.Packing != Single {
-		return nil, fmt.Errorf("%w: EncryptSingle on a %v client", ErrPacking, c.plan.Packing)
+		return he.EncryptedVector{}, fmt.Errorf("%w: EncryptSingle on a %v client", ErrPacking, c.plan.Packing)
 	}
 	if err := checkSample(0, x, c.features); err != nil {
-		return nil, err
+		return he.EncryptedVector{}, err
 	}
-	return c.encrypt(replicate(x, c.plan.Period[0], c.params.MaxSlots()))
+	v, err := c.he.EncryptSeededAt(replicate(x, c.plan.Period[0], c.params.MaxSlots()), c.plan.InputLevel, c.plan.InputScale())
+	v.Values = c.features
+	return v, err
 }
 
 // DecryptSingle decrypts the output of a single-query evaluation and
@@ -324,7 +343,9 @@ func (c *Client) BatchSize() int {
 // packing one ciphertext per feature per batch, each vector's Values the
 // batch's sample count; in the single packing one ciphertext per sample,
 // Values the feature count. The vectors are what a node's [Server] takes,
-// in order; [Client.Decrypt] reads its answer.
+// in order; [Client.Decrypt] reads its answer. Each ciphertext is seeded
+// (he.Client.EncryptSeededAt), so that he.WriteCompactCiphertextFile sends
+// its seed instead of its c1.
 func (c *Client) Encrypt(x [][]float64) ([]he.EncryptedVector, error) {
 	if len(x) == 0 {
 		return nil, &BatchSizeError{Max: c.BatchSize(), Got: 0}
@@ -333,20 +354,18 @@ func (c *Client) Encrypt(x [][]float64) ([]he.EncryptedVector, error) {
 	for start := 0; start < len(x); start += c.BatchSize() {
 		part := x[start:min(start+c.BatchSize(), len(x))]
 		if c.plan.Packing == Single {
-			ct, err := c.EncryptSingle(part[0])
+			v, err := c.encryptSingle(part[0])
 			if err != nil {
 				return nil, fmt.Errorf("sample %d: %w", start, err)
 			}
-			out = append(out, he.EncryptedVector{Values: c.features, Ciphertext: ct})
+			out = append(out, v)
 			continue
 		}
-		cts, err := c.EncryptBatch(part)
+		vecs, err := c.encryptBatch(part)
 		if err != nil {
 			return nil, err
 		}
-		for _, ct := range cts {
-			out = append(out, he.EncryptedVector{Values: len(part), Ciphertext: ct})
-		}
+		out = append(out, vecs...)
 	}
 	return out, nil
 }

@@ -54,9 +54,10 @@ func TestServerRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Over the wire, as a node receives it.
+			// Over the wire, as a node receives it (seeded: c0 and the
+			// seed of c1).
 			var body bytes.Buffer
-			if err := he.WriteCiphertextFile(&body, km.Params, vecs); err != nil {
+			if err := he.WriteCompactCiphertextFile(&body, km.Params, vecs); err != nil {
 				t.Fatal(err)
 			}
 			in, err := srv.ReadInput(packing, &body)

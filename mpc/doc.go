@@ -269,7 +269,9 @@
 // aggregate's values or the ledger (each chunk's ε, at least 1 µε; the ℓ1
 // sensitivity of the widest chunk; the budget name), so a session that
 // would fail at release is refused before anyone shares; what is left to
-// the release is the budget's existence and balance at the time. Means, weighted means and variances are
+// the release is the budget's existence and balance at the time, and the
+// grant of the session's spender ([Node.ProposeAs]: the API caller who
+// created the session; dp checks it in the debit's transaction). Means, weighted means and variances are
 // computed from the noised sums (post-processing). The raw aggregate is
 // never stored, logged or returned: Outcome holds the noised [Release]. The
 // tests reach the raw aggregate only through the rawForTesting hook, so

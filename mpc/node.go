@@ -127,8 +127,16 @@ func NewNode(cfg Config) (*Node, error) {
 func (n *Node) ID() NodeID { return n.id }
 
 // Propose validates lit (whose Coordinator must be this node), sends the
-// signed proposal to every participant and starts coordinating.
+// signed proposal to every participant and starts coordinating. The release
+// is paid by the node's operator; see [Node.ProposeAs].
 func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error) {
+	return n.ProposeAs(ctx, lit, nil)
+}
+
+// ProposeAs is [Node.Propose] for a session whose release spender pays:
+// the ledger checks spender's grant of the budget when it debits (nil: the
+// operator). The spender stays on this node; peers never see it.
+func (n *Node) ProposeAs(ctx context.Context, lit SessionLiteral, spender *dp.Spender) (*Session, error) {
 	s, err := NewSessionFromLiteral(lit)
 	if err != nil {
 		return nil, err
@@ -136,7 +144,7 @@ func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error
 	if s.lit.Coordinator != n.id {
 		return nil, specErr("coordinator", "this node is not the session's coordinator")
 	}
-	r, err := n.start(s)
+	r, err := n.startAs(s, spender)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +224,11 @@ func (n *Node) Forget(session [32]byte) {
 	delete(n.sessions, session)
 }
 
-func (n *Node) start(s *Session) (*run, error) {
+func (n *Node) start(s *Session) (*run, error) { return n.startAs(s, nil) }
+
+// startAs starts a session whose release, if this node makes it, spender
+// pays.
+func (n *Node) startAs(s *Session, spender *dp.Spender) (*run, error) {
 	me := s.index(n.id)
 	if me < 0 {
 		return nil, fmt.Errorf("%w: this node is not a participant", ErrMisrouted)
@@ -229,7 +241,7 @@ func (n *Node) start(s *Session) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpc: session key: %w", err)
 	}
-	r := &run{node: n, s: s, me: me, enc: enc, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
+	r := &run{node: n, s: s, me: me, enc: enc, spender: spender, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
 		notify: make(chan struct{}), done: make(chan struct{}),
 		outcome: &Outcome{Session: s.id, State: StateAccepting}}
 	n.mu.Lock()
@@ -365,6 +377,9 @@ type run struct {
 	s    *Session
 	me   int
 	enc  *ecdh.PrivateKey
+	// spender pays for the release (nil: the operator); set before the
+	// run's goroutine starts and never changed.
+	spender *dp.Spender
 
 	mu      sync.Mutex
 	msgs    map[slot]*Envelope

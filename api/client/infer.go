@@ -194,7 +194,8 @@ func (c *Client) evaluate(ctx context.Context, modelID, keyID, packing string, b
 // encryption: it encrypts them with km in the packing's layout, sends them
 // to /v1/models/{id}/infer in requests of one encrypted batch (batch
 // packing: up to N/2 samples) or of at least perRequest samples (single
-// packing: one per ciphertext) — through /v1/jobs when a request exceeds
+// packing: one per ciphertext), seeded ciphertexts in the compact framing
+// (he.WriteCompactCiphertextFile) — through /v1/jobs when a request exceeds
 // Options.MaxSyncRequestBytes — and decrypts the logits. The node never
 // sees a sample or a logit.
 func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID string, km *he.KeyMaterial, packing inference.Packing, samples [][]float64, progress func(done int)) ([][]float64, InferStats, error) {
@@ -218,7 +219,7 @@ func (c *Client) InferSamples(ctx context.Context, info schema.ModelInfo, keyID 
 			return nil, st, err
 		}
 		var body bytes.Buffer
-		if err := he.WriteCiphertextFile(&body, km.Params, vecs); err != nil {
+		if err := he.WriteCompactCiphertextFile(&body, km.Params, vecs); err != nil {
 			return nil, st, err
 		}
 		t1 := time.Now()

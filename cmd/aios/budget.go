@@ -22,6 +22,7 @@ func init() {
 				new: func() runner { return new(budgetListCmd) }},
 			{name: "show", summary: "show one privacy budget", usage: "NAME --data-dir DIR [--json]",
 				new: func() runner { return new(budgetShowCmd) }},
+			grantCommand(), revokeCommand(), grantsCommand(),
 		},
 	})
 }

@@ -13,7 +13,8 @@ import (
 
 // Commands that only read a node's data directory (audit verify and
 // export, budget list and show) or that act on a node that must exist
-// already (audit checkpoint, dp query: a debit needs a budget) never create
+// already (audit checkpoint, dp query and budget grant, revoke and grants:
+// each needs a budget) never create
 // one, so that a mistyped --data-dir is an error and not a new empty node.
 // The commands that set a node up (serve, token create, budget create, node
 // id) create it.

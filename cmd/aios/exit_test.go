@@ -35,7 +35,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"kegen"}, exitUsage, `did you mean "aios keygen"?`},
 		{[]string{"budget", "lst"}, exitUsage, `did you mean "aios budget list"?`},
 		{[]string{"budget", "create", "x", "--epsilon", "1", "--description", "a\x1b[2Jb", "--data-dir", node}, exitFailure,
-			"description: must not contain control character U+001B (at byte 1)"},
+			"description: must not contain control characters other than tab (U+001B at byte 1)"},
 		{append(query, "--epsilon", "0.75"), exitOK, ""},
 		{append(query, "--epsilon", "0.5"), exitBudget, "privacy budget exhausted"},
 	}

@@ -119,7 +119,7 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 		return nil, err
 	}
 	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
-		AccelName: backend.Name(), AccelDevice: backend.Device(), QueueSize: c.queue, JobRetention: c.retention,
+		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache})
 }
 

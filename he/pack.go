@@ -1,0 +1,123 @@
+package he
+
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// Tight limbs: the compact framings (ciphertext file version 2, seeded
+// evaluation key sets) write each RNS limb of a polynomial with its
+// coefficients at the bit width of the limb's modulus, w = bitlen(q − 1),
+// instead of lattigo's 8 bytes each. Coefficient j of a limb occupies bits
+// j·w … j·w+w−1 of the limb's bytes, least significant bit first (bit k of
+// the limb is bit k mod 8 of byte ⌊k/8⌋), so a limb is N·w/8 bytes (N is a
+// multiple of 8). Limbs follow each other in the order of their moduli.
+
+// limbWidth is the bit width at which coefficients below q travel.
+func limbWidth(q uint64) uint { return uint(bits.Len64(q - 1)) }
+
+// packedLimbBytes is the size of one packed limb of n coefficients below q.
+func packedLimbBytes(q uint64, n int) int { return (n*int(limbWidth(q)) + 7) / 8 }
+
+// packedPolyBytes is the size of a polynomial packed over moduli.
+func packedPolyBytes(moduli []uint64, n int) int {
+	size := 0
+	for _, q := range moduli {
+		size += packedLimbBytes(q, n)
+	}
+	return size
+}
+
+// packLimb writes coeffs at width w into dst, which must hold
+// packedLimbBytes bytes; coefficients must be below 2^w.
+func packLimb(dst []byte, coeffs []uint64, w uint) {
+	var acc uint64 // pending bits, the low n of them valid
+	var n uint
+	o := 0
+	for _, c := range coeffs {
+		acc |= c << n
+		if n+w >= 64 {
+			binary.LittleEndian.PutUint64(dst[o:], acc)
+			o += 8
+			acc = c >> (64 - n) // n > 0 here since w < 64
+			n = n + w - 64
+		} else {
+			n += w
+		}
+	}
+	for ; n > 0; n -= min(n, 8) {
+		dst[o] = byte(acc)
+		acc >>= 8
+		o++
+	}
+}
+
+// unpackLimb reads len(coeffs) coefficients at width limbWidth(q) from src
+// (exactly packedLimbBytes bytes) and returns the index of the first one
+// not below q, or -1 if all are.
+func unpackLimb(coeffs []uint64, src []byte, q uint64) int {
+	w := limbWidth(q)
+	mask := uint64(1)<<w - 1
+	var acc uint64 // unread bits, the low n of them valid
+	var n uint
+	o := 0
+	bad := -1
+	for j := range coeffs {
+		var c uint64
+		if n >= w {
+			c = acc & mask
+			acc >>= w
+			n -= w
+		} else {
+			var next uint64
+			got := uint(64)
+			if len(src)-o >= 8 {
+				next = binary.LittleEndian.Uint64(src[o:])
+				o += 8
+			} else {
+				got = 0
+				for k := 0; o < len(src); k++ {
+					next |= uint64(src[o]) << (8 * k)
+					o++
+					got += 8
+				}
+			}
+			c = (acc | next<<n) & mask
+			used := w - n
+			acc = next >> used
+			n = got - used
+		}
+		if c >= q && bad < 0 {
+			bad = j
+		}
+		coeffs[j] = c
+	}
+	return bad
+}
+
+// packPoly appends pol's first len(moduli) limbs, packed, to dst.
+func packPoly(dst []byte, pol ring.Poly, moduli []uint64) []byte {
+	for i, q := range moduli {
+		size := packedLimbBytes(q, pol.N())
+		dst = append(dst, make([]byte, size)...)
+		packLimb(dst[len(dst)-size:], pol.Coeffs[i], limbWidth(q))
+	}
+	return dst
+}
+
+// unpackPoly fills pol's first len(moduli) limbs from src, which holds
+// exactly packedPolyBytes bytes. It returns the limb and index of the first
+// coefficient not below its modulus, or (-1, -1).
+func unpackPoly(pol ring.Poly, src []byte, moduli []uint64) (limb, index int) {
+	off := 0
+	for i, q := range moduli {
+		size := packedLimbBytes(q, pol.N())
+		if j := unpackLimb(pol.Coeffs[i], src[off:off+size], q); j >= 0 {
+			return i, j
+		}
+		off += size
+	}
+	return -1, -1
+}

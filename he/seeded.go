@@ -1,0 +1,282 @@
+package he
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+)
+
+// SeedSize is the length of the seed from which the uniform half of a
+// seeded ciphertext or evaluation key is expanded: the key of lattigo's
+// blake2b-XOF PRNG (sampling.NewKeyedPRNG), 256 bits.
+const SeedSize = 32
+
+// ErrSeedMismatch is returned when a ciphertext to be written seeded no
+// longer holds the c1 its seed expands to (it was changed after
+// encryption).
+var ErrSeedMismatch = errors.New("he: ciphertext does not match its seed")
+
+// newSeed draws a fresh seed from crypto/rand.
+func newSeed() []byte {
+	seed := make([]byte, SeedSize)
+	rand.Read(seed) // never fails (crypto/rand crashes the program instead)
+	return seed
+}
+
+// EncryptSeeded encrypts values like [Client.Encrypt], with c1 sampled from
+// a fresh seed that the result carries, so that
+// [WriteCompactCiphertextFile] can send the seed instead of c1 (half the
+// bytes). It needs the secret key: see the package documentation, "Seeded
+// ciphertexts".
+func (c *Client) EncryptSeeded(values []float64) (EncryptedVector, error) {
+	return c.EncryptSeededAt(values, c.params.MaxLevel(), c.params.DefaultScale().Float64())
+}
+
+// EncryptSeededAt is [Client.EncryptSeeded] at the given level and scale.
+func (c *Client) EncryptSeededAt(values []float64, level int, scale float64) (EncryptedVector, error) {
+	if c.decryptor == nil {
+		return EncryptedVector{}, fmt.Errorf("%w: seeded encryption is symmetric", ErrNoSecretKey)
+	}
+	pt, err := c.EncodeAt(values, level, scale)
+	if err != nil {
+		return EncryptedVector{}, err
+	}
+	seed := newSeed()
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		return EncryptedVector{}, fmt.Errorf("he: encrypt: %w", err)
+	}
+	// lattigo's symmetric encryption of zero (rlwe.Encryptor.encryptZeroSk)
+	// samples c1 from the uniform sampler, which WithPRNG points at prng,
+	// and the error from the encryptor's own PRNG keyed from crypto/rand.
+	ct, err := c.encryptor.WithPRNG(prng).EncryptNew(pt)
+	if err != nil {
+		return EncryptedVector{}, fmt.Errorf("he: encrypt: %w", err)
+	}
+	return EncryptedVector{Values: len(values), Ciphertext: ct, Seed: seed}, nil
+}
+
+// expandC1 writes into c1 (at level) the polynomial that lattigo's
+// symmetric encryptor samples as c1 when its uniform sampler is driven by
+// the keyed PRNG of seed: ringqp.NewUniformSampler(prng, RingQP) at levels
+// (level, −1), read once from a fresh sampler, the values taken as they
+// come as the NTT-domain c1 (rlwe.Encryptor.encryptZeroSk for an NTT
+// ciphertext).
+func expandC1(p Parameters, seed []byte, level int, c1 ring.Poly) {
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		panic(err) // blake2b refuses only keys over 64 bytes; seeds are SeedSize
+	}
+	ringqp.NewUniformSampler(prng, *p.RingQP()).AtLevel(level, -1).Read(ringqp.Poly{Q: c1})
+}
+
+// WriteCompactCiphertextFile writes cts, made under p, to w in version 2 of
+// the ciphertext file (see files.go): every limb at its modulus' bit width,
+// and c1 replaced by its seed for each vector that carries one. It returns
+// an error wrapping [ErrSeedMismatch] for a seeded vector whose c1 is not
+// its seed's expansion.
+func WriteCompactCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error {
+	bw, err := writeCiphertextHeader(w, p, ctFileCompact, len(cts))
+	if err != nil {
+		return err
+	}
+	// Expanding a seed costs about as much as encoding a vector: the
+	// checks run on all cores before anything is written.
+	err = parallel(len(cts), func(i int) error {
+		if err := checkSeed(p, cts[i]); err != nil {
+			return fmt.Errorf("he: encode ciphertext %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for i, c := range cts {
+		if buf, err = appendCompactCiphertext(buf[:0], p, c); err != nil {
+			return fmt.Errorf("he: encode ciphertext %d: %w", i, err)
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+const (
+	formFull   = 0
+	formSeeded = 1
+)
+
+// compactEntryHead is the size of an entry's fixed fields: values, form,
+// degree, limbs and metadata.
+var compactEntryHead = 4 + 3 + metaDataSize
+
+// compactBodyBytes is the size of an entry's body.
+func compactBodyBytes(p Parameters, form, degree, limbs int) int {
+	poly := packedPolyBytes(p.Q()[:limbs], p.N())
+	if form == formSeeded {
+		return poly + SeedSize
+	}
+	return (degree + 1) * poly
+}
+
+// checkSeed checks that a seeded vector's c1 is still its seed's expansion.
+func checkSeed(p Parameters, c EncryptedVector) error {
+	if c.Seed == nil {
+		return nil
+	}
+	ct := c.Ciphertext
+	if len(c.Seed) != SeedSize || ct.Degree() != 1 {
+		return fmt.Errorf("%w: a %d-byte seed on a degree-%d ciphertext", ErrSeedMismatch, len(c.Seed), ct.Degree())
+	}
+	level := ct.Level()
+	c1 := p.RingQ().AtLevel(level).NewPoly()
+	expandC1(p, c.Seed, level, c1)
+	for i := range level + 1 {
+		if !slices.Equal(c1.Coeffs[i], ct.Value[1].Coeffs[i]) {
+			return ErrSeedMismatch
+		}
+	}
+	return nil
+}
+
+// parallel calls fn(i) for i in [0, n) on up to GOMAXPROCS goroutines and
+// returns the error of the lowest i that failed.
+func parallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				errs[i] = fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendCompactCiphertext appends c's entry (c checked by checkSeed).
+func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byte, error) {
+	ct := c.Ciphertext
+	level := ct.Level()
+	form := formFull
+	if c.Seed != nil {
+		form = formSeeded
+	}
+	meta, err := ct.MetaData.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) != metaDataSize {
+		return nil, fmt.Errorf("he: metadata of %d bytes, want %d", len(meta), metaDataSize)
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(c.Values))
+	dst = append(dst, byte(form), byte(ct.Degree()), byte(level+1))
+	dst = append(dst, meta...)
+	moduli := p.Q()[:level+1]
+	if form == formSeeded {
+		dst = packPoly(dst, ct.Value[0], moduli)
+		return append(dst, c.Seed...), nil
+	}
+	for _, pol := range ct.Value {
+		dst = packPoly(dst, pol, moduli)
+	}
+	return dst, nil
+}
+
+// readCompactCiphertextEntries reads count entries of a version-2 file.
+// Each entry's fixed fields are checked against p and l before its body is
+// read (the body's size follows from them) and before the ciphertext is
+// allocated; every coefficient is checked against its modulus as it is
+// unpacked.
+func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int) ([]EncryptedVector, error) {
+	var out []EncryptedVector
+	head := make([]byte, compactEntryHead)
+	var body []byte
+	for i := range count {
+		what := fmt.Sprintf("ciphertext %d", i)
+		bad := func(sentinel error, at int, format string, args ...any) error {
+			return &DecodeError{What: what, Offset: at, Reason: fmt.Sprintf(format, args...), Err: sentinel}
+		}
+		if _, err := io.ReadFull(br, head); err != nil {
+			return nil, fileErr("read %s: %v", what, err)
+		}
+		values := binary.LittleEndian.Uint32(head)
+		form, degree, limbs := int(head[4]), int(head[5]), int(head[6])
+		switch {
+		case values < 1 || int(values) > p.MaxSlots():
+			return nil, fileErr("%s claims %d values, want 1…%d", what, values, p.MaxSlots())
+		case form != formFull && form != formSeeded:
+			return nil, bad(ErrMalformed, 4, "form %d, want %d (full) or %d (seeded)", form, formFull, formSeeded)
+		case degree < 1 || degree > l.MaxCiphertextDegree:
+			return nil, bad(ErrMalformed, 5, "ciphertext degree %d outside 1…%d", degree, l.MaxCiphertextDegree)
+		case form == formSeeded && degree != 1:
+			return nil, bad(ErrMalformed, 5, "a seeded ciphertext of degree %d, want 1", degree)
+		case limbs < 1 || limbs > p.QCount():
+			return nil, bad(ErrParamsMismatch, 6, "level %d outside 0…%d", limbs-1, p.MaxLevel())
+		}
+		meta, err := unmarshalMetaData(head[7:])
+		if err != nil {
+			return nil, bad(ErrMalformed, 7, "metadata: %v", err)
+		}
+		if err := checkMetaData(p, meta); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		size := compactBodyBytes(p, form, degree, limbs)
+		if cap(body) < size {
+			body = make([]byte, size)
+		}
+		body = body[:size]
+		if _, err := io.ReadFull(br, body); err != nil {
+			return nil, fileErr("read %s: truncated: %v", what, err)
+		}
+		level := limbs - 1
+		moduli := p.Q()[:limbs]
+		polyBytes := packedPolyBytes(moduli, p.N())
+		ct := rlwe.NewCiphertext(p.Parameters, degree, level)
+		*ct.MetaData = *meta
+		packed := degree + 1
+		if form == formSeeded {
+			packed = 1
+		}
+		for k := range packed {
+			if limb, j := unpackPoly(ct.Value[k], body[k*polyBytes:], moduli); limb >= 0 {
+				return nil, bad(ErrMalformed, compactEntryHead+k*polyBytes, "ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb])
+			}
+		}
+		ev := EncryptedVector{Values: int(values), Ciphertext: ct}
+		if form == formSeeded {
+			ev.Seed = append([]byte(nil), body[polyBytes:]...)
+		}
+		out = append(out, ev)
+	}
+	// c1 of the seeded entries, on all cores once the file is read.
+	_ = parallel(len(out), func(i int) error {
+		if ev := out[i]; ev.Seed != nil {
+			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+		}
+		return nil
+	})
+	return out, nil
+}

@@ -1,0 +1,191 @@
+package he
+
+import (
+	"bytes"
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+)
+
+// The digits-like batch of the benchmarks: 64 ciphertexts (one per input
+// feature) of N/2 = 4096 samples at n13, at the batch plan's input level 1
+// and scale 2^27.
+const (
+	benchBatchCiphertexts = 64
+	benchBatchLevel       = 1
+	benchBatchLogScale    = 27
+)
+
+// encryptBatchForBenchmark encrypts benchBatchCiphertexts full vectors on
+// GOMAXPROCS goroutines, as inference.Client.EncryptBatch does, each with
+// its own shallow copy of c; seeded selects EncryptSeededAt.
+func encryptBatchForBenchmark(tb testing.TB, c *Client, seeded bool) []EncryptedVector {
+	p := c.params
+	out := make([]EncryptedVector, benchBatchCiphertexts)
+	workers := min(runtime.GOMAXPROCS(0), len(out))
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			enc := c.ShallowCopy()
+			col := make([]float64, p.MaxSlots())
+			for i := w; i < len(out); i += workers {
+				for n := range col {
+					col[n] = float64((n*31+i*17)%33-16) / 16
+				}
+				var err error
+				if seeded {
+					out[i], err = enc.EncryptSeededAt(col, benchBatchLevel, math.Exp2(benchBatchLogScale))
+				} else {
+					var ct *rlwe.Ciphertext
+					ct, err = enc.EncryptAt(col, benchBatchLevel, math.Exp2(benchBatchLogScale))
+					out[i] = EncryptedVector{Values: len(col), Ciphertext: ct}
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// BenchmarkBatchRequestBytes: the bytes of one digits-like batch and the
+// times to write and to read it (validation and, for seeded entries, the
+// expansion of c1 included), in version 1 and in version 2 with c1 sent in
+// full (tight limbs only) or as a seed.
+func BenchmarkBatchRequestBytes(b *testing.B) {
+	p := mustPreset(b, "n13")
+	c := NewClient(mustKeys(b, p, KeySpec{}))
+	seeded := encryptBatchForBenchmark(b, c, true)
+	full := make([]EncryptedVector, len(seeded))
+	for i, ev := range seeded {
+		full[i] = EncryptedVector{Values: ev.Values, Ciphertext: ev.Ciphertext}
+	}
+	for _, bc := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"v1", func(w *bytes.Buffer) error { return WriteCiphertextFile(w, p, full) }},
+		{"v2-tight", func(w *bytes.Buffer) error { return WriteCompactCiphertextFile(w, p, full) }},
+		{"v2-seeded-tight", func(w *bytes.Buffer) error { return WriteCompactCiphertextFile(w, p, seeded) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var buf bytes.Buffer
+			var write, read time.Duration
+			for b.Loop() {
+				buf.Reset()
+				t0 := time.Now()
+				if err := bc.write(&buf); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := ReadCiphertextFile(bytes.NewReader(buf.Bytes()), p, Limits{MaxCiphertextDegree: 1}); err != nil {
+					b.Fatal(err)
+				}
+				write, read = write+t1.Sub(t0), read+time.Since(t1)
+			}
+			b.ReportMetric(float64(buf.Len()), "bytes/batch")
+			b.ReportMetric(write.Seconds()*1e3/float64(b.N), "write-ms/batch")
+			b.ReportMetric(read.Seconds()*1e3/float64(b.N), "read-ms/batch")
+			// Seeded without tight limbs, for comparison: the version-2
+			// layout with c0 at 8 bytes a coefficient.
+			if bc.name == "v2-seeded-tight" {
+				per := compactEntryHead + (benchBatchLevel+1)*p.N()*8 + SeedSize
+				b.ReportMetric(float64(10+32+4+len(seeded)*per), "seeded-8-byte-bytes/batch")
+			}
+		})
+	}
+}
+
+// benchSingleRotations approximates the digits single-query key spec: the
+// relinearization key and 17 Galois keys, for the rotations by the powers
+// of two up to 2^11 and five others.
+var benchSingleRotations = []int{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3, 5, 6, 7, -1}
+
+// BenchmarkKeyBytes: the bytes of the digits-like evaluation key sets
+// (single: relinearization + 17 Galois keys; batch: relinearization only)
+// at n13 in lattigo's encoding and seeded, and the node's time to parse
+// each (validation, expansion and the ID included).
+func BenchmarkKeyBytes(b *testing.B) {
+	p := mustPreset(b, "n13")
+	for _, spec := range []struct {
+		name string
+		spec KeySpec
+	}{
+		{"single", KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, benchSingleRotations)}},
+		{"batch", KeySpec{Relinearization: true}},
+	} {
+		if n := len(spec.spec.GaloisElements); spec.name == "single" && n != 17 {
+			b.Fatalf("%d Galois elements, want 17", n)
+		}
+		km, err := GenerateSeededKeys(p, spec.spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		canon, _ := km.Evaluation.MarshalBinary()
+		seeded, err := km.Evaluation.MarshalSeeded()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(spec.name+"/lattigo", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ParseEvaluationKeySet(p, DefaultLimits, canon); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(canon)), "bytes")
+		})
+		b.Run(spec.name+"/seeded-tight", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ParseSeededEvaluationKeySet(p, DefaultLimits, seeded); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(seeded)), "bytes")
+			// Seeded without tight limbs, for comparison: the seeded
+			// layout with 8 bytes a coefficient.
+			keys := len(spec.spec.GaloisElements) + 1
+			rows := p.BaseRNSDecompositionVectorSize(p.MaxLevelQ(), p.MaxLevelP())
+			per := SeedSize + rows*(p.QCount()+p.PCount())*p.N()*8
+			b.ReportMetric(float64(seededKeysHead+keys*per+8*(keys-1)), "seeded-8-byte-bytes")
+		})
+	}
+}
+
+// BenchmarkEncryptBatch: the client's encryption of one digits-like batch
+// (encoding included) on GOMAXPROCS goroutines, under the public key, under
+// the secret key, and seeded under the secret key.
+func BenchmarkEncryptBatch(b *testing.B) {
+	p := mustPreset(b, "n13")
+	km := mustKeys(b, p, KeySpec{})
+	for _, bc := range []struct {
+		name   string
+		client *Client
+		seeded bool
+	}{
+		{"public-key", NewPublicKeyClient(p, km.PublicKey), false},
+		{"secret-key", NewClient(km), false},
+		{"seeded", NewClient(km), true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				encryptBatchForBenchmark(b, bc.client, bc.seeded)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/batch")
+		})
+	}
+}

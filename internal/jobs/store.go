@@ -1,0 +1,63 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/internal/store"
+)
+
+// Record is an asynchronous job's row: what GET /v1/jobs/{id} shows, whose
+// job it is, and the blobs it refers to.
+type Record struct {
+	schema.JobInfo
+	Owner      string // who submitted it (api: the client's token ID)
+	InputBlob  string // "" once the job finished
+	ResultBlob string // "" until the job is done
+}
+
+// Update is a change of a job's state.
+type Update struct {
+	Status      schema.JobStatus
+	Error       string // shown to the job's owner
+	ResultBlob  string
+	ResultBytes int64
+	// FinishedAt is set when the job is done or failed, and zero otherwise.
+	FinishedAt time.Time
+}
+
+// Store is the persistence of job rows. Implementations must be safe for
+// concurrent use; the service serializes what must be atomic itself.
+type Store interface {
+	// Create records a new job.
+	Create(ctx context.Context, r Record) error
+	// Update sets a job's status, error and result. When u.FinishedAt is
+	// set, the row records it and stops referring to its input blob.
+	Update(ctx context.Context, id string, u Update) error
+	// SetProgress records how many of the job's steps are done.
+	SetProgress(ctx context.Context, id string, done int) error
+	// Get returns job id if owner submitted it ("" matches any owner), or
+	// an error wrapping ErrNotFound.
+	Get(ctx context.Context, id, owner string) (Record, error)
+	// Resumable lists the queued and running jobs, oldest first.
+	Resumable(ctx context.Context) ([]Record, error)
+	// Expired lists the done and failed jobs that finished before t.
+	Expired(ctx context.Context, before time.Time) ([]Record, error)
+	// Delete forgets a job.
+	Delete(ctx context.Context, id string) error
+	// References counts the jobs whose input or result is blob.
+	References(ctx context.Context, blob string) (int, error)
+}
+
+// Blobs is the content-addressed store of job inputs and results.
+type Blobs interface {
+	// Put stores data and returns its ID, the same for the same bytes.
+	Put(data []byte) (string, error)
+	// Get returns at most limit bytes of blob id.
+	Get(id string, limit int64) ([]byte, error)
+	// Delete removes a blob; deleting a missing blob is not an error.
+	Delete(id string) error
+}
+
+var _ Blobs = (*store.Blobs)(nil)
