@@ -12,12 +12,11 @@ import (
 )
 
 // Commands that only read a node's data directory (audit verify and
-// export, budget list and show) or that act on a node that must exist
-// already (audit checkpoint, dp query and budget grant, revoke and grants:
-// each needs a budget) never create
-// one, so that a mistyped --data-dir is an error and not a new empty node.
-// The commands that set a node up (serve, token create, budget create, node
-// id) create it.
+// export, budget list, show and grants) or that act on a node that must
+// exist already (audit checkpoint signs its ledger; dp query, budget grant
+// and revoke need a budget) never create one, so that a mistyped
+// --data-dir is an error and not a new empty node. The commands that set a
+// node up (serve, token create, budget create, node id) create it.
 
 // errNoDataDir reports a --data-dir that is not a node's data directory.
 var errNoDataDir = errors.New("no node data directory")
