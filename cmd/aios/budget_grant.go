@@ -132,7 +132,7 @@ func (c *budgetGrantsCmd) run(ctx context.Context, e *env) error {
 // withLedger opens the ledger of --data-dir for a command that takes want
 // positional arguments, calls f with it and closes it.
 func (f *ledgerFlags) withLedger(ctx context.Context, e *env, want int, fn func(*dp.Ledger) error) error {
-	ledger, err := f.open(ctx, e, want)
+	ledger, err := f.open(ctx, e, want, false) // a grant needs an existing budget: never a new node
 	if err != nil {
 		return err
 	}

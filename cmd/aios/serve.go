@@ -15,13 +15,14 @@ import (
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/internal/store"
 )
 
 func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the node's HTTP API on a data directory",
-		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
+		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F | --insecure] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
 		new:     func() runner { return new(serveCmd) },
 	})
 }
@@ -34,6 +35,7 @@ type serveCmd struct {
 	queue, burst                                                     int
 	rate                                                             float64
 	maxInfer, keyCache                                               int64
+	insecure                                                         bool
 	mpc                                                              mpcServeFlags
 }
 
@@ -43,6 +45,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.Var(&c.modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.BoolVar(&c.insecure, "insecure", false, "serve plain HTTP on an address that is not loopback (tokens, keys and results cross the network in the clear)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
@@ -63,10 +66,23 @@ func (c *serveCmd) run(ctx context.Context, e *env) error {
 	if (c.certFile == "") != (c.keyFile == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	if err := c.checkPlaintext(e); err != nil {
+		return err
+	}
 	logger, err := newLogger(e.stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
 	}
+	// Two nodes on one data directory would both run its jobs and answer
+	// for its key: the directory has one server, for the process's life.
+	lock, err := store.LockDir(c.dataDir)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: stop that aios serve first, or give this node a data directory of its own", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	backend, err := accel.Select()
 	if err != nil {
 		return err
@@ -120,6 +136,38 @@ func (c *serveCmd) addModels(ctx context.Context, srv *api.Server, logger *slog.
 		logger.Info("model", "id", info.ID, "name", info.Name, "preset", info.Preset, "features", info.Features, "classes", len(info.Classes))
 	}
 	return nil
+}
+
+// checkPlaintext refuses plain HTTP on an address that other machines can
+// reach, unless --insecure is given, and then warns: bearer tokens would
+// cross the network in the clear. Loopback needs no TLS.
+func (c *serveCmd) checkPlaintext(e *env) error {
+	if c.certFile != "" || isLoopback(c.addr) {
+		return nil
+	}
+	if !c.insecure {
+		return usagef("--addr %s is not a loopback address and no --tls-cert is given: bearer tokens would cross the network in the clear; "+
+			"give --tls-cert and --tls-key, or --insecure to serve plain HTTP anyway", c.addr)
+	}
+	fmt.Fprintf(e.stderr, "WARNING: serving plain HTTP on %s, which is not a loopback address (--insecure): "+
+		"bearer tokens, evaluation keys and results cross the network unencrypted and unauthenticated; use --tls-cert and --tls-key\n", c.addr)
+	return nil
+}
+
+// isLoopback reports whether the listen address addr is on a loopback
+// interface only: 127.0.0.0/8, ::1 or localhost. An empty host (every
+// interface) is not; an address that does not parse is left to net.Listen
+// to refuse.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // listen opens the listener, with TLS when a certificate is given, and
