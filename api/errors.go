@@ -42,6 +42,7 @@ var errorStatus = []struct {
 	{dp.ErrUnknownBudget, http.StatusNotFound, "not_found"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrBodyTimeout, http.StatusRequestTimeout, "body_timeout"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},

@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -62,6 +60,12 @@ type Config struct {
 	// JobRetention is how long a finished job and its result are kept
 	// (default 24 h); a job's input is deleted as soon as it finishes.
 	JobRetention time.Duration
+	// BodyReadGrace and MinBodyRate bound how long a request body may take
+	// to arrive: a body of n bytes gets BodyReadGrace + n/MinBodyRate, its
+	// deadline moving as bytes arrive (defaults 10 s and 64 KiB/s); a
+	// slower one is cut off with 408.
+	BodyReadGrace time.Duration
+	MinBodyRate   int64
 
 	// NodeKeyFile is the node key (created if missing); empty: the key in
 	// the data directory.
@@ -81,6 +85,10 @@ func (c *Config) defaults() {
 	def64(&c.MaxJobBytes, 1<<30)
 	def64(&c.MaxModelBytes, 16<<20)
 	def64(&c.KeyCacheBytes, 2<<30)
+	def64(&c.MinBodyRate, 64<<10)
+	if c.BodyReadGrace <= 0 {
+		c.BodyReadGrace = 10 * time.Second
+	}
 	if c.Accel == nil {
 		c.Accel = accel.CPU()
 	}
@@ -393,33 +401,4 @@ func (s *Server) handleParams(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	s.metrics.write(w)
-}
-
-// readBody reads at most limit bytes of the request body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, fmt.Errorf("%w: %d bytes, the limit here is %d", ErrTooLarge, r.ContentLength, limit)
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	// Preallocate what the client announced, up to 16 MiB: a Content-Length
-	// is a claim, and memory is only committed as bytes arrive.
-	buf := make([]byte, 0, min(max(r.ContentLength, 0), limit, 16<<20))
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			s.metrics.bytesIn.Add(int64(len(buf)))
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, fmt.Errorf("%w: the limit here is %d bytes", ErrTooLarge, limit)
-			}
-			if errors.Is(err, io.EOF) {
-				return buf, nil
-			}
-			return nil, fmt.Errorf("%w: reading body: %v", ErrBadRequest, err)
-		}
-	}
 }

@@ -272,6 +272,42 @@ func (n *Node) Deliver(ctx context.Context, msg []byte) error {
 	return r.accept(env)
 }
 
+// CheckHeader judges a message by its header, the first HeaderSize bytes
+// of its wire form, before its body is read, so that a receiver spends
+// neither memory nor a scarce slot on a message Deliver would refuse
+// unread. It checks the header's structure and the announced body length
+// against MaxMessageSize; a proposal's body against the largest session
+// encoding and its phase; any other message's session (ErrUnknownSession),
+// sender (ErrAuth: not in the session), recipient (ErrMisrouted: not this
+// node) and body length against the exact limit of its kind in the session
+// (ErrTooLarge). It returns the announced body length. A message that
+// passes is not yet authenticated: Deliver verifies its signature.
+func (n *Node) CheckHeader(header []byte) (int, error) {
+	env, size, err := decodeHeader(header)
+	if err != nil {
+		return 0, err
+	}
+	if size > MaxMessageSize-headerSize-sigSize {
+		return 0, tooLarge("envelope", headerSize+size+sigSize, MaxMessageSize)
+	}
+	if env.Kind == KindPropose {
+		if size > maxSessionEncoding {
+			return 0, tooLarge("session", size, maxSessionEncoding)
+		}
+		if env.Phase != 0 {
+			return 0, ErrAuth
+		}
+		return size, nil
+	}
+	n.mu.Lock()
+	r := n.sessions[env.Session]
+	n.mu.Unlock()
+	if r == nil {
+		return 0, ErrUnknownSession
+	}
+	return size, r.checkHeader(env, size)
+}
+
 func (n *Node) deliverProposal(ctx context.Context, env *Envelope) error {
 	s, err := DecodeSession(env.Body)
 	if err != nil {
@@ -440,14 +476,8 @@ func (s *Session) maxOpenings(members, width int) int {
 // accept authenticates and stores a message for this session.
 func (r *run) accept(env *Envelope) error {
 	s := r.s
-	if int(env.From) >= s.N() {
-		return ErrAuth
-	}
-	if int(env.To) != r.me {
-		return ErrMisrouted
-	}
-	if len(env.Body) > r.bodyLimit(env.Kind) {
-		return tooLarge(env.Kind.String(), len(env.Body), r.bodyLimit(env.Kind))
+	if err := r.checkHeader(env, len(env.Body)); err != nil {
+		return err
 	}
 	if err := nodekey.PublicKey(s.lit.Participants[env.From]).Verify(env.signedBytes(), env.Sig[:]); err != nil {
 		return ErrAuth
@@ -491,6 +521,21 @@ func (r *run) accept(env *Envelope) error {
 	env.Body = slices.Clone(env.Body) // do not alias the transport's buffer
 	r.msgs[sl] = env
 	r.wake()
+	return nil
+}
+
+// checkHeader judges what a message's header says (its sender, its
+// recipient and the body length announced) against this session.
+func (r *run) checkHeader(env *Envelope, bodyLen int) error {
+	if int(env.From) >= r.s.N() {
+		return ErrAuth
+	}
+	if int(env.To) != r.me {
+		return ErrMisrouted
+	}
+	if limit := r.bodyLimit(env.Kind); bodyLen > limit {
+		return tooLarge(env.Kind.String(), bodyLen, limit)
+	}
 	return nil
 }
 

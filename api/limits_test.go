@@ -1,0 +1,158 @@
+package api
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aios-edge/aios/mpc"
+)
+
+// rawRequest opens a connection to n and sends a POST's headers announcing
+// length body bytes, then prefix; the rest of the body is the caller's.
+func rawRequest(t *testing.T, n *testNode, path, token string, length int64, prefix []byte) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", n.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	auth := ""
+	if token != "" {
+		auth = "Authorization: Bearer " + token + "\r\n"
+	}
+	if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: aios\r\n%sContent-Length: %d\r\n\r\n%s", path, auth, length, prefix); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// readStatus reads the status line of the answer on c, waiting at most d;
+// 0 means none came.
+func readStatus(c net.Conn, d time.Duration) int {
+	c.SetReadDeadline(time.Now().Add(d))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// trickle writes one byte to c every interval until a write fails or stop
+// is closed.
+func trickle(c net.Conn, interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if _, err := c.Write([]byte{0}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestSlowSendersHoldNoSlot (issue 12, item 1): 20 connections, more than
+// the node's 16 message slots, announce 60 MB peer messages and trickle a
+// byte every 200 ms. An honest session with the node still runs at once,
+// and every slow sender is cut off with 408 soon after the body grace.
+func TestSlowSendersHoldNoSlot(t *testing.T) {
+	const slow = 20
+	grace := 500 * time.Millisecond
+	nodes := newMPCClusterConfig(t, 2, nil, nil, Config{BodyReadGrace: grace})
+	stop := make(chan struct{})
+	defer close(stop)
+	start := time.Now()
+	conns := make([]net.Conn, slow)
+	for i := range conns {
+		conns[i] = rawRequest(t, nodes[1].testNode, "/v1/mpc/messages", "", 60_000_000, []byte("AMPC"))
+		go trickle(conns[i], 200*time.Millisecond, stop)
+	}
+	time.Sleep(100 * time.Millisecond) // let them all reach the handler
+	st := runHTTPSession(t, nodes, randVectors(2, 8, 3), 2)
+	took := time.Since(start)
+	t.Logf("session %s %v after the slow senders connected", st.State, took.Round(time.Millisecond))
+	if st.State != "done" || took > 5*time.Second {
+		t.Fatalf("honest session: %s (%s) after %v", st.State, st.Error, took)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, slow)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes[i] = readStatus(c, 5*time.Second) }()
+	}
+	wg.Wait()
+	cut := time.Since(start)
+	t.Logf("slow senders answered %v within %v", codes, cut.Round(time.Millisecond))
+	for i, code := range codes {
+		if code != http.StatusRequestTimeout {
+			t.Errorf("slow sender %d: status %d, want 408", i, code)
+		}
+	}
+}
+
+// TestUnknownSessionRefusedOnHeader (issue 12, item 4): a message whose
+// header announces a 60 MB body for a session the node does not know is
+// refused with 404 after the header alone: the answer comes while the body
+// is still unsent, and the node read no more than the header.
+func TestUnknownSessionRefusedOnHeader(t *testing.T) {
+	nodes := newMPCCluster(t, 2, nil, nil)
+	n := nodes[1]
+	const body = 60_000_000
+	e := &mpc.Envelope{Kind: mpc.KindDeal, Phase: 1, From: 0, To: 1, Body: make([]byte, body)}
+	e.Session[0] = 7
+	header := e.Marshal()[:mpc.HeaderSize]
+	before := n.srv.metrics.bytesIn.v.Load()
+	start := time.Now()
+	c := rawRequest(t, n.testNode, "/v1/mpc/messages", "", mpc.HeaderSize+body+mpc.SignatureSize, header)
+	code := readStatus(c, 3*time.Second)
+	took := time.Since(start)
+	read := n.srv.metrics.bytesIn.v.Load() - before
+	t.Logf("status %d after %v, %d body bytes read", code, took.Round(time.Microsecond), read)
+	if code != http.StatusNotFound {
+		t.Fatalf("status %d, want 404", code)
+	}
+	if read > mpc.HeaderSize {
+		t.Fatalf("read %d bytes, more than the %d-byte header", read, mpc.HeaderSize)
+	}
+}
+
+
+// TestSlowBodyCutOff (issue 12, item 1): every route that reads a body
+// cuts off a sender that falls below the minimum rate after the grace,
+// with 408, and the deadline does not outlive the body.
+func TestSlowBodyCutOff(t *testing.T) {
+	n := newTestNode(t, Config{BodyReadGrace: 300 * time.Millisecond})
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, tc := range []struct{ path, token string }{
+		{"/v1/keys?preset=n12", n.tokens[RoleClient]},
+		{"/v1/budgets", n.tokens[RoleAdmin]},
+		{"/v1/models", n.tokens[RoleAdmin]},
+	} {
+		start := time.Now()
+		c := rawRequest(t, n, tc.path, tc.token, 1000, []byte("{"))
+		go trickle(c, 100*time.Millisecond, stop)
+		code := readStatus(c, 3*time.Second)
+		t.Logf("%s: %d after %v", tc.path, code, time.Since(start).Round(time.Millisecond))
+		if code != http.StatusRequestTimeout {
+			t.Errorf("%s: status %d, want 408", tc.path, code)
+		}
+	}
+	// A body that arrives in time is read as before, on a connection kept
+	// alive past the grace.
+	resp, b := n.do("POST", "/v1/budgets", n.tokens[RoleAdmin], []byte(`{"name":"b","epsilon":"1"}`))
+	time.Sleep(400 * time.Millisecond)
+	resp2, _ := n.do("GET", "/v1/budgets/b", n.tokens[RoleAdmin], nil)
+	if resp.StatusCode != 201 || resp2.StatusCode != 200 {
+		t.Fatalf("budget: %d %s, then %d", resp.StatusCode, b, resp2.StatusCode)
+	}
+}
