@@ -125,7 +125,6 @@ func TestUnknownSessionRefusedOnHeader(t *testing.T) {
 	}
 }
 
-
 // TestSlowBodyCutOff (issue 12, item 1): every route that reads a body
 // cuts off a sender that falls below the minimum rate after the grace,
 // with 408, and the deadline does not outlive the body.
