@@ -155,3 +155,34 @@ func TestSlowBodyCutOff(t *testing.T) {
 		t.Fatalf("budget: %d %s, then %d", resp.StatusCode, b, resp2.StatusCode)
 	}
 }
+
+// TestEarlyInputsPerToken (issue 12, item 2): a token that fills its quota
+// of inputs for sessions that do not exist is refused; another token's
+// early input is still taken; when all tokens' together are at the
+// node's bound the answer is 503 with Retry-After.
+func TestEarlyInputsPerToken(t *testing.T) {
+	lim := mpc.EarlyInputLimits{PerOwner: 3 * (8*4 + 256), Total: 5 * (8*4 + 256)}
+	n := newMPCClusterConfig(t, 2, nil, nil, Config{MPC: &MPCConfig{EarlyInputs: lim}})[0]
+	input := []byte(`{"values":[1,2,3,4]}`)
+	post := func(token string, i int) (int, string, string) {
+		resp, b := n.do("POST", fmt.Sprintf("/v1/mpc/sessions/%064x/input", i+1), token, input)
+		return resp.StatusCode, errorCode(b), resp.Header.Get("Retry-After")
+	}
+	garbage, other, third := n.tokens[RoleClient], n.token(RoleClient), n.token(RoleClient)
+	for i := range 3 {
+		if st, code, _ := post(garbage, i); st != 202 {
+			t.Fatalf("input %d: %d %s", i, st, code)
+		}
+	}
+	if st, code, _ := post(garbage, 3); st != 400 || code != "invalid_input" {
+		t.Fatalf("over the token's quota: %d %s, want 400 invalid_input", st, code)
+	}
+	for i, tok := range []string{other, other} {
+		if st, code, _ := post(tok, 10+i); st != 202 {
+			t.Fatalf("another token's early input: %d %s", st, code)
+		}
+	}
+	if st, code, ra := post(third, 20); st != 503 || code != "inputs_full" || ra == "" {
+		t.Fatalf("over the node's bound: %d %s Retry-After %q, want 503 inputs_full with Retry-After", st, code, ra)
+	}
+}

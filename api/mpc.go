@@ -47,6 +47,10 @@ type MPCConfig struct {
 	// RequirePeerToken makes POST /v1/mpc/messages require a peer token
 	// (otherwise the messages' signatures suffice).
 	RequirePeerToken bool
+	// EarlyInputs bound the inputs given for sessions this node does not
+	// know yet, per token and in total, and how long they wait (see
+	// mpc.EarlyInputLimits for the defaults).
+	EarlyInputs mpc.EarlyInputLimits
 	// MaxConcurrentMessages bounds the messages verified and delivered at
 	// once (default 16; each is at most mpc.MaxMessageSize). A message
 	// takes its slot only after its header passed mpc.Node.CheckHeader and
@@ -102,7 +106,7 @@ func (s *Server) startMPC() error {
 	}
 	h.sem = make(chan struct{}, n)
 	node, err := mpc.NewNode(mpc.Config{
-		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log,
+		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log, EarlyInputs: c.EarlyInputs,
 		Policy: func(sess *mpc.Session) error {
 			for _, p := range sess.Literal().Participants {
 				if !h.known[p] {
@@ -382,7 +386,7 @@ func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: more than %d values", mpc.ErrInput, mpc.MaxDimension))
 		return
 	}
-	err = h.node.SetInput(id, mpc.Input{Values: req.Values, Weight: req.Weight})
+	err = h.node.SetInputAs(principalOf(r.Context()).TokenID, id, mpc.Input{Values: req.Values, Weight: req.Weight})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -97,6 +97,9 @@ func newMPCClusterConfig(t *testing.T, n int, cheat map[int]bool, rec *recorder,
 		c := cfg
 		c.DataDir, c.Logger, c.RatePerSecond = dirs[i], slog.New(slog.NewTextHandler(io.Discard, nil)), -1
 		c.MPC = &MPCConfig{Peers: peers, Transport: opt}
+		if cfg.MPC != nil {
+			c.MPC.EarlyInputs = cfg.MPC.EarlyInputs
+		}
 		srv, err := New(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)

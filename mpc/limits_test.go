@@ -2,9 +2,12 @@ package mpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/aios-edge/aios/internal/nodekey"
 )
 
 // TestCheckHeader: a message's header alone tells an unknown session, a
@@ -48,5 +51,88 @@ func TestCheckHeader(t *testing.T) {
 		if !errors.Is(err, tc.want) || (tc.want == nil && size != tc.size) {
 			t.Errorf("%s: %d, %v; want %d, %v", tc.name, size, err, tc.size, tc.want)
 		}
+	}
+}
+
+// earlyNode is a node on its own with a clock the test moves.
+func earlyNode(t *testing.T, lim EarlyInputLimits) (*Node, *time.Time) {
+	t.Helper()
+	k, err := nodekey.Generate(newDetRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	n, err := NewNode(Config{Key: k, Transport: NewMemNetwork().Endpoint(NodeID(k.Public())), Now: func() time.Time { return now }, EarlyInputs: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n, &now
+}
+
+func sessionNo(i int) (id [32]byte) {
+	binary.BigEndian.PutUint64(id[:], uint64(i)+1)
+	return id
+}
+
+// TestEarlyInputsBounded (issue 12, item 2): one token posting inputs for
+// sessions that do not exist is stopped at its own quota while another
+// token's early input is still taken; the bytes kept stay within the
+// bounds; early inputs expire, after which the first token may post again.
+func TestEarlyInputsBounded(t *testing.T) {
+	n, now := earlyNode(t, EarlyInputLimits{})
+	lim := n.inputs.lim
+	values := make([]float64, 1000) // shared: the node keeps the slice, not a copy
+	size := int64(8*len(values) + earlyInputOverhead)
+	posted := 0
+	var err error
+	for ; posted < 10_000; posted++ {
+		if err = n.SetInputAs("garbage", sessionNo(posted), Input{Values: values}); err != nil {
+			break
+		}
+	}
+	t.Logf("one token: %d early inputs of %d values taken, then %v", posted, len(values), err)
+	if !errors.Is(err, ErrInput) || int64(posted) != lim.PerOwner/size {
+		t.Fatalf("after %d inputs: %v; want ErrInput after %d", posted, err, lim.PerOwner/size)
+	}
+	if err := n.SetInputAs("admin", sessionNo(20_000), Input{Values: values}); err != nil {
+		t.Fatalf("another token's early input: %v", err)
+	}
+	if got, most := n.inputs.bytes(), lim.PerOwner+size; got > most || got > lim.Total {
+		t.Fatalf("early inputs hold %d bytes, more than %d", got, most)
+	}
+	*now = now.Add(lim.TTL + time.Second)
+	if err := n.SetInputAs("garbage", sessionNo(30_000), Input{Values: values}); err != nil {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	if got := n.inputs.bytes(); got != size {
+		t.Fatalf("after the TTL early inputs hold %d bytes, want %d (only the new one)", got, size)
+	}
+	if _, ok := n.inputs.take(*now, sessionNo(20_000)); ok {
+		t.Fatal("an expired input was handed to its session")
+	}
+}
+
+// TestEarlyInputsTotal: when all owners together reach the total bound,
+// a new early input is refused with ErrInputsFull until older ones expire;
+// replacing one's own input does not count twice.
+func TestEarlyInputsTotal(t *testing.T) {
+	size := int64(8*10 + earlyInputOverhead)
+	n, now := earlyNode(t, EarlyInputLimits{TTL: time.Minute, PerOwner: 2 * size, Total: 3 * size})
+	in := Input{Values: make([]float64, 10)}
+	for i, owner := range []string{"a", "a", "b"} {
+		if err := n.SetInputAs(owner, sessionNo(i), in); err != nil {
+			t.Fatalf("input %d of %s: %v", i, owner, err)
+		}
+	}
+	if err := n.SetInputAs("a", sessionNo(0), in); err != nil {
+		t.Fatalf("replacing a's own input: %v", err)
+	}
+	if err := n.SetInputAs("c", sessionNo(5), in); !errors.Is(err, ErrInputsFull) {
+		t.Fatalf("over the total: %v, want ErrInputsFull", err)
+	}
+	*now = now.Add(2 * time.Minute)
+	if err := n.SetInputAs("c", sessionNo(5), in); err != nil || n.inputs.bytes() != size {
+		t.Fatalf("after expiry: %v, %d bytes", err, n.inputs.bytes())
 	}
 }

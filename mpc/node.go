@@ -32,6 +32,8 @@ type Config struct {
 	Rand   io.Reader        // nil: crypto/rand.Reader
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: discard. Never given shares or aggregates.
+	// EarlyInputs bound the inputs kept for sessions not known yet.
+	EarlyInputs EarlyInputLimits
 }
 
 // Node runs the protocol for one node: any number of concurrent sessions,
@@ -47,7 +49,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[[32]byte]*run
-	inputs   map[[32]byte]Input
+	inputs   *earlyInputs
 	finished []finishedSession // oldest first
 
 	// Test hooks, set only through export_test.go.
@@ -55,9 +57,6 @@ type Node struct {
 	tamperShareForTesting  func(phase uint8, to int, shares []field.Element)
 	tamperOutputForTesting func(shares []field.Element)
 }
-
-// maxPendingInputs bounds inputs stored for sessions not yet proposed.
-const maxPendingInputs = 256
 
 // A node keeps the outcome of its last maxFinishedSessions finished
 // sessions, each for at most finishedRetention, for Status; older ones are
@@ -115,7 +114,7 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}
+	n := &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: newEarlyInputs(cfg.EarlyInputs)}
 	if fault.TakeBadDealer(cfg.Key.Public()) {
 		n.cheatOnce()
 		cfg.Logger.Warn("mpc: this node will deal one inconsistent share (demo/test mode)")
@@ -152,17 +151,21 @@ func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error
 }
 
 // SetInput gives this node's private input for a session (before or after
-// the proposal arrives; before the input deadline).
-func (n *Node) SetInput(session [32]byte, in Input) error {
+// the proposal arrives; before the input deadline), on behalf of no owner
+// in particular: SetInputAs with owner "".
+func (n *Node) SetInput(session [32]byte, in Input) error { return n.SetInputAs("", session, in) }
+
+// SetInputAs is SetInput on behalf of owner (the API's token). An input
+// for a session this node does not know yet waits for its proposal within
+// Config.EarlyInputs: it expires after their TTL, and one owner's waiting
+// inputs are bounded apart from the others' (ErrInput beyond its quota,
+// ErrInputsFull when all owners' together are at their bound).
+func (n *Node) SetInputAs(owner string, session [32]byte, in Input) error {
 	n.mu.Lock()
 	r := n.sessions[session]
 	if r == nil {
 		defer n.mu.Unlock()
-		if len(n.inputs) >= maxPendingInputs {
-			return fmt.Errorf("%w: too many inputs for unknown sessions", ErrInput)
-		}
-		n.inputs[session] = in
-		return nil
+		return n.inputs.put(n.cfg.Now(), owner, session, in)
 	}
 	n.mu.Unlock()
 	if _, err := encodeInput(r.s, in); err != nil {
@@ -239,8 +242,7 @@ func (n *Node) start(s *Session) (*run, error) {
 	}
 	n.pruneFinished(n.cfg.Now())
 	n.sessions[s.id] = r
-	if in, ok := n.inputs[s.id]; ok {
-		delete(n.inputs, s.id)
+	if in, ok := n.inputs.take(n.cfg.Now(), s.id); ok {
 		if _, err := encodeInput(s, in); err == nil {
 			r.input = &in
 		}
