@@ -46,6 +46,7 @@ var errorStatus = []struct {
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBodyTimeout, http.StatusRequestTimeout, "body_timeout"},
+	{ErrLengthRequired, http.StatusLengthRequired, "length_required"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},

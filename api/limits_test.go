@@ -2,13 +2,19 @@ package api
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/mpc"
 )
 
@@ -184,5 +190,86 @@ func TestEarlyInputsPerToken(t *testing.T) {
 	}
 	if st, code, ra := post(third, 20); st != 503 || code != "inputs_full" || ra == "" {
 		t.Fatalf("over the node's bound: %d %s Retry-After %q, want 503 inputs_full with Retry-After", st, code, ra)
+	}
+}
+
+// TestMemoryBudgetUnderLoad (issue 12, item 3): 20 concurrent /infer
+// requests of 16.8 MB each against a memory budget that holds four: the
+// others are answered 503 with Retry-After, nothing else fails, and the
+// bytes reserved never exceed the budget. Heap figures are logged.
+func TestMemoryBudgetUnderLoad(t *testing.T) {
+	n, f, info, key := inferNode(t, Config{})
+	_, body := encryptFor(t, f, inference.Batch, f.samples[:2])
+	budget := int64(4 * inferFactor * len(body))
+	n.srv.mem = newMemBudget(budget) // the node's budget, set small after the fixture's uploads
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const clients = 20
+	path := fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, key)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, b := n.do("POST", path, n.tokens[RoleClient], body)
+			mu.Lock()
+			defer mu.Unlock()
+			codes[resp.StatusCode]++
+			if resp.StatusCode == 503 && (errorCode(b) != "overloaded" || resp.Header.Get("Retry-After") == "") {
+				t.Errorf("503 %s, Retry-After %q", b, resp.Header.Get("Retry-After"))
+			}
+		}()
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	peak := n.srv.mem.peakReserved()
+	t.Logf("%d requests of %d bytes, budget %d: status counts %v; peak reserved %d; heap in use %d → %d MB, sys %d MB",
+		clients, len(body), budget, codes, peak, before.HeapInuse>>20, after.HeapInuse>>20, after.Sys>>20)
+	if codes[200] == 0 || codes[503] == 0 || codes[200]+codes[503] != clients {
+		t.Fatalf("status counts %v: want some 200 and some 503, nothing else", codes)
+	}
+	if peak > budget || n.srv.mem.reserved() != 0 {
+		t.Fatalf("peak reserved %d of a budget of %d, %d still reserved", peak, budget, n.srv.mem.reserved())
+	}
+}
+
+// TestMemoryBudgetRefusals: a body whose reservation could never fit is
+// refused with 413 before it is read; a body of unknown length on a route
+// whose limit exceeds the budget, with 411; an asynchronous job waits as
+// its stored input and runs.
+func TestMemoryBudgetRefusals(t *testing.T) {
+	n, f, info, key := inferNode(t, Config{MaxMemory: 128 << 20, MaxJobBytes: 100 << 20})
+	_, body := encryptFor(t, f, inference.Batch, f.samples[:2])
+	c := rawRequest(t, n, "/v1/jobs?packing=batch&model="+info.ID+"&key="+key, n.tokens[RoleClient], 80<<20, nil)
+	if code := readStatus(c, 3*time.Second); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a job needing more than the budget: %d, want 413", code)
+	}
+	req, _ := http.NewRequest("POST", n.ts.URL+"/v1/jobs?packing=batch&model="+info.ID+"&key="+key, io.MultiReader(bytes.NewReader(body)))
+	req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
+	resp, err := n.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if req.ContentLength != 0 || resp.StatusCode != http.StatusLengthRequired {
+		t.Errorf("chunked job: %d, want 411", resp.StatusCode)
+	}
+	resp, b := n.do("POST", "/v1/jobs?packing=batch&model="+info.ID+"&key="+key, n.tokens[RoleClient], body)
+	var job struct{ ID string }
+	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil {
+		t.Fatalf("job: %d %s", resp.StatusCode, b)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		resp, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
+		if strings.Contains(string(b), `"done"`) {
+			break
+		}
+		if resp.StatusCode != 200 || strings.Contains(string(b), `"failed"`) || time.Now().After(deadline) {
+			t.Fatalf("job: %d %s", resp.StatusCode, b)
+		}
 	}
 }

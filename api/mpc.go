@@ -174,12 +174,13 @@ func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	msg, err := s.readMessage(w, r, h)
+	msg, release, err := s.readMessage(w, r, h)
 	if err != nil {
 		s.logRejected(r, err)
 		s.writeError(w, r, err)
 		return
 	}
+	defer release()
 	select {
 	case h.sem <- struct{}{}:
 		defer func() { <-h.sem }()
@@ -196,31 +197,39 @@ func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 // readMessage reads a peer message: its header, which h's node judges
-// before anything else is read, then the body and signature the header
-// announces (and one byte more, so that Deliver sees a message longer
-// than announced as malformed). A message shorter than a header is
-// returned as it is, for Deliver to refuse.
-func (s *Server) readMessage(w http.ResponseWriter, r *http.Request, h *mpcHost) ([]byte, error) {
+// before anything else is read, then (with the message's memory reserved
+// until release is called) the body and signature the header announces,
+// and one byte more, so that Deliver sees a message longer than announced
+// as malformed. A message shorter than a header is returned as it is, for
+// Deliver to refuse.
+func (s *Server) readMessage(w http.ResponseWriter, r *http.Request, h *mpcHost) (msg []byte, release func(), err error) {
 	br, err := s.newBodyReader(w, r, mpc.MaxMessageSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer br.close()
 	header := make([]byte, mpc.HeaderSize)
 	n, err := io.ReadFull(br, header)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return header[:n], nil
+		return header[:n], func() {}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	size, err := h.node.CheckHeader(header)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rest := int64(size + mpc.SignatureSize)
+	if release, err = s.mem.reserve((mpc.HeaderSize + rest) * mpcMessageFactor); err != nil {
+		return nil, nil, err
+	}
 	buf := make([]byte, 0, mpc.HeaderSize+min(rest+1, maxPrealloc))
-	return readAll(io.LimitReader(br, rest+1), append(buf, header...))
+	if msg, err = readAll(io.LimitReader(br, rest+1), append(buf, header...)); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return msg, release, nil
 }
 
 func ids(in []mpc.NodeID) []string {
