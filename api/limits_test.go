@@ -273,3 +273,11 @@ func TestMemoryBudgetRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIMessageLimit: the OpenAPI document states the peer-message
+// limit the server enforces.
+func TestOpenAPIMessageLimit(t *testing.T) {
+	if want := fmt.Sprintf("at most %d bytes", mpc.MaxMessageSize); !strings.Contains(string(OpenAPISpec()), want) {
+		t.Fatalf("the OpenAPI document does not say %q", want)
+	}
+}
