@@ -24,6 +24,9 @@ var (
 	ErrTooLarge        = errors.New("request body too large")
 	ErrRateLimited     = errors.New("rate limit exceeded")
 	ErrShuttingDown    = errors.New("node is shutting down")
+	// ErrOverloaded reports a request turned away because the node's
+	// memory budget (Config.MaxMemory) has no room for it now.
+	ErrOverloaded = errors.New("node is at its memory budget; retry later")
 )
 
 // errorStatus is the one table from errors to HTTP status and error code.
@@ -43,9 +46,12 @@ var errorStatus = []struct {
 	{dp.ErrUnknownGrant, http.StatusNotFound, "not_found"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrBodyTimeout, http.StatusRequestTimeout, "body_timeout"},
+	{ErrLengthRequired, http.StatusLengthRequired, "length_required"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{jobs.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{jobs.ErrConflict, http.StatusConflict, "conflict"},
 	{dp.ErrBudgetExhausted, http.StatusConflict, "budget_exhausted"},
@@ -82,8 +88,20 @@ var errorStatus = []struct {
 	{mpc.ErrDeclined, http.StatusForbidden, "declined"},
 	{mpc.ErrInvalidSession, http.StatusBadRequest, "invalid_session"},
 	{mpc.ErrInput, http.StatusBadRequest, "invalid_input"},
+	{mpc.ErrInputsFull, http.StatusServiceUnavailable, "inputs_full"},
 	{mpc.ErrTransport, http.StatusBadGateway, "peer_unreachable"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+}
+
+// retryAfter is the Retry-After (seconds) sent with errors that pass:
+// the client is told when to try again.
+var retryAfter = []struct {
+	err     error
+	seconds string
+}{
+	{ErrRateLimited, "1"},
+	{ErrOverloaded, "1"},
+	{mpc.ErrInputsFull, "10"},
 }
 
 // statusOf maps err through the table.
@@ -111,6 +129,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
 	var body schema.ErrorBody
 	body.Error.Code = code
+	for _, ra := range retryAfter {
+		if errors.Is(err, ra.err) && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", ra.seconds)
+		}
+	}
 	switch status {
 	case http.StatusInternalServerError:
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)

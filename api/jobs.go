@@ -23,13 +23,18 @@ import (
 // prepareJob or from a stored job by resumeWork, and run by evaluateJob.
 
 // inferenceJob is one evaluation of a model on an encrypted input, the
-// jobs.Work of an inference job.
+// jobs.Work of an inference job. A synchronous job holds its decoded
+// input (its request reserved the memory); an asynchronous one, built
+// from its stored input when it starts, holds those bytes (raw) until Run
+// reserved memory for them and decoded them.
 type inferenceJob struct {
-	s     *Server
-	owner string
-	model *loadedModel
-	keyID string
-	input *inference.Input
+	s       *Server
+	owner   string
+	model   *loadedModel
+	keyID   string
+	input   *inference.Input
+	packing inference.Packing
+	raw     []byte
 }
 
 var _ jobs.Work = (*inferenceJob)(nil)
@@ -37,6 +42,19 @@ var _ jobs.Work = (*inferenceJob)(nil)
 // Run implements jobs.Work: it evaluates the input on the owner's keys and
 // returns the encoded output batch.
 func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, error) {
+	if j.input == nil {
+		release, err := j.s.mem.wait(ctx, int64(len(j.raw))*jobRunFactor)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		in, err := j.model.server.ReadInput(j.packing, bytes.NewReader(j.raw))
+		j.raw = nil
+		if err != nil {
+			return nil, err
+		}
+		j.input = in
+	}
 	keys, _, err := j.s.evaluationKeys(ctx, j.owner, j.keyID)
 	if err != nil {
 		return nil, err
@@ -133,7 +151,10 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	info, err := s.jobs.Submit(r.Context(), j.spec(), body, j)
+	// The job waits as its stored input alone and is decoded again when it
+	// starts (resumeWork), so that a queue of large jobs holds no
+	// ciphertexts in memory.
+	info, err := s.jobs.Submit(r.Context(), j.spec(), body, nil)
 	if err != nil {
 		s.writeJobError(w, r, err, "5")
 		return
@@ -179,9 +200,11 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// resumeWork turns a job that a previous run left queued or running back
-// into its work: the model, packing and encrypted input of its row, checked
-// again as a request's would be.
+// resumeWork turns an asynchronous job back into its work when it starts,
+// or a job that a previous run left queued or running when the node
+// starts: the model and packing of its row and its stored input, which
+// Run decodes (and so checks again, as a request's) once it reserved the
+// memory.
 func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	m, err := s.model(r.Model)
 	if err != nil {
@@ -191,11 +214,7 @@ func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := m.server.ReadInput(packing, bytes.NewReader(input))
-	if err != nil {
-		return nil, err
-	}
-	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, input: in}, nil
+	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, packing: packing, raw: input}, nil
 }
 
 // evaluatorCache keeps the last few evaluators (model, key set, packing):

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -50,8 +51,14 @@ type MPCConfig struct {
 	// RequirePeerToken makes POST /v1/mpc/messages require a peer token
 	// (otherwise the messages' signatures suffice).
 	RequirePeerToken bool
-	// MaxConcurrentMessages bounds the message bodies read at once
-	// (default 16; each is at most mpc.MaxMessageSize).
+	// EarlyInputs bound the inputs given for sessions this node does not
+	// know yet, per token and in total, and how long they wait (see
+	// mpc.EarlyInputLimits for the defaults).
+	EarlyInputs mpc.EarlyInputLimits
+	// MaxConcurrentMessages bounds the messages verified and delivered at
+	// once (default 16; each is at most mpc.MaxMessageSize). A message
+	// takes its slot only after its header passed mpc.Node.CheckHeader and
+	// its body arrived.
 	MaxConcurrentMessages int
 }
 
@@ -104,7 +111,7 @@ func (s *Server) startMPC() error {
 	}
 	h.sem = make(chan struct{}, n)
 	node, err := mpc.NewNode(mpc.Config{
-		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log,
+		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log, EarlyInputs: c.EarlyInputs,
 		Policy: func(sess *mpc.Session) error {
 			for _, p := range sess.Literal().Participants {
 				if !h.known[p] {
@@ -160,13 +167,25 @@ func (s *Server) optionalPeer(next http.Handler) http.Handler {
 }
 
 // handleMPCMessage is POST /v1/mpc/messages: one signed message from a
-// peer, handed to the node after a size check.
+// peer. Its header is read and checked first (mpc.Node.CheckHeader: a live
+// session, a sender of its roster, this node as recipient, a body within
+// its kind's limit), then its body under the body deadline; only then does
+// it take one of the node's message slots, for the signature check and
+// delivery. A message for an unknown session is refused on its header, and
+// a slow or unknown sender never holds a slot.
 func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 	h, err := s.mpcHost()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	msg, release, err := s.readMessage(w, r, h)
+	if err != nil {
+		s.logRejected(r, err)
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	select {
 	case h.sem <- struct{}{}:
 		defer func() { <-h.sem }()
@@ -174,17 +193,48 @@ func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %w", ErrShuttingDown, r.Context().Err()))
 		return
 	}
-	body, err := s.readBody(w, r, mpc.MaxMessageSize)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := h.node.Deliver(r.Context(), body); err != nil {
+	if err := h.node.Deliver(r.Context(), msg); err != nil {
 		s.logRejected(r, err)
 		s.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readMessage reads a peer message: its header, which h's node judges
+// before anything else is read, then (with the message's memory reserved
+// until release is called) the body and signature the header announces,
+// and one byte more, so that Deliver sees a message longer than announced
+// as malformed. A message shorter than a header is returned as it is, for
+// Deliver to refuse.
+func (s *Server) readMessage(w http.ResponseWriter, r *http.Request, h *mpcHost) (msg []byte, release func(), err error) {
+	br, err := s.newBodyReader(w, r, mpc.MaxMessageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer br.close()
+	header := make([]byte, mpc.HeaderSize)
+	n, err := io.ReadFull(br, header)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return header[:n], func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	size, err := h.node.CheckHeader(header)
+	if err != nil {
+		return nil, nil, err
+	}
+	rest := int64(size + mpc.SignatureSize)
+	if release, err = s.mem.reserve((mpc.HeaderSize + rest) * mpcMessageFactor); err != nil {
+		return nil, nil, err
+	}
+	buf := make([]byte, 0, mpc.HeaderSize+min(rest+1, maxPrealloc))
+	if msg, err = readAll(io.LimitReader(br, rest+1), append(buf, header...)); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return msg, release, nil
 }
 
 func ids(in []mpc.NodeID) []string {
@@ -373,7 +423,7 @@ func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, mpc.ErrUnknownSession)
 		return
 	}
-	err = h.node.SetInput(id, mpc.Input{Values: req.Values, Weight: req.Weight})
+	err = h.node.SetInputAs(p.TokenID, id, mpc.Input{Values: req.Values, Weight: req.Weight})
 	if err != nil {
 		undo()
 		s.writeError(w, r, err)

@@ -65,6 +65,12 @@ type mpcNode struct {
 // from one peers list; cheat names nodes that deal one bad share.
 func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mpcNode {
 	t.Helper()
+	return newMPCClusterConfig(t, n, cheat, rec, Config{})
+}
+
+// newMPCClusterConfig is newMPCCluster with cfg's limits on every node.
+func newMPCClusterConfig(t *testing.T, n int, cheat map[int]bool, rec *recorder, cfg Config) []*mpcNode {
+	t.Helper()
 	var peers []httptransport.Peer
 	var servers []*httptest.Server
 	var dirs []string
@@ -88,8 +94,13 @@ func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mp
 		if cheat[i] {
 			fault.DealBadShareOnceForTesting(nodekey.PublicKey(peers[i].ID))
 		}
-		srv, err := New(context.Background(), Config{DataDir: dirs[i], Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RatePerSecond: -1,
-			MPC: &MPCConfig{Peers: peers, Transport: opt}})
+		c := cfg
+		c.DataDir, c.Logger, c.RatePerSecond = dirs[i], slog.New(slog.NewTextHandler(io.Discard, nil)), -1
+		c.MPC = &MPCConfig{Peers: peers, Transport: opt}
+		if cfg.MPC != nil {
+			c.MPC.EarlyInputs = cfg.MPC.EarlyInputs
+		}
+		srv, err := New(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,10 @@
 // (ErrMisrouted), bad signatures or senders (ErrAuth, without detail), a
 // nonce already seen in the session, or a second message for the same
 // (kind, phase, sender) slot (ErrReplay), and kinds that sender may not send
-// (ErrUnexpected). Bodies are fixed-layout big-endian records documented on
+// (ErrUnexpected). The checks that need only the header (size, session,
+// sender, recipient, body length) are also [Node.CheckHeader], which a
+// receiver runs on the first [HeaderSize] bytes before it reads the body
+// at all. Bodies are fixed-layout big-endian records documented on
 // the functions that build or parse them (deal, verdict.encode,
 // decodeRoster, decodeComplaint, answer for the Opening); a Complaint or
 // Opening carries at most min(t−1, what fits in one message) accusers,

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/aios-edge/aios/accel"
@@ -34,7 +35,8 @@ type serveCmd struct {
 	grace, retention                                                 time.Duration
 	queue, burst                                                     int
 	rate                                                             float64
-	maxInfer, keyCache                                               int64
+	maxInfer, keyCache, maxMemory, minBodyRate                       int64
+	bodyGrace, earlyInputTTL                                         time.Duration
 	insecure                                                         bool
 	mpc                                                              mpcServeFlags
 }
@@ -55,6 +57,10 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.IntVar(&c.burst, "burst", 100, "burst per token")
 	fs.Int64Var(&c.maxInfer, "max-infer-bytes", 64<<20, "largest /infer request body")
 	fs.Int64Var(&c.keyCache, "key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
+	fs.Int64Var(&c.maxMemory, "max-memory", 2<<30, "memory budget for request bodies and what they decode to; beyond it requests get 503 with Retry-After")
+	fs.DurationVar(&c.bodyGrace, "body-grace", 10*time.Second, "time every request body gets before --min-body-rate applies")
+	fs.Int64Var(&c.minBodyRate, "min-body-rate", 64<<10, "bytes per second a request body must average after --body-grace (slower: 408)")
+	fs.DurationVar(&c.earlyInputTTL, "early-input-ttl", 5*time.Minute, "how long an MPC input given before its session is known waits for it")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
 	c.mpc.declare(fs)
 }
@@ -118,9 +124,18 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 	if err := c.mpc.markCheater(c.dataDir); err != nil {
 		return nil, err
 	}
+	if mpcCfg != nil {
+		mpcCfg.EarlyInputs.TTL = c.earlyInputTTL
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Let the collector work harder before the heap outgrows what the
+		// node budgets for: requests, the key cache and a base.
+		debug.SetMemoryLimit(c.maxMemory + c.keyCache + 512<<20)
+	}
 	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
 		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
-		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache})
+		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
+		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})
 }
 
 func (c *serveCmd) addModels(ctx context.Context, srv *api.Server, logger *slog.Logger) error {
