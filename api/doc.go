@@ -31,7 +31,8 @@
 // A request to POST /v1/models/{id}/infer goes: auth and rate limit
 // (auth.go) → prepareJob: the model's inference.Server, the packing parsed
 // from the query, the caller's key metadata checked by Server.CheckKeys,
-// the body read within its limit and checked by Server.ReadInput → the job
+// the body decoded by Server.ReadInput as it arrives, within its limit
+// (stream.go; POST /v1/jobs reads it whole, to store it) → the job
 // service's Run (queued, bounded) → the job's Work: the key set from the
 // cache or the blob store, the cached evaluator (Server.NewEvaluator), its
 // EvaluateInput → the encrypted outputs written in he's ciphertext framing.

@@ -69,10 +69,22 @@ func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, e
 	}
 	j.s.metrics.predictions.Add(int64(j.input.Samples()))
 	var buf bytes.Buffer
+	buf.Grow(outputFileBytes(out)) // one allocation for the answer
 	if err := he.WriteCiphertextFile(&buf, j.model.server.Params(), out); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// outputFileBytes is the size of the version-1 ciphertext file of out:
+// the header (magic, version, parameters ID, count) and per ciphertext its
+// values, length and lattigo encoding.
+func outputFileBytes(out []he.EncryptedVector) int {
+	n := 8 + 2 + 32 + 4
+	for _, v := range out {
+		n += 4 + 8 + v.Ciphertext.BinarySize()
+	}
+	return n
 }
 
 // spec is the job as the row of an asynchronous job shows it.
@@ -84,9 +96,10 @@ func (j *inferenceJob) spec() jobs.Spec {
 // prepareJob reads and validates an inference request: the model, the
 // packing, the caller's key set (its preset and keys checked against what
 // the packing needs, before the body is read) and the encrypted input
-// (checked against the packing's plan). It returns the job and the request
-// body, the input an asynchronous job stores.
-func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64) (*inferenceJob, []byte, error) {
+// (checked against the packing's plan). With keepBody set it returns the
+// request body too, the input an asynchronous job stores; without, the
+// body is decoded as it arrives and never held whole.
+func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64, keepBody bool) (*inferenceJob, []byte, error) {
 	owner := principalOf(r.Context()).TokenID
 	if modelID == "" {
 		return nil, nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
@@ -111,21 +124,41 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 	if err := m.server.CheckKeys(packing, keyInfo.Preset, have); err != nil {
 		return nil, nil, fmt.Errorf("key set %.16s…: %w", keyID, err)
 	}
-	body, err := s.readBody(w, r, limit)
-	if err != nil {
-		return nil, nil, err
+	var body []byte
+	var in *inference.Input
+	if keepBody {
+		if body, err = s.readBody(w, r, limit); err != nil {
+			return nil, nil, err
+		}
+		in, err = m.server.ReadInput(packing, bytes.NewReader(body))
+	} else {
+		in, err = s.streamInput(w, r, m, packing, limit)
 	}
-	in, err := m.server.ReadInput(packing, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
 	}
 	return &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, input: in}, body, nil
 }
 
+// streamInput decodes the request body into the model's input as it
+// arrives (see bodyStream).
+func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, m *loadedModel, packing inference.Packing, limit int64) (*inference.Input, error) {
+	body, err := streamBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	in, err := m.server.ReadInput(packing, body)
+	s.metrics.bytesIn.Add(body.n)
+	if err != nil {
+		return nil, body.fail(err)
+	}
+	return in, nil
+}
+
 // handleInfer: POST /v1/models/{id}/infer?key=ID&packing=batch|single, body
 // and response are ciphertext batches. The request waits for the result.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	j, _, err := s.prepareJob(w, r, chi.URLParam(r, "id"), s.cfg.MaxInferBytes)
+	j, _, err := s.prepareJob(w, r, chi.URLParam(r, "id"), s.cfg.MaxInferBytes, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -146,7 +179,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 // handlePostJob: POST /v1/jobs?model=ID&key=ID&packing=…, body a ciphertext
 // batch; 202 with the job.
 func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
-	j, body, err := s.prepareJob(w, r, r.URL.Query().Get("model"), s.cfg.MaxJobBytes)
+	j, body, err := s.prepareJob(w, r, r.URL.Query().Get("model"), s.cfg.MaxJobBytes, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
