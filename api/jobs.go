@@ -143,12 +143,12 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 // streamInput decodes the request body into the model's input as it
 // arrives (see bodyStream).
 func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, m *loadedModel, packing inference.Packing, limit int64) (*inference.Input, error) {
-	body, err := streamBody(w, r, limit)
+	body, err := s.streamBody(w, r, limit)
 	if err != nil {
 		return nil, err
 	}
 	in, err := m.server.ReadInput(packing, body)
-	s.metrics.bytesIn.Add(body.n)
+	body.close()
 	if err != nil {
 		return nil, body.fail(err)
 	}

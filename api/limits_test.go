@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/mpc"
 )
@@ -279,5 +282,33 @@ func TestMemoryBudgetRefusals(t *testing.T) {
 func TestOpenAPIMessageLimit(t *testing.T) {
 	if want := fmt.Sprintf("at most %d bytes", mpc.MaxMessageSize); !strings.Contains(string(OpenAPISpec()), want) {
 		t.Fatalf("the OpenAPI document does not say %q", want)
+	}
+}
+
+// TestSlowInferBodyCutOff: /infer decodes its body as it arrives, and that
+// stream keeps the body's read deadline too.
+func TestSlowInferBodyCutOff(t *testing.T) {
+	n, _, info, keyID := inferNode(t, Config{BodyReadGrace: 300 * time.Millisecond})
+	stop := make(chan struct{})
+	defer close(stop)
+	start := time.Now()
+	// A well-formed start (version 1, the model's parameters, one
+	// ciphertext of 100,000 bytes, one sample), then the ciphertext's bytes
+	// trickle.
+	p, err := he.PresetByName(info.Preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := hex.DecodeString(p.ID())
+	prefix := append([]byte("AIOSCTXT\x01\x00"), id...)
+	prefix = binary.LittleEndian.AppendUint32(prefix, 1)
+	prefix = binary.LittleEndian.AppendUint32(prefix, 1)
+	prefix = binary.LittleEndian.AppendUint64(prefix, 100000)
+	c := rawRequest(t, n, fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], 1<<20, prefix)
+	go trickle(c, 100*time.Millisecond, stop)
+	code := readStatus(c, 3*time.Second)
+	t.Logf("/infer: %d after %v", code, time.Since(start).Round(time.Millisecond))
+	if code != http.StatusRequestTimeout {
+		t.Errorf("/infer: status %d, want 408", code)
 	}
 }
