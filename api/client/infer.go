@@ -96,7 +96,7 @@ func (c *Client) EnsureKeysWith(ctx context.Context, info schema.ModelInfo, pack
 		}
 	}
 	if km == nil {
-		if km, err = he.GenerateKeys(params, contract.Keys); err != nil {
+		if km, err = he.GenerateSeededKeys(params, contract.Keys); err != nil {
 			return nil, schema.KeyInfo{}, err
 		}
 		if keyFile != "" {
@@ -105,12 +105,23 @@ func (c *Client) EnsureKeysWith(ctx context.Context, info schema.ModelInfo, pack
 			}
 		}
 	}
-	evk, err := km.Evaluation.MarshalBinary()
+	evk, err := uploadEncoding(km.Evaluation)
 	if err != nil {
 		return nil, schema.KeyInfo{}, err
 	}
 	key, err := c.UploadKeys(ctx, info.Preset, evk)
 	return km, key, err
+}
+
+// uploadEncoding is the smallest encoding of set the node takes: the seeded
+// one (about a third of the bytes with tight limbs) for a set generated
+// seeded, lattigo's own otherwise. The node stores either under the same
+// ID.
+func uploadEncoding(set *he.EvaluationKeySet) ([]byte, error) {
+	if set.Seeded() {
+		return set.MarshalSeeded()
+	}
+	return set.MarshalBinary()
 }
 
 // readFittingKeys reads the key file at path if it exists (nil, nil if it

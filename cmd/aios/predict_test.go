@@ -39,7 +39,10 @@ func TestPredict(t *testing.T) {
 	dir := t.TempDir()
 	tok := createToken(t, dir, "client")
 	_, url := startNode(t, dir, "--model", model)
+	// One key file per packing: a file that does not fit a packing is
+	// never replaced (issue 12, item 11).
 	keys := filepath.Join(t.TempDir(), "client.keys")
+	keyFiles := map[string]string{"batch": keys, "single": filepath.Join(t.TempDir(), "client-single.keys")}
 
 	single := len(test.X)
 	if testing.Short() {
@@ -51,7 +54,7 @@ func TestPredict(t *testing.T) {
 	}{{"batch", test.X}, {"single", test.X[:single]}} {
 		data := writeRows(t, tc.rows)
 		want := mustRun(t, "predict", "--model", model, "--data", data)
-		got := mustRun(t, "predict", "--server", url, "--token", tok, "--model", "digits", "--keys", keys,
+		got := mustRun(t, "predict", "--server", url, "--token", tok, "--model", "digits", "--keys", keyFiles[tc.packing],
 			"--packing", tc.packing, "--data", data)
 		comparePredictions(t, tc.packing, got, want, len(tc.rows))
 	}
