@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/internal/store"
 )
 
@@ -44,6 +45,43 @@ type Principal struct {
 	TokenID string
 	Role    Role
 }
+
+// grantees are the names a grant or a session's access list may give p:
+// its token and its role.
+func (p Principal) grantees() []string {
+	return []string{p.token(), "role:" + string(p.Role)}
+}
+
+// token is p's grantee name, "token:<id>".
+func (p Principal) token() string { return "token:" + p.TokenID }
+
+// spender is p as the payer of a release: it needs a grant of the budget,
+// unless it is an admin (admins create budgets and grants, so they could
+// grant themselves anyway).
+func (p Principal) spender() *dp.Spender {
+	return &dp.Spender{Name: p.token(), Grantees: p.grantees(), Unrestricted: p.Role == RoleAdmin}
+}
+
+// RoleError is the 403 of a route that the caller's role may not use; it
+// names the roles the route needs.
+type RoleError struct {
+	Need []Role
+	Have Role
+}
+
+func (e *RoleError) Error() string {
+	names := make([]string, len(e.Need))
+	for i, r := range e.Need {
+		names[i] = string(r)
+	}
+	need := names[len(names)-1]
+	if len(names) > 1 {
+		need = strings.Join(names[:len(names)-1], ", ") + " or " + need
+	}
+	return fmt.Sprintf("this route needs role %s (this token's role is %s)", need, e.Have)
+}
+
+func (e *RoleError) Unwrap() error { return ErrForbidden }
 
 type principalKey struct{}
 
@@ -104,6 +142,25 @@ func CreateToken(ctx context.Context, db *store.DB, role Role, name string) (str
 	return token, info, nil
 }
 
+// LookupToken returns the token with the given ID, or ErrNotFound.
+func LookupToken(ctx context.Context, db *store.DB, id string) (TokenInfo, error) {
+	if err := db.Migrate(ctx, "auth", authMigrations()); err != nil {
+		return TokenInfo{}, err
+	}
+	info := TokenInfo{ID: id}
+	var role string
+	var created int64
+	err := db.SQL().QueryRowContext(ctx, `SELECT role, name, created_at FROM tokens WHERE id = ?`, id).Scan(&role, &info.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TokenInfo{}, fmt.Errorf("%w: no token with id %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return TokenInfo{}, fmt.Errorf("api: look up token: %w", err)
+	}
+	info.Role, info.CreatedAt = Role(role), time.Unix(created, 0).UTC()
+	return info, nil
+}
+
 // authenticate resolves a bearer token; every failure is the same opaque
 // ErrUnauthenticated.
 func (s *Server) authenticate(r *http.Request) (Principal, error) {
@@ -147,7 +204,7 @@ func (s *Server) requireRole(roles ...Role) func(http.Handler) http.Handler {
 					return
 				}
 			}
-			s.writeError(w, r, fmt.Errorf("%w (%s)", ErrForbidden, p.Role))
+			s.writeError(w, r, &RoleError{Need: roles, Have: p.Role})
 		})
 	}
 }

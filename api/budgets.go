@@ -71,6 +71,9 @@ func (s *Server) handleListBudgets(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if list == nil {
+		list = []dp.BudgetStatus{} // an empty list, as the document says, not null
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"budgets": list})
 }
 

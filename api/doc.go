@@ -21,14 +21,18 @@
 //     rows and blobs of asynchronous jobs, resumption after a restart and
 //     retention; api turns a request or a stored job into a jobs.Work
 //     (jobs.go);
-//   - budgets, releases and the audit chain are dp's, MPC sessions mpc's;
+//   - budgets, their grants (who may spend them: grants.go routes them),
+//     releases and the audit chain are dp's, MPC sessions mpc's; who may
+//     use a session on this node (its owner, input_from, release_to) is
+//     api's own, in memory (mpcacl.go);
 //   - the request and response bodies are api/schema's, which the SDK
 //     (api/client) shares without linking this package.
 //
 // A request to POST /v1/models/{id}/infer goes: auth and rate limit
 // (auth.go) → prepareJob: the model's inference.Server, the packing parsed
 // from the query, the caller's key metadata checked by Server.CheckKeys,
-// the body read within its limit and checked by Server.ReadInput → the job
+// the body decoded by Server.ReadInput as it arrives, within its limit
+// (stream.go; POST /v1/jobs reads it whole, to store it) → the job
 // service's Run (queued, bounded) → the job's Work: the key set from the
 // cache or the blob store, the cached evaluator (Server.NewEvaluator), its
 // EvaluateInput → the encrypted outputs written in he's ciphertext framing.

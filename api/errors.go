@@ -18,12 +18,15 @@ import (
 // Errors of the API itself.
 var (
 	ErrUnauthenticated = errors.New("authentication failed")
-	ErrForbidden       = errors.New("this role may not do that")
+	ErrForbidden       = errors.New("forbidden")
 	ErrNotFound        = errors.New("not found")
 	ErrBadRequest      = errors.New("bad request")
 	ErrTooLarge        = errors.New("request body too large")
 	ErrRateLimited     = errors.New("rate limit exceeded")
 	ErrShuttingDown    = errors.New("node is shutting down")
+	// ErrOverloaded reports a request turned away because the node's
+	// memory budget (Config.MaxMemory) has no room for it now.
+	ErrOverloaded = errors.New("node is at its memory budget; retry later")
 )
 
 // errorStatus is the one table from errors to HTTP status and error code.
@@ -40,11 +43,15 @@ var errorStatus = []struct {
 	{jobs.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrBlobNotFound, http.StatusNotFound, "not_found"},
 	{dp.ErrUnknownBudget, http.StatusNotFound, "not_found"},
+	{dp.ErrUnknownGrant, http.StatusNotFound, "not_found"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{he.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrBodyTimeout, http.StatusRequestTimeout, "body_timeout"},
+	{ErrLengthRequired, http.StatusLengthRequired, "length_required"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{jobs.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{jobs.ErrConflict, http.StatusConflict, "conflict"},
 	{dp.ErrBudgetExhausted, http.StatusConflict, "budget_exhausted"},
@@ -81,8 +88,20 @@ var errorStatus = []struct {
 	{mpc.ErrDeclined, http.StatusForbidden, "declined"},
 	{mpc.ErrInvalidSession, http.StatusBadRequest, "invalid_session"},
 	{mpc.ErrInput, http.StatusBadRequest, "invalid_input"},
+	{mpc.ErrInputsFull, http.StatusServiceUnavailable, "inputs_full"},
 	{mpc.ErrTransport, http.StatusBadGateway, "peer_unreachable"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+}
+
+// retryAfter is the Retry-After (seconds) sent with errors that pass:
+// the client is told when to try again.
+var retryAfter = []struct {
+	err     error
+	seconds string
+}{
+	{ErrRateLimited, "1"},
+	{ErrOverloaded, "1"},
+	{mpc.ErrInputsFull, "10"},
 }
 
 // statusOf maps err through the table.
@@ -110,6 +129,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
 	var body schema.ErrorBody
 	body.Error.Code = code
+	for _, ra := range retryAfter {
+		if errors.Is(err, ra.err) && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", ra.seconds)
+		}
+	}
 	switch status {
 	case http.StatusInternalServerError:
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
@@ -16,7 +19,10 @@ import (
 // model (N/2 = 4096 samples at n13) two ways in the same run: in-process
 // with the batch evaluator, and over HTTP through POST /v1/models/{id}/infer
 // on loopback (request framing, validation, decoding, queue, evaluation,
-// encoding, transfer). It reports predictions/s of each and their ratio.
+// encoding, transfer). It reports predictions/s of each and their ratio,
+// for a request in version 1 of the ciphertext framing (framing=full) and
+// in the compact version 2 of seeded ciphertexts that the SDK sends
+// (framing=compact, where the node also expands every c1 from its seed).
 //
 //	go test ./api -run '^$' -bench HTTPvsInProcess -benchtime 5x
 func BenchmarkInferHTTPvsInProcess(b *testing.B) {
@@ -29,25 +35,42 @@ func BenchmarkInferHTTPvsInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cts, err := c.EncryptBatch(samples)
+	vecs, err := c.Encrypt(samples) // seeded: each carries the seed of its c1
 	if err != nil {
 		b.Fatal(err)
 	}
-	vecs := make([]he.EncryptedVector, len(cts))
-	for i, ct := range cts {
-		vecs[i] = he.EncryptedVector{Values: len(samples), Ciphertext: ct}
-	}
-	var body bytes.Buffer
-	if err := he.WriteCiphertextFile(&body, f.keys.Params, vecs); err != nil {
-		b.Fatal(err)
+	cts := make([]*rlwe.Ciphertext, len(vecs))
+	for i, v := range vecs {
+		cts[i] = v.Ciphertext
 	}
 	ev, err := inference.NewBatchEvaluator(f.model, f.keys.Evaluation)
 	if err != nil {
 		b.Fatal(err)
 	}
 	url := fmt.Sprintf("%s/v1/models/%s/infer?key=%s&packing=batch", n.ts.URL, info.ID, keyID)
+	for _, framing := range []struct {
+		name  string
+		write func(io.Writer, he.Parameters, []he.EncryptedVector) error
+	}{{"full", he.WriteCiphertextFile}, {"compact", he.WriteCompactCiphertextFile}} {
+		var body bytes.Buffer
+		if err := framing.write(&body, f.keys.Params, vecs); err != nil {
+			b.Fatal(err)
+		}
+		b.Run("framing="+framing.name, func(b *testing.B) {
+			benchHTTPvsInProcess(b, n, url, body.Bytes(), func() {
+				if _, err := ev.Evaluate(context.Background(), cts); err != nil {
+					b.Fatal(err)
+				}
+			}, len(samples))
+		})
+	}
+}
+
+// benchHTTPvsInProcess times inProc and a POST of body to url in turns and
+// reports the predictions/s of each and their ratio.
+func benchHTTPvsInProcess(b *testing.B, n *testNode, url string, body []byte, inProc func(), samples int) {
 	post := func() {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body.Bytes()))
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
 		resp, err := n.ts.Client().Do(req)
 		if err != nil {
@@ -61,24 +84,22 @@ func BenchmarkInferHTTPvsInProcess(b *testing.B) {
 		}
 	}
 	post() // the node builds and caches its evaluator for (model, keys) on first use
-	var inProc, overHTTP time.Duration
+	var local, overHTTP time.Duration
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		if _, err := ev.Evaluate(context.Background(), cts); err != nil {
-			b.Fatal(err)
-		}
+		inProc()
 		t1 := time.Now()
 		post()
 		t2 := time.Now()
-		inProc += t1.Sub(t0)
+		local += t1.Sub(t0)
 		overHTTP += t2.Sub(t1)
 	}
 	b.StopTimer()
-	ip := float64(b.N*len(samples)) / inProc.Seconds()
-	hp := float64(b.N*len(samples)) / overHTTP.Seconds()
+	ip := float64(b.N*samples) / local.Seconds()
+	hp := float64(b.N*samples) / overHTTP.Seconds()
 	b.ReportMetric(ip, "in-process-pred/s")
 	b.ReportMetric(hp, "http-pred/s")
 	b.ReportMetric(hp/ip, "http/in-process")
-	b.ReportMetric(float64(body.Len())/1e6, "request-MB")
+	b.ReportMetric(float64(len(body))/1e6, "request-MB")
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -340,4 +342,32 @@ func TestQueueFull(t *testing.T) {
 		t.Fatalf("status counts %v", seen)
 	}
 	n.srv.Shutdown(context.Background())
+}
+
+// TestInferBodyLimit: /infer decodes its body as it arrives, and still
+// refuses a body over MaxInferBytes with 413, whether its length is
+// announced or not (a Content-Length is a claim).
+func TestInferBodyLimit(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{MaxInferBytes: 64 << 10})
+	_, body := encryptFor(t, f, inference.Batch, f.samples[:2])
+	url := fmt.Sprintf("%s/v1/models/%s/infer?key=%s&packing=batch", n.ts.URL, info.ID, keyID)
+	post := func(r io.Reader, length int64) (int, string) {
+		req, _ := http.NewRequest("POST", url, r)
+		req.ContentLength = length
+		req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
+		resp, err := n.ts.Client().Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, errorCode(b)
+	}
+	if status, code := post(bytes.NewReader(body), int64(len(body))); status != 413 || code != "too_large" {
+		t.Errorf("announced: %d %s", status, code)
+	}
+	// Unannounced (chunked): the limit stops the decoder mid-body.
+	if status, code := post(io.MultiReader(bytes.NewReader(body)), -1); status != 413 || code != "too_large" {
+		t.Errorf("unannounced: %d %s", status, code)
+	}
 }

@@ -23,13 +23,18 @@ import (
 // prepareJob or from a stored job by resumeWork, and run by evaluateJob.
 
 // inferenceJob is one evaluation of a model on an encrypted input, the
-// jobs.Work of an inference job.
+// jobs.Work of an inference job. A synchronous job holds its decoded
+// input (its request reserved the memory); an asynchronous one, built
+// from its stored input when it starts, holds those bytes (raw) until Run
+// reserved memory for them and decoded them.
 type inferenceJob struct {
-	s     *Server
-	owner string
-	model *loadedModel
-	keyID string
-	input *inference.Input
+	s       *Server
+	owner   string
+	model   *loadedModel
+	keyID   string
+	input   *inference.Input
+	packing inference.Packing
+	raw     []byte
 }
 
 var _ jobs.Work = (*inferenceJob)(nil)
@@ -37,6 +42,19 @@ var _ jobs.Work = (*inferenceJob)(nil)
 // Run implements jobs.Work: it evaluates the input on the owner's keys and
 // returns the encoded output batch.
 func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, error) {
+	if j.input == nil {
+		release, err := j.s.mem.wait(ctx, int64(len(j.raw))*jobRunFactor)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		in, err := j.model.server.ReadInput(j.packing, bytes.NewReader(j.raw))
+		j.raw = nil
+		if err != nil {
+			return nil, err
+		}
+		j.input = in
+	}
 	keys, _, err := j.s.evaluationKeys(ctx, j.owner, j.keyID)
 	if err != nil {
 		return nil, err
@@ -51,10 +69,22 @@ func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, e
 	}
 	j.s.metrics.predictions.Add(int64(j.input.Samples()))
 	var buf bytes.Buffer
+	buf.Grow(outputFileBytes(out)) // one allocation for the answer
 	if err := he.WriteCiphertextFile(&buf, j.model.server.Params(), out); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// outputFileBytes is the size of the version-1 ciphertext file of out:
+// the header (magic, version, parameters ID, count) and per ciphertext its
+// values, length and lattigo encoding.
+func outputFileBytes(out []he.EncryptedVector) int {
+	n := 8 + 2 + 32 + 4
+	for _, v := range out {
+		n += 4 + 8 + v.Ciphertext.BinarySize()
+	}
+	return n
 }
 
 // spec is the job as the row of an asynchronous job shows it.
@@ -66,10 +96,14 @@ func (j *inferenceJob) spec() jobs.Spec {
 // prepareJob reads and validates an inference request: the model, the
 // packing, the caller's key set (its preset and keys checked against what
 // the packing needs, before the body is read) and the encrypted input
-// (checked against the packing's plan). It returns the job and the request
-// body, the input an asynchronous job stores.
-func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64) (*inferenceJob, []byte, error) {
+// (checked against the packing's plan). With keepBody set it returns the
+// request body too, the input an asynchronous job stores; without, the
+// body is decoded as it arrives and never held whole.
+func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64, keepBody bool) (*inferenceJob, []byte, error) {
 	owner := principalOf(r.Context()).TokenID
+	if modelID == "" {
+		return nil, nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
+	}
 	m, err := s.model(modelID)
 	if err != nil {
 		return nil, nil, err
@@ -79,6 +113,9 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	keyID := r.URL.Query().Get("key")
+	if keyID == "" {
+		return nil, nil, fmt.Errorf("%w: the query parameter key (an evaluation key set ID) is required", ErrBadRequest)
+	}
 	keyInfo, err := s.keyInfo(r.Context(), owner, keyID)
 	if err != nil {
 		return nil, nil, err
@@ -87,21 +124,41 @@ func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID stri
 	if err := m.server.CheckKeys(packing, keyInfo.Preset, have); err != nil {
 		return nil, nil, fmt.Errorf("key set %.16s…: %w", keyID, err)
 	}
-	body, err := s.readBody(w, r, limit)
-	if err != nil {
-		return nil, nil, err
+	var body []byte
+	var in *inference.Input
+	if keepBody {
+		if body, err = s.readBody(w, r, limit); err != nil {
+			return nil, nil, err
+		}
+		in, err = m.server.ReadInput(packing, bytes.NewReader(body))
+	} else {
+		in, err = s.streamInput(w, r, m, packing, limit)
 	}
-	in, err := m.server.ReadInput(packing, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
 	}
 	return &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, input: in}, body, nil
 }
 
+// streamInput decodes the request body into the model's input as it
+// arrives (see bodyStream).
+func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, m *loadedModel, packing inference.Packing, limit int64) (*inference.Input, error) {
+	body, err := s.streamBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	in, err := m.server.ReadInput(packing, body)
+	body.close()
+	if err != nil {
+		return nil, body.fail(err)
+	}
+	return in, nil
+}
+
 // handleInfer: POST /v1/models/{id}/infer?key=ID&packing=batch|single, body
 // and response are ciphertext batches. The request waits for the result.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	j, _, err := s.prepareJob(w, r, chi.URLParam(r, "id"), s.cfg.MaxInferBytes)
+	j, _, err := s.prepareJob(w, r, chi.URLParam(r, "id"), s.cfg.MaxInferBytes, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -122,12 +179,15 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 // handlePostJob: POST /v1/jobs?model=ID&key=ID&packing=…, body a ciphertext
 // batch; 202 with the job.
 func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
-	j, body, err := s.prepareJob(w, r, r.URL.Query().Get("model"), s.cfg.MaxJobBytes)
+	j, body, err := s.prepareJob(w, r, r.URL.Query().Get("model"), s.cfg.MaxJobBytes, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	info, err := s.jobs.Submit(r.Context(), j.spec(), body, j)
+	// The job waits as its stored input alone and is decoded again when it
+	// starts (resumeWork), so that a queue of large jobs holds no
+	// ciphertexts in memory.
+	info, err := s.jobs.Submit(r.Context(), j.spec(), body, nil)
 	if err != nil {
 		s.writeJobError(w, r, err, "5")
 		return
@@ -157,18 +217,27 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 // handleJobResult: GET /v1/jobs/{id}/result, the output ciphertext batch of
 // a finished job (409 while it is not done).
 func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
-	b, err := s.jobs.Result(r.Context(), ownerFilter(principalOf(r.Context())), chi.URLParam(r, "id"))
+	owner, id := ownerFilter(principalOf(r.Context())), chi.URLParam(r, "id")
+	info, err := s.jobs.Info(r.Context(), owner, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := s.jobs.Result(r.Context(), owner, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", schema.CiphertextMediaType)
+	w.Header().Set("X-Aios-Samples", fmt.Sprint(info.Samples))
 	w.Write(b)
 }
 
-// resumeWork turns a job that a previous run left queued or running back
-// into its work: the model, packing and encrypted input of its row, checked
-// again as a request's would be.
+// resumeWork turns an asynchronous job back into its work when it starts,
+// or a job that a previous run left queued or running when the node
+// starts: the model and packing of its row and its stored input, which
+// Run decodes (and so checks again, as a request's) once it reserved the
+// memory.
 func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	m, err := s.model(r.Model)
 	if err != nil {
@@ -178,11 +247,7 @@ func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := m.server.ReadInput(packing, bytes.NewReader(input))
-	if err != nil {
-		return nil, err
-	}
-	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, input: in}, nil
+	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, packing: packing, raw: input}, nil
 }
 
 // evaluatorCache keeps the last few evaluators (model, key set, packing):

@@ -6,9 +6,12 @@ package api
 // session's state.
 //
 // Roles. Creating a session spends privacy budget of this node's ledger
-// (this node coordinates and releases): admin or client. Giving this
-// node's private input: client or admin. Reading a session: client, admin
-// or auditor. Peer messages are authenticated by their own Ed25519
+// (this node coordinates and releases): admin, or a client that holds a
+// grant of the budget (grants.go); the client is recorded as the
+// session's spender, and dp checks the grant again at the release. Giving
+// this node's private input: client or admin. Reading a session: client,
+// admin or auditor. Which of them may do so for a given session is its
+// owner's and access lists' business (mpcacl.go). Peer messages are authenticated by their own Ed25519
 // signatures (package mpc), so POST /v1/mpc/messages needs no token; a
 // request that carries one must carry a peer token, and with
 // MPCConfig.RequirePeerToken every request must. A node joins a session
@@ -16,10 +19,12 @@ package api
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -46,8 +51,14 @@ type MPCConfig struct {
 	// RequirePeerToken makes POST /v1/mpc/messages require a peer token
 	// (otherwise the messages' signatures suffice).
 	RequirePeerToken bool
-	// MaxConcurrentMessages bounds the message bodies read at once
-	// (default 16; each is at most mpc.MaxMessageSize).
+	// EarlyInputs bound the inputs given for sessions this node does not
+	// know yet, per token and in total, and how long they wait (see
+	// mpc.EarlyInputLimits for the defaults).
+	EarlyInputs mpc.EarlyInputLimits
+	// MaxConcurrentMessages bounds the messages verified and delivered at
+	// once (default 16; each is at most mpc.MaxMessageSize). A message
+	// takes its slot only after its header passed mpc.Node.CheckHeader and
+	// its body arrived.
 	MaxConcurrentMessages int
 }
 
@@ -59,6 +70,7 @@ type mpcHost struct {
 	known        map[mpc.NodeID]bool
 	sem          chan struct{}
 	requireToken bool
+	acls         sessionACLs
 }
 
 // Limits of the MPC client endpoints.
@@ -99,7 +111,7 @@ func (s *Server) startMPC() error {
 	}
 	h.sem = make(chan struct{}, n)
 	node, err := mpc.NewNode(mpc.Config{
-		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log,
+		Key: s.key, Transport: httptransport.New(c.Peers, c.Transport), Ledger: s.ledger, Logger: s.log, EarlyInputs: c.EarlyInputs,
 		Policy: func(sess *mpc.Session) error {
 			for _, p := range sess.Literal().Participants {
 				if !h.known[p] {
@@ -155,13 +167,25 @@ func (s *Server) optionalPeer(next http.Handler) http.Handler {
 }
 
 // handleMPCMessage is POST /v1/mpc/messages: one signed message from a
-// peer, handed to the node after a size check.
+// peer. Its header is read and checked first (mpc.Node.CheckHeader: a live
+// session, a sender of its roster, this node as recipient, a body within
+// its kind's limit), then its body under the body deadline; only then does
+// it take one of the node's message slots, for the signature check and
+// delivery. A message for an unknown session is refused on its header, and
+// a slow or unknown sender never holds a slot.
 func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 	h, err := s.mpcHost()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	msg, release, err := s.readMessage(w, r, h)
+	if err != nil {
+		s.logRejected(r, err)
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	select {
 	case h.sem <- struct{}{}:
 		defer func() { <-h.sem }()
@@ -169,17 +193,48 @@ func (s *Server) handleMPCMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %w", ErrShuttingDown, r.Context().Err()))
 		return
 	}
-	body, err := s.readBody(w, r, mpc.MaxMessageSize)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := h.node.Deliver(r.Context(), body); err != nil {
+	if err := h.node.Deliver(r.Context(), msg); err != nil {
 		s.logRejected(r, err)
 		s.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readMessage reads a peer message: its header, which h's node judges
+// before anything else is read, then (with the message's memory reserved
+// until release is called) the body and signature the header announces,
+// and one byte more, so that Deliver sees a message longer than announced
+// as malformed. A message shorter than a header is returned as it is, for
+// Deliver to refuse.
+func (s *Server) readMessage(w http.ResponseWriter, r *http.Request, h *mpcHost) (msg []byte, release func(), err error) {
+	br, err := s.newBodyReader(w, r, mpc.MaxMessageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer br.close()
+	header := make([]byte, mpc.HeaderSize)
+	n, err := io.ReadFull(br, header)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return header[:n], func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	size, err := h.node.CheckHeader(header)
+	if err != nil {
+		return nil, nil, err
+	}
+	rest := int64(size + mpc.SignatureSize)
+	if release, err = s.mem.reserve((mpc.HeaderSize + rest) * mpcMessageFactor); err != nil {
+		return nil, nil, err
+	}
+	buf := make([]byte, 0, mpc.HeaderSize+min(rest+1, maxPrealloc))
+	if msg, err = readAll(io.LimitReader(br, rest+1), append(buf, header...)); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return msg, release, nil
 }
 
 func ids(in []mpc.NodeID) []string {
@@ -225,6 +280,9 @@ func (h *mpcHost) literal(req *schema.MPCSessionRequest, now time.Time) (mpc.Ses
 	lit := mpc.SessionLiteral{Coordinator: h.self, Threshold: req.Threshold, Operation: mpc.Operation(req.Operation),
 		Dimension: req.Dimension, FracBits: req.FracBits, Lower: req.Lower, Upper: req.Upper,
 		MaxWeight: req.MaxWeight, MaxItems: req.MaxItems, Budget: req.Budget}
+	// A random nonce makes the session id unpredictable, so that nobody
+	// can post an early input for it before it is created.
+	rand.Read(lit.Nonce[:])
 	var err error
 	if len(req.Participants) == 0 {
 		lit.Participants = append([]mpc.NodeID{h.self}, h.others...)
@@ -275,9 +333,16 @@ func (s *Server) handleMPCCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Fail early on a budget that cannot pay; the debit at release time is
-	// what counts.
-	st, err := s.ledger.Budget(r.Context(), lit.Budget)
+	p := principalOf(r.Context())
+	acl, err := newSessionACL(p, &req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Fail early on a budget that the caller may not spend or that cannot
+	// pay; the debit at release time is what counts. Without a grant the
+	// answer is the same as for a budget that does not exist.
+	st, err := s.ledger.SpendableBudget(r.Context(), lit.Budget, p.spender())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -286,18 +351,20 @@ func (s *Server) handleMPCCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: budget %q has ε = %s left, the session needs %s", dp.ErrBudgetExhausted, lit.Budget, st.Remaining, lit.Epsilon))
 		return
 	}
-	sess, err := h.node.Propose(r.Context(), lit)
+	sess, err := h.node.ProposeAs(r.Context(), lit, p.spender())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	h.put(sess.ID(), acl)
 	s.log.Info("mpc: session proposed", "session", sess.IDString(), "operation", lit.Operation, "participants", len(lit.Participants),
-		"threshold", lit.Threshold, "dimension", lit.Dimension, "by", principalOf(r.Context()).TokenID)
+		"threshold", lit.Threshold, "dimension", lit.Dimension, "by", p.TokenID)
 	st2, err := s.mpcStatus(h, sess.ID())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	st2.Access = h.describe(sess.ID())
 	w.Header().Set("Location", "/v1/mpc/sessions/"+sess.IDString())
 	writeJSON(w, http.StatusCreated, st2)
 }
@@ -315,7 +382,8 @@ func sessionID(r *http.Request) ([32]byte, error) {
 }
 
 // handleMPCInput is POST /v1/mpc/sessions/{id}/input: this node's private
-// vector. It may come before the proposal reaches this node.
+// vector, from a caller the session's access lets give it (mpcacl.go). It
+// may come before the proposal reaches this node.
 func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 	h, err := s.mpcHost()
 	if err != nil {
@@ -324,6 +392,11 @@ func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := sessionID(r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p := principalOf(r.Context())
+	if err := h.inputAllowed(p, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -345,15 +418,22 @@ func (s *Server) handleMPCInput(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: more than %d values", mpc.ErrInput, mpc.MaxDimension))
 		return
 	}
-	err = h.node.SetInput(id, mpc.Input{Values: req.Values, Weight: req.Weight})
+	ok, undo := h.claim(p, id)
+	if !ok {
+		s.writeError(w, r, mpc.ErrUnknownSession)
+		return
+	}
+	err = h.node.SetInputAs(p.TokenID, id, mpc.Input{Values: req.Values, Weight: req.Weight})
 	if err != nil {
+		undo()
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"session": hex.EncodeToString(id[:]), "values": len(req.Values)})
 }
 
-// handleMPCStatus is GET /v1/mpc/sessions/{id}.
+// handleMPCStatus is GET /v1/mpc/sessions/{id}: 404 to a caller who may
+// not see the session, and the release only to those who may read it.
 func (s *Server) handleMPCStatus(w http.ResponseWriter, r *http.Request) {
 	h, err := s.mpcHost()
 	if err != nil {
@@ -365,11 +445,20 @@ func (s *Server) handleMPCStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	acc := h.access(principalOf(r.Context()), id)
+	if !acc.see {
+		s.writeError(w, r, mpc.ErrUnknownSession)
+		return
+	}
 	st, err := s.mpcStatus(h, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if !acc.release {
+		st.Release = nil
+	}
+	st.Access = h.describe(id)
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -65,6 +65,12 @@ type mpcNode struct {
 // from one peers list; cheat names nodes that deal one bad share.
 func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mpcNode {
 	t.Helper()
+	return newMPCClusterConfig(t, n, cheat, rec, Config{})
+}
+
+// newMPCClusterConfig is newMPCCluster with cfg's limits on every node.
+func newMPCClusterConfig(t *testing.T, n int, cheat map[int]bool, rec *recorder, cfg Config) []*mpcNode {
+	t.Helper()
 	var peers []httptransport.Peer
 	var servers []*httptest.Server
 	var dirs []string
@@ -88,8 +94,13 @@ func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mp
 		if cheat[i] {
 			fault.DealBadShareOnceForTesting(nodekey.PublicKey(peers[i].ID))
 		}
-		srv, err := New(context.Background(), Config{DataDir: dirs[i], Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RatePerSecond: -1,
-			MPC: &MPCConfig{Peers: peers, Transport: opt}})
+		c := cfg
+		c.DataDir, c.Logger, c.RatePerSecond = dirs[i], slog.New(slog.NewTextHandler(io.Discard, nil)), -1
+		c.MPC = &MPCConfig{Peers: peers, Transport: opt}
+		if cfg.MPC != nil {
+			c.MPC.EarlyInputs = cfg.MPC.EarlyInputs
+		}
+		srv, err := New(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,9 +150,15 @@ func runHTTPSession(t *testing.T, nodes []*mpcNode, inputs [][]float64, t0 int) 
 	if st := c.json("POST", "/v1/budgets", "admin", map[string]string{"name": "mpc", "epsilon": "1000"}, nil); st != 201 && st != 409 {
 		t.Fatalf("budget: %d", st)
 	}
+	// The client spends the budget through a grant, and lets the auditor
+	// below read the release.
+	if st := c.json("POST", "/v1/budgets/mpc/grants", "admin", schema.GrantRequest{Grantee: "role:client"}, nil); st != 201 && st != 200 {
+		t.Fatalf("grant: %d", st)
+	}
 	var created schema.MPCSessionStatus
 	req := schema.MPCSessionRequest{Threshold: t0, Operation: "sum", Dimension: len(inputs[0]), FracBits: 16, Lower: -1, Upper: 1,
-		Budget: "mpc", Epsilon: "1000", AcceptSeconds: 5, InputSeconds: 10, ReportSeconds: 5, OutputSeconds: 5}
+		Budget: "mpc", Epsilon: "1000", AcceptSeconds: 5, InputSeconds: 10, ReportSeconds: 5, OutputSeconds: 5,
+		ReleaseTo: []string{"role:auditor"}}
 	if st := c.json("POST", "/v1/mpc/sessions", "client", req, &created); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
@@ -153,20 +170,7 @@ func runHTTPSession(t *testing.T, nodes []*mpcNode, inputs [][]float64, t0 int) 
 			t.Fatalf("input %d: %d", i, st)
 		}
 	}
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		var st schema.MPCSessionStatus
-		if code := c.json("GET", "/v1/mpc/sessions/"+created.ID, "auditor", nil, &st); code != 200 {
-			t.Fatalf("status: %d", code)
-		}
-		if st.State == "done" || st.State == "failed" {
-			return &st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session still %s", st.State)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitSession(t, c, "auditor", created.ID)
 }
 
 func randVectors(n, d int, seed uint64) [][]float64 {

@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -62,6 +60,17 @@ type Config struct {
 	// JobRetention is how long a finished job and its result are kept
 	// (default 24 h); a job's input is deleted as soon as it finishes.
 	JobRetention time.Duration
+	// MaxMemory is the node's memory budget for request bodies and what
+	// they decode to (default 2 GiB, for a 4 GiB edge box; see memory.go
+	// for what it counts): a request that does not fit now gets 503 with
+	// Retry-After.
+	MaxMemory int64
+	// BodyReadGrace and MinBodyRate bound how long a request body may take
+	// to arrive: a body of n bytes gets BodyReadGrace + n/MinBodyRate, its
+	// deadline moving as bytes arrive (defaults 10 s and 64 KiB/s); a
+	// slower one is cut off with 408.
+	BodyReadGrace time.Duration
+	MinBodyRate   int64
 
 	// NodeKeyFile is the node key (created if missing); empty: the key in
 	// the data directory.
@@ -81,6 +90,11 @@ func (c *Config) defaults() {
 	def64(&c.MaxJobBytes, 1<<30)
 	def64(&c.MaxModelBytes, 16<<20)
 	def64(&c.KeyCacheBytes, 2<<30)
+	def64(&c.MinBodyRate, 64<<10)
+	def64(&c.MaxMemory, 2<<30)
+	if c.BodyReadGrace <= 0 {
+		c.BodyReadGrace = 10 * time.Second
+	}
 	if c.Accel == nil {
 		c.Accel = accel.CPU()
 	}
@@ -131,6 +145,7 @@ type Server struct {
 	models  models
 	jobs    *jobs.Service
 	mpc     *mpcHost
+	mem     *memBudget
 
 	evaluators *evaluatorCache
 
@@ -154,7 +169,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, db: db, key: key, metrics: &metrics{}, started: time.Now(),
-		limiter: newRateLimiter(cfg.RatePerSecond, cfg.RateBurst), evaluators: &evaluatorCache{limit: 8}}
+		limiter: newRateLimiter(cfg.RatePerSecond, cfg.RateBurst), evaluators: &evaluatorCache{limit: 8},
+		mem: newMemBudget(cfg.MaxMemory)}
 	fail := func(err error) (*Server, error) {
 		db.Close()
 		return nil, err
@@ -297,15 +313,15 @@ func (s *Server) routes() chi.Router {
 		r.Get("/params", s.handleParams)
 		r.Get("/openapi.yaml", s.handleOpenAPI)
 
-		r.With(s.requireRole(RoleClient)).Post("/keys", s.handlePostKeys)
+		r.With(s.requireRole(RoleClient), s.admit(uploadFactor, s.cfg.MaxKeyBytes)).Post("/keys", s.handlePostKeys)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/keys/{id}", s.handleGetKey)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Delete("/keys/{id}", s.handleDeleteKey)
 
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models", s.handleListModels)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models/{id}", s.handleGetModel)
-		r.With(s.requireRole(RoleAdmin)).Post("/models", s.handlePostModel)
-		r.With(s.requireRole(RoleClient)).Post("/models/{id}/infer", s.handleInfer)
-		r.With(s.requireRole(RoleClient)).Post("/jobs", s.handlePostJob)
+		r.With(s.requireRole(RoleAdmin), s.admit(uploadFactor, s.cfg.MaxModelBytes)).Post("/models", s.handlePostModel)
+		r.With(s.requireRole(RoleClient), s.admit(inferFactor, s.cfg.MaxInferBytes)).Post("/models/{id}/infer", s.handleInfer)
+		r.With(s.requireRole(RoleClient), s.admit(uploadFactor, s.cfg.MaxJobBytes)).Post("/jobs", s.handlePostJob)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}", s.handleGetJob)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}/result", s.handleJobResult)
 
@@ -313,11 +329,14 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets", s.handleListBudgets)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}", s.handleGetBudget)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/ledger", s.handleBudgetLedger)
+		r.With(s.requireRole(RoleAdmin)).Post("/budgets/{name}/grants", s.handlePostGrant)
+		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/budgets/{name}/grants", s.handleListGrants)
+		r.With(s.requireRole(RoleAdmin)).Delete("/budgets/{name}/grants/{grantee}", s.handleDeleteGrant)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/checkpoint", s.handleCheckpoint)
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
 
 		r.With(s.requireRole(RoleAdmin, RoleClient)).Post("/mpc/sessions", s.handleMPCCreate)
-		r.With(s.requireRole(RoleClient, RoleAdmin)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
+		r.With(s.requireRole(RoleClient, RoleAdmin), s.admit(mpcInputFactor, maxMPCInputBody)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
 		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
 	})
@@ -393,33 +412,4 @@ func (s *Server) handleParams(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	s.metrics.write(w)
-}
-
-// readBody reads at most limit bytes of the request body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, fmt.Errorf("%w: %d bytes, the limit here is %d", ErrTooLarge, r.ContentLength, limit)
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	// Preallocate what the client announced, up to 16 MiB: a Content-Length
-	// is a claim, and memory is only committed as bytes arrive.
-	buf := make([]byte, 0, min(max(r.ContentLength, 0), limit, 16<<20))
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			s.metrics.bytesIn.Add(int64(len(buf)))
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, fmt.Errorf("%w: the limit here is %d bytes", ErrTooLarge, limit)
-			}
-			if errors.Is(err, io.EOF) {
-				return buf, nil
-			}
-			return nil, fmt.Errorf("%w: reading body: %v", ErrBadRequest, err)
-		}
-	}
 }

@@ -50,6 +50,32 @@
 // The noise source is the library's own (crypto/rand); it cannot be
 // injected, so the noise is checked statistically in the tests.
 //
+// # Grants: who may spend a budget
+//
+// A budget belongs to the node's operator, who creates it. Anyone else
+// spends it only through a grant: [Ledger.Grant] lets a grantee, a token
+// ("token:<id>") or a role ("role:client") of the node's API, spend a named
+// budget; [Ledger.Revoke] ends that; [Ledger.Grants] lists a budget's
+// grants. A release names its payer in [ReleaseRequest.Spender], and
+// [Ledger.Release] checks the grant in the same transaction as the debit,
+// so a revoked grant stops even a release that was planned before. The
+// grants live here, beside the budgets, because this package owns every
+// debit: there is no way to debit that does not pass the check, whichever
+// layer asks. A [Spender] without the grant gets the same
+// [UnspendableError] for a budget it may not spend and for one that does
+// not exist ("no budget %q you may spend"), and nothing about the budget's
+// remaining ε; [Ledger.SpendableBudget] gives the same answer before any
+// work is done, for a caller that wants to refuse early.
+//
+// A nil Spender is the node's operator and needs no grant: a local command
+// on the data directory (`aios dp query --data-dir`), or a program that
+// opens the ledger itself. Whoever can open the database can also write
+// its grants, so a check there would protect nothing. An unrestricted
+// Spender (the API's admins, who create budgets and grants and could grant
+// themselves) needs none either. Grants are access control, not
+// accounting: they are not entries of the chain below; what the chain
+// records of the payer is each spend's requester.
+//
 // # Ledger and audit log
 //
 // Budgets and ε are exact integers in micro-ε ([MicroEpsilon]). A pure-ε

@@ -16,6 +16,9 @@ var (
 	ErrBudgetExhausted = errors.New("dp: privacy budget exhausted")
 	// ErrUnknownBudget reports a budget name that the ledger does not hold.
 	ErrUnknownBudget = errors.New("dp: unknown budget")
+	// ErrUnknownGrant reports the revocation of a grant that the ledger
+	// does not hold.
+	ErrUnknownGrant = errors.New("dp: no such grant")
 	// ErrBudgetExists reports the creation of a budget whose name is taken.
 	ErrBudgetExists = errors.New("dp: budget already exists")
 	// ErrIdempotencyConflict reports an idempotency key reused for a

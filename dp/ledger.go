@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -65,7 +66,8 @@ CREATE TABLE dp_checkpoints (
 );`}, {Version: 2, Name: "release commitments", SQL: `
 ALTER TABLE dp_entries ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE dp_entries ADD COLUMN release_commitment BLOB NOT NULL DEFAULT x'';
-ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}, {Version: 3, Name: "rdp accounting", SQL: rdpMigrationSQL}}
+ALTER TABLE dp_releases ADD COLUMN nonce BLOB NOT NULL DEFAULT x'';`}, {Version: 3, Name: "grants", SQL: grantsMigration},
+		{Version: 4, Name: "rdp accounting", SQL: rdpMigrationSQL}}
 }
 
 // DefaultCheckpointEvery is how many entries pass between automatic
@@ -159,7 +161,7 @@ func checkText(field, s string) error {
 type BudgetLiteral struct {
 	Name        string       // 1–64 of [a-z0-9._-], starting with a letter or digit
 	Total       MicroEpsilon // in (0, MaxEpsilon]
-	Description string       // free text, at most 512 bytes
+	Description string       // free text, at most 512 bytes, no control characters but tab
 	// Delta is 0 for a pure-ε budget (sequential composition of ε), or the
 	// δ, in (0, MaxDelta], of an (ε, δ) budget accounted in RDP.
 	Delta PicoDelta
@@ -178,6 +180,11 @@ func NewBudgetFromLiteral(lit BudgetLiteral) (*Budget, error) {
 	}
 	if err := checkText("description", lit.Description); err != nil {
 		return nil, err
+	}
+	for i, r := range lit.Description {
+		if unicode.IsControl(r) && r != '\t' {
+			return nil, specErr("description", "must not contain control characters other than tab (U+%04X at byte %d)", r, i)
+		}
 	}
 	if lit.Delta != 0 {
 		if err := CheckDelta(lit.Delta); err != nil {
@@ -303,6 +310,10 @@ type ReleaseRequest struct {
 	// or a new draw. Empty means the ledger picks a random key (returned in
 	// the Release). 1–128 of [A-Za-z0-9._:-].
 	IdempotencyKey string
+	// Spender, when set, must hold a grant of the budget (unless it is
+	// unrestricted); it is checked in the debit's transaction, before a
+	// replay is answered. Nil is the node's operator, who needs none.
+	Spender *Spender
 }
 
 // Release is a committed release.
@@ -371,6 +382,10 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	var rel *Release
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		rel = nil
+		// 0. The spender's grant.
+		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
+			return err
+		}
 		// 1. Idempotent replay.
 		var (
 			seq     int64

@@ -341,10 +341,22 @@ func TestBudgetLiteral(t *testing.T) {
 		"zero":       {Name: "a", Total: 0},
 		"too large":  {Name: "a", Total: MaxEpsilon + 1},
 		"bad utf8":   {Name: "a", Total: 1, Description: "\xff"},
+		"NUL":        {Name: "a", Total: 1, Description: "a\x00b"},
+		"ESC":        {Name: "a", Total: 1, Description: "\x1b[2J"},
+		"newline":    {Name: "a", Total: 1, Description: "a\nb"},
+		"C1 control": {Name: "a", Total: 1, Description: "a\u009bb"},
 	} {
-		if _, err := NewBudgetFromLiteral(lit); !errors.Is(err, ErrInvalidSpec) {
+		_, err := NewBudgetFromLiteral(lit)
+		if !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("%s: %v", name, err)
 		}
+		var se *SpecError
+		if errors.As(err, &se) && lit.Description != "" && se.Field != "description" {
+			t.Errorf("%s: field %q, want description", name, se.Field)
+		}
+	}
+	if _, err := NewBudgetFromLiteral(BudgetLiteral{Name: "a", Total: 1, Description: "tab\tand ünïcode"}); err != nil {
+		t.Errorf("tab and non-ASCII letters: %v", err)
 	}
 }
 

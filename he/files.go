@@ -195,6 +195,12 @@ func readMagic(r io.Reader, magic string, maxVersion uint16) (uint16, error) {
 // readSized64 reads a u64 length and that many bytes, refusing lengths above
 // limit.
 func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
+	return readSized64Into(r, nil, limit, what)
+}
+
+// readSized64Into is readSized64 reading into buf when it has the capacity,
+// so that a reader of many entries decoded one at a time reuses one buffer.
+func readSized64Into(r io.Reader, buf []byte, limit int, what string) ([]byte, error) {
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 		return nil, fileErr("read %s length: %v", what, err)
@@ -203,13 +209,17 @@ func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
 		return nil, &DecodeError{What: what, Reason: fmt.Sprintf("%d bytes, the limit is %d", n, limit), Err: ErrTooLarge}
 	}
 	// Up to 16 MiB (any ciphertext of the built-in presets: a degree-2 one
-	// at n15 is 12.6 MB) is read into one allocation of the announced size; beyond, bytes are read as they arrive, so a short file
-	// that claims gigabytes fails without the allocation.
+	// at n15 is 12.6 MB) is read into buf or one allocation of the
+	// announced size; beyond, bytes are read as they arrive, so a short
+	// file that claims gigabytes fails without the allocation.
 	const direct = 16 << 20
 	var b []byte
 	var err error
 	if n <= direct {
-		b = make([]byte, n)
+		if n > uint64(cap(buf)) {
+			buf = make([]byte, n)
+		}
+		b = buf[:n]
 		var got int
 		got, err = io.ReadFull(r, b)
 		b = b[:got]
@@ -318,15 +328,17 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 // readCiphertextEntries reads count entries of a version-1 file.
 func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int) ([]EncryptedVector, error) {
 	var out []EncryptedVector
+	var buf []byte // lattigo's decoder copies what it keeps: one buffer serves every entry
 	for i := range count {
 		values, err := readValues(br, p, i)
 		if err != nil {
 			return nil, err
 		}
-		b, err := readSized64(br, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
+		b, err := readSized64Into(br, buf, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
 		if err != nil {
 			return nil, err
 		}
+		buf = b[:cap(b)]
 		ct, err := DecodeCiphertext(p, l, b)
 		if err != nil {
 			return nil, fmt.Errorf("ciphertext %d: %w", i, err)

@@ -67,7 +67,10 @@
 // (ErrMisrouted), bad signatures or senders (ErrAuth, without detail), a
 // nonce already seen in the session, or a second message for the same
 // (kind, phase, sender) slot (ErrReplay), and kinds that sender may not send
-// (ErrUnexpected). Bodies are fixed-layout big-endian records documented on
+// (ErrUnexpected). The checks that need only the header (size, session,
+// sender, recipient, body length) are also [Node.CheckHeader], which a
+// receiver runs on the first [HeaderSize] bytes before it reads the body
+// at all. Bodies are fixed-layout big-endian records documented on
 // the functions that build or parse them (deal, verdict.encode,
 // decodeRoster, decodeComplaint, answer for the Opening); a Complaint or
 // Opening carries at most min(t−1, what fits in one message) accusers,
@@ -269,7 +272,9 @@
 // aggregate's values or the ledger (each chunk's ε, at least 1 µε; the ℓ1
 // sensitivity of the widest chunk; the budget name), so a session that
 // would fail at release is refused before anyone shares; what is left to
-// the release is the budget's existence and balance at the time. Means, weighted means and variances are
+// the release is the budget's existence and balance at the time, and the
+// grant of the session's spender ([Node.ProposeAs]: the API caller who
+// created the session; dp checks it in the debit's transaction). Means, weighted means and variances are
 // computed from the noised sums (post-processing). The raw aggregate is
 // never stored, logged or returned: Outcome holds the noised [Release]. The
 // tests reach the raw aggregate only through the rawForTesting hook, so

@@ -37,6 +37,10 @@ var (
 	ErrTooFewParties = errors.New("mpc: too few parties left to complete the session")
 	// ErrInput reports a private input that does not fit the session.
 	ErrInput = errors.New("mpc: invalid input")
+	// ErrInputsFull reports an early input refused because the node's
+	// early inputs, all owners together, are at their bound; it may be
+	// given again once older ones expired or their sessions started.
+	ErrInputsFull = errors.New("mpc: too many inputs waiting for their sessions; retry later")
 	// ErrDeclined reports a proposal this node's policy refused.
 	ErrDeclined = errors.New("mpc: session declined")
 	// ErrTransport reports a failure to deliver a message.

@@ -209,7 +209,8 @@ func nextCombination(idx []int, m int) bool {
 }
 
 // release sends the raw aggregate through dp (debit first, then Laplace
-// noise) and post-processes the noised values.
+// noise) and post-processes the noised values. The session's spender pays:
+// dp refuses the debit if its grant was revoked since the proposal.
 func (r *run) release(ctx context.Context, raw []float64, dealers int) (*Release, error) {
 	s := r.s
 	l := r.cfg().Ledger
@@ -217,6 +218,10 @@ func (r *run) release(ctx context.Context, raw []float64, dealers int) (*Release
 		return nil, fmt.Errorf("mpc: the coordinator has no dp ledger to release through")
 	}
 	eps := s.lit.Epsilon
+	requester := "mpc:" + s.lit.Coordinator.Short()
+	if r.spender != nil && r.spender.Name != "" {
+		requester += " for " + r.spender.Name
+	}
 	rel := &Release{Operation: s.lit.Operation, Epsilon: eps, Dealers: dealers}
 	var noised []float64
 	var cis []dp.Interval
@@ -225,7 +230,7 @@ func (r *run) release(ctx context.Context, raw []float64, dealers int) (*Release
 		if err != nil {
 			return nil, err
 		}
-		out, err := l.Release(ctx, dp.ReleaseRequest{Budget: s.lit.Budget, Query: q, Requester: "mpc:" + s.lit.Coordinator.Short(),
+		out, err := l.Release(ctx, dp.ReleaseRequest{Budget: s.lit.Budget, Query: q, Requester: requester, Spender: r.spender,
 			Purpose: "mpc session " + s.IDString(), IdempotencyKey: fmt.Sprintf("mpc-%s-%d", hex.EncodeToString(s.id[:16]), c)})
 		if err != nil {
 			return nil, err

@@ -32,6 +32,8 @@ type Config struct {
 	Rand   io.Reader        // nil: crypto/rand.Reader
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: discard. Never given shares or aggregates.
+	// EarlyInputs bound the inputs kept for sessions not known yet.
+	EarlyInputs EarlyInputLimits
 }
 
 // Node runs the protocol for one node: any number of concurrent sessions,
@@ -47,7 +49,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[[32]byte]*run
-	inputs   map[[32]byte]Input
+	inputs   *earlyInputs
 	finished []finishedSession // oldest first
 
 	// Test hooks, set only through export_test.go.
@@ -55,9 +57,6 @@ type Node struct {
 	tamperShareForTesting  func(phase uint8, to int, shares []field.Element)
 	tamperOutputForTesting func(shares []field.Element)
 }
-
-// maxPendingInputs bounds inputs stored for sessions not yet proposed.
-const maxPendingInputs = 256
 
 // A node keeps the outcome of its last maxFinishedSessions finished
 // sessions, each for at most finishedRetention, for Status; older ones are
@@ -115,7 +114,7 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: map[[32]byte]Input{}}
+	n := &Node{cfg: cfg, id: NodeID(cfg.Key.Public()), ctx: ctx, cancel: cancel, sessions: map[[32]byte]*run{}, inputs: newEarlyInputs(cfg.EarlyInputs)}
 	if fault.TakeBadDealer(cfg.Key.Public()) {
 		n.cheatOnce()
 		cfg.Logger.Warn("mpc: this node will deal one inconsistent share (demo/test mode)")
@@ -127,8 +126,16 @@ func NewNode(cfg Config) (*Node, error) {
 func (n *Node) ID() NodeID { return n.id }
 
 // Propose validates lit (whose Coordinator must be this node), sends the
-// signed proposal to every participant and starts coordinating.
+// signed proposal to every participant and starts coordinating. The release
+// is paid by the node's operator; see [Node.ProposeAs].
 func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error) {
+	return n.ProposeAs(ctx, lit, nil)
+}
+
+// ProposeAs is [Node.Propose] for a session whose release spender pays:
+// the ledger checks spender's grant of the budget when it debits (nil: the
+// operator). The spender stays on this node; peers never see it.
+func (n *Node) ProposeAs(ctx context.Context, lit SessionLiteral, spender *dp.Spender) (*Session, error) {
 	s, err := NewSessionFromLiteral(lit)
 	if err != nil {
 		return nil, err
@@ -136,7 +143,7 @@ func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error
 	if s.lit.Coordinator != n.id {
 		return nil, specErr("coordinator", "this node is not the session's coordinator")
 	}
-	r, err := n.start(s)
+	r, err := n.startAs(s, spender)
 	if err != nil {
 		return nil, err
 	}
@@ -152,17 +159,21 @@ func (n *Node) Propose(ctx context.Context, lit SessionLiteral) (*Session, error
 }
 
 // SetInput gives this node's private input for a session (before or after
-// the proposal arrives; before the input deadline).
-func (n *Node) SetInput(session [32]byte, in Input) error {
+// the proposal arrives; before the input deadline), on behalf of no owner
+// in particular: SetInputAs with owner "".
+func (n *Node) SetInput(session [32]byte, in Input) error { return n.SetInputAs("", session, in) }
+
+// SetInputAs is SetInput on behalf of owner (the API's token). An input
+// for a session this node does not know yet waits for its proposal within
+// Config.EarlyInputs: it expires after their TTL, and one owner's waiting
+// inputs are bounded apart from the others' (ErrInput beyond its quota,
+// ErrInputsFull when all owners' together are at their bound).
+func (n *Node) SetInputAs(owner string, session [32]byte, in Input) error {
 	n.mu.Lock()
 	r := n.sessions[session]
 	if r == nil {
 		defer n.mu.Unlock()
-		if len(n.inputs) >= maxPendingInputs {
-			return fmt.Errorf("%w: too many inputs for unknown sessions", ErrInput)
-		}
-		n.inputs[session] = in
-		return nil
+		return n.inputs.put(n.cfg.Now(), owner, session, in)
 	}
 	n.mu.Unlock()
 	if _, err := encodeInput(r.s, in); err != nil {
@@ -216,7 +227,11 @@ func (n *Node) Forget(session [32]byte) {
 	delete(n.sessions, session)
 }
 
-func (n *Node) start(s *Session) (*run, error) {
+func (n *Node) start(s *Session) (*run, error) { return n.startAs(s, nil) }
+
+// startAs starts a session whose release, if this node makes it, spender
+// pays.
+func (n *Node) startAs(s *Session, spender *dp.Spender) (*run, error) {
 	me := s.index(n.id)
 	if me < 0 {
 		return nil, fmt.Errorf("%w: this node is not a participant", ErrMisrouted)
@@ -229,7 +244,7 @@ func (n *Node) start(s *Session) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpc: session key: %w", err)
 	}
-	r := &run{node: n, s: s, me: me, enc: enc, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
+	r := &run{node: n, s: s, me: me, enc: enc, spender: spender, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
 		notify: make(chan struct{}), done: make(chan struct{}),
 		outcome: &Outcome{Session: s.id, State: StateAccepting}}
 	n.mu.Lock()
@@ -239,8 +254,7 @@ func (n *Node) start(s *Session) (*run, error) {
 	}
 	n.pruneFinished(n.cfg.Now())
 	n.sessions[s.id] = r
-	if in, ok := n.inputs[s.id]; ok {
-		delete(n.inputs, s.id)
+	if in, ok := n.inputs.take(n.cfg.Now(), s.id); ok {
 		if _, err := encodeInput(s, in); err == nil {
 			r.input = &in
 		}
@@ -270,6 +284,42 @@ func (n *Node) Deliver(ctx context.Context, msg []byte) error {
 		return ErrUnknownSession
 	}
 	return r.accept(env)
+}
+
+// CheckHeader judges a message by its header, the first HeaderSize bytes
+// of its wire form, before its body is read, so that a receiver spends
+// neither memory nor a scarce slot on a message Deliver would refuse
+// unread. It checks the header's structure and the announced body length
+// against MaxMessageSize; a proposal's body against the largest session
+// encoding and its phase; any other message's session (ErrUnknownSession),
+// sender (ErrAuth: not in the session), recipient (ErrMisrouted: not this
+// node) and body length against the exact limit of its kind in the session
+// (ErrTooLarge). It returns the announced body length. A message that
+// passes is not yet authenticated: Deliver verifies its signature.
+func (n *Node) CheckHeader(header []byte) (int, error) {
+	env, size, err := decodeHeader(header)
+	if err != nil {
+		return 0, err
+	}
+	if size > MaxMessageSize-headerSize-sigSize {
+		return 0, tooLarge("envelope", headerSize+size+sigSize, MaxMessageSize)
+	}
+	if env.Kind == KindPropose {
+		if size > maxSessionEncoding {
+			return 0, tooLarge("session", size, maxSessionEncoding)
+		}
+		if env.Phase != 0 {
+			return 0, ErrAuth
+		}
+		return size, nil
+	}
+	n.mu.Lock()
+	r := n.sessions[env.Session]
+	n.mu.Unlock()
+	if r == nil {
+		return 0, ErrUnknownSession
+	}
+	return size, r.checkHeader(env, size)
 }
 
 func (n *Node) deliverProposal(ctx context.Context, env *Envelope) error {
@@ -365,6 +415,9 @@ type run struct {
 	s    *Session
 	me   int
 	enc  *ecdh.PrivateKey
+	// spender pays for the release (nil: the operator); set before the
+	// run's goroutine starts and never changed.
+	spender *dp.Spender
 
 	mu      sync.Mutex
 	msgs    map[slot]*Envelope
@@ -440,14 +493,8 @@ func (s *Session) maxOpenings(members, width int) int {
 // accept authenticates and stores a message for this session.
 func (r *run) accept(env *Envelope) error {
 	s := r.s
-	if int(env.From) >= s.N() {
-		return ErrAuth
-	}
-	if int(env.To) != r.me {
-		return ErrMisrouted
-	}
-	if len(env.Body) > r.bodyLimit(env.Kind) {
-		return tooLarge(env.Kind.String(), len(env.Body), r.bodyLimit(env.Kind))
+	if err := r.checkHeader(env, len(env.Body)); err != nil {
+		return err
 	}
 	if err := nodekey.PublicKey(s.lit.Participants[env.From]).Verify(env.signedBytes(), env.Sig[:]); err != nil {
 		return ErrAuth
@@ -491,6 +538,21 @@ func (r *run) accept(env *Envelope) error {
 	env.Body = slices.Clone(env.Body) // do not alias the transport's buffer
 	r.msgs[sl] = env
 	r.wake()
+	return nil
+}
+
+// checkHeader judges what a message's header says (its sender, its
+// recipient and the body length announced) against this session.
+func (r *run) checkHeader(env *Envelope, bodyLen int) error {
+	if int(env.From) >= r.s.N() {
+		return ErrAuth
+	}
+	if int(env.To) != r.me {
+		return ErrMisrouted
+	}
+	if limit := r.bodyLimit(env.Kind); bodyLen > limit {
+		return tooLarge(env.Kind.String(), bodyLen, limit)
+	}
 	return nil
 }
 

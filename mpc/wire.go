@@ -40,14 +40,23 @@ const (
 	magic = "AMPC"
 	// wireVersion is the envelope version.
 	wireVersion = 1
-	headerSize  = 4 + 1 + 1 + 1 + 32 + 2 + 2 + 16 + 4
-	sigSize     = 64
+	headerSize  = HeaderSize
+	sigSize     = SignatureSize
 	// MaxMessageSize bounds every message a node accepts, before anything
 	// else is parsed: a dealing of the widest session (variance with
 	// d = 2^20 is 2^21 field elements, 64 MiB) plus headers. Each kind's
 	// body is further held to the exact size its session implies.
 	MaxMessageSize = 64<<20 + 1<<20
 	signDomain     = "aios/mpc/msg/v1\x00"
+)
+
+// The fixed parts of an [Envelope]'s wire form: the header before the
+// body (which ends with the body's length) and the signature after it. A
+// receiver reads the header first and has [Node.CheckHeader] judge it
+// before it reads the body.
+const (
+	HeaderSize    = 4 + 1 + 1 + 1 + 32 + 2 + 2 + 16 + 4
+	SignatureSize = 64
 )
 
 // Envelope is a decoded, not yet authenticated peer message. Its wire form
@@ -109,27 +118,41 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	if len(b) < headerSize+sigSize {
 		return nil, malformed(kind, "shorter than header and signature")
 	}
-	if string(b[:4]) != magic {
-		return nil, malformed(kind, "bad magic")
+	e, n, err := decodeHeader(b[:headerSize])
+	if err != nil {
+		return nil, err
 	}
-	if b[4] != wireVersion {
-		return nil, malformed(kind, "unsupported version %d", b[4])
-	}
-	e := &Envelope{Kind: Kind(b[5]), Phase: b[6]}
-	if e.Kind < 1 || e.Kind > kindMax {
-		return nil, malformed(kind, "unknown kind %d", b[5])
-	}
-	copy(e.Session[:], b[7:39])
-	e.From = binary.BigEndian.Uint16(b[39:])
-	e.To = binary.BigEndian.Uint16(b[41:])
-	copy(e.Nonce[:], b[43:59])
-	n := int(binary.BigEndian.Uint32(b[59:]))
 	if n != len(b)-headerSize-sigSize {
 		return nil, malformed(kind, "body length %d does not match the message", n)
 	}
 	e.Body = b[headerSize : headerSize+n]
 	copy(e.Sig[:], b[headerSize+n:])
 	return e, nil
+}
+
+// decodeHeader parses the HeaderSize bytes of a message's header and
+// returns the envelope without body and signature, and the body length
+// it announces (not yet checked against any limit).
+func decodeHeader(b []byte) (*Envelope, int, error) {
+	const kind = "envelope"
+	if len(b) != headerSize {
+		return nil, 0, malformed(kind, "header of %d bytes, not %d", len(b), headerSize)
+	}
+	if string(b[:4]) != magic {
+		return nil, 0, malformed(kind, "bad magic")
+	}
+	if b[4] != wireVersion {
+		return nil, 0, malformed(kind, "unsupported version %d", b[4])
+	}
+	e := &Envelope{Kind: Kind(b[5]), Phase: b[6]}
+	if e.Kind < 1 || e.Kind > kindMax {
+		return nil, 0, malformed(kind, "unknown kind %d", b[5])
+	}
+	copy(e.Session[:], b[7:39])
+	e.From = binary.BigEndian.Uint16(b[39:])
+	e.To = binary.BigEndian.Uint16(b[41:])
+	copy(e.Nonce[:], b[43:59])
+	return e, int(binary.BigEndian.Uint32(b[59:])), nil
 }
 
 // reader decodes big-endian fields with a sticky error.

@@ -50,21 +50,41 @@ func Digits(t testing.TB) (file []byte, m *inference.Model, test *dataset.Datase
 // stop at the end of the test.
 func Node(t testing.TB, models ...[]byte) (url, clientToken string) {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := api.New(ctx, api.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	url, clientToken, stop, err := Start(models...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(stop)
+	return url, clientToken
+}
+
+// Start is [Node] for code without a testing.TB (an Example): stop closes
+// the node and removes its data directory.
+func Start(models ...[]byte) (url, clientToken string, stop func(), err error) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "aios-apitest-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	srv, err := api.New(ctx, api.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	fail := func(err error) (string, string, func(), error) {
+		srv.Close()
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
 	for _, m := range models {
 		if _, err := srv.AddModel(ctx, m); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
 	tok, _, err := api.CreateToken(ctx, srv.DB(), api.RoleClient, "test")
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close() })
-	return ts.URL, tok
+	return ts.URL, tok, func() { ts.Close(); srv.Close(); os.RemoveAll(dir) }, nil
 }

@@ -1,8 +1,9 @@
 // Package client is the Go SDK of the aios node API (see the OpenAPI
 // document served at /v1/openapi.yaml). [New] makes a client for a node URL
 // and bearer token; its methods map one-to-one onto the routes, and
-// [Client.InferBatch] runs the whole encrypted-inference flow for a batch
-// of samples: encrypt with the caller's keys, submit, decrypt.
+// [Client.EnsureKeys] then [Client.InferSamples] run the whole
+// encrypted-inference flow for the caller's samples: keys, encrypt,
+// submit, decrypt (see the example).
 //
 // Requests answered 429 (rate limit, full queue) are retried after the
 // server's Retry-After, up to Options.MaxRetries times.
@@ -156,8 +157,9 @@ func (c *Client) Health(ctx context.Context) (map[string]any, error) {
 	return h, c.getJSON(ctx, "/v1/health", nil, &h)
 }
 
-// UploadKeys is POST /v1/keys: evk is lattigo's MemEvaluationKeySet
-// encoding for preset.
+// UploadKeys is POST /v1/keys: evk is an evaluation key set for preset,
+// in lattigo's MemEvaluationKeySet encoding or the seeded one
+// (he.EvaluationKeySet.MarshalSeeded).
 func (c *Client) UploadKeys(ctx context.Context, preset string, evk []byte) (schema.KeyInfo, error) {
 	var info schema.KeyInfo
 	b, _, err := c.do(ctx, http.MethodPost, "/v1/keys", url.Values{"preset": {preset}}, "application/octet-stream", evk)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aios-edge/aios/api/schema"
@@ -13,12 +14,70 @@ import (
 	"github.com/aios-edge/aios/inference"
 )
 
+// ErrKeyFileMismatch is matched (errors.Is) by a *KeyFileError.
+var ErrKeyFileMismatch = errors.New("client: key file does not fit the model")
+
+// KeyFileError reports an existing key file that does not fit a model's
+// packing. EnsureKeys never replaces such a file: it holds a secret key,
+// and whatever was encrypted under it would be lost.
+type KeyFileError struct {
+	File    string
+	Model   string            // the model's name
+	Packing inference.Packing // the packing asked for
+	// Preset is the preset the model needs and FilePreset the file's.
+	Preset, FilePreset string
+	// NoSecretKey is set when the file holds no secret key.
+	NoSecretKey bool
+	// Missing is what the packing needs that the file's evaluation keys
+	// lack (the relinearization key, Galois elements); empty when the
+	// preset differs.
+	Missing he.KeySpec
+}
+
+func (e *KeyFileError) Error() string {
+	what := fmt.Sprintf("key file %s does not fit model %s (%s packing): ", e.File, e.Model, e.Packing)
+	switch {
+	case e.FilePreset != e.Preset:
+		what += fmt.Sprintf("it holds keys of preset %s, the model needs preset %s", e.FilePreset, e.Preset)
+	case e.NoSecretKey:
+		what += "it holds no secret key"
+	default:
+		var lacks []string
+		if e.Missing.Relinearization {
+			lacks = append(lacks, "the relinearization key")
+		}
+		if n := len(e.Missing.GaloisElements); n > 0 {
+			lacks = append(lacks, fmt.Sprintf("the Galois keys of %d elements (%v)", n, e.Missing.GaloisElements))
+		}
+		what += fmt.Sprintf("the %s packing needs keys of preset %s with %s, which it lacks", e.Packing, e.Preset, strings.Join(lacks, " and "))
+	}
+	return what
+}
+
+// Unwrap makes errors.Is(err, ErrKeyFileMismatch) hold.
+func (e *KeyFileError) Unwrap() error { return ErrKeyFileMismatch }
+
+// EnsureKeysOptions tunes [Client.EnsureKeysWith]. The zero value gives
+// [Client.EnsureKeys].
+type EnsureKeysOptions struct {
+	// Replace lets a key file that does not fit the model be replaced by
+	// new keys, losing its secret key.
+	Replace bool
+}
+
 // EnsureKeys returns key material for the model's packing and makes sure
 // the node has its evaluation keys. With keyFile set, keys are read from it
-// when it exists and covers what the packing needs, and otherwise generated
-// and written to it (mode 0600); uploading keys the node already holds is
-// cheap (it answers 200).
+// when it exists, and generated and written to it (mode 0600) when it does
+// not; an existing file that does not fit the model (another preset, no
+// secret key, or evaluation keys that do not cover the packing) is an
+// error, a *KeyFileError, and is left alone. Uploading keys the node
+// already holds is cheap (it answers 200).
 func (c *Client) EnsureKeys(ctx context.Context, info schema.ModelInfo, packing inference.Packing, keyFile string) (*he.KeyMaterial, schema.KeyInfo, error) {
+	return c.EnsureKeysWith(ctx, info, packing, keyFile, EnsureKeysOptions{})
+}
+
+// EnsureKeysWith is [Client.EnsureKeys] with options.
+func (c *Client) EnsureKeysWith(ctx context.Context, info schema.ModelInfo, packing inference.Packing, keyFile string, opt EnsureKeysOptions) (*he.KeyMaterial, schema.KeyInfo, error) {
 	contract, err := info.Contract(packing)
 	if err != nil {
 		return nil, schema.KeyInfo{}, err
@@ -29,21 +88,15 @@ func (c *Client) EnsureKeys(ctx context.Context, info schema.ModelInfo, packing 
 	}
 	var km *he.KeyMaterial
 	if keyFile != "" {
-		if f, err := os.Open(keyFile); err == nil {
-			km, err = he.ReadKeyFile(f, he.DefaultLimits)
-			f.Close()
-			if err != nil {
-				return nil, schema.KeyInfo{}, fmt.Errorf("%s: %w", keyFile, err)
+		if km, err = readFittingKeys(keyFile, info, packing, params, contract.Keys); err != nil {
+			var kfe *KeyFileError
+			if !opt.Replace || !errors.As(err, &kfe) {
+				return nil, schema.KeyInfo{}, err
 			}
-			if covers, _ := km.Evaluation.Covers(contract.Keys); !km.Params.Equal(params) || km.SecretKey == nil || !covers {
-				km = nil // made for another model or packing: make new ones
-			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, schema.KeyInfo{}, err
 		}
 	}
 	if km == nil {
-		if km, err = he.GenerateKeys(params, contract.Keys); err != nil {
+		if km, err = he.GenerateSeededKeys(params, contract.Keys); err != nil {
 			return nil, schema.KeyInfo{}, err
 		}
 		if keyFile != "" {
@@ -52,12 +105,56 @@ func (c *Client) EnsureKeys(ctx context.Context, info schema.ModelInfo, packing 
 			}
 		}
 	}
-	evk, err := km.Evaluation.MarshalBinary()
+	evk, err := uploadEncoding(km.Evaluation)
 	if err != nil {
 		return nil, schema.KeyInfo{}, err
 	}
 	key, err := c.UploadKeys(ctx, info.Preset, evk)
 	return km, key, err
+}
+
+// uploadEncoding is the smallest encoding of set the node takes: the seeded
+// one (about a third of the bytes with tight limbs) for a set generated
+// seeded, lattigo's own otherwise. The node stores either under the same
+// ID.
+func uploadEncoding(set *he.EvaluationKeySet) ([]byte, error) {
+	if set.Seeded() {
+		return set.MarshalSeeded()
+	}
+	return set.MarshalBinary()
+}
+
+// readFittingKeys reads the key file at path if it exists (nil, nil if it
+// does not) and checks that it fits the model's packing, which needs keys
+// of params covering need; a file that does not fit is a *KeyFileError.
+func readFittingKeys(path string, info schema.ModelInfo, packing inference.Packing, params he.Parameters, need he.KeySpec) (*he.KeyMaterial, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	km, err := he.ReadKeyFile(f, he.DefaultLimits)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	kfe := &KeyFileError{File: path, Model: info.Name, Packing: packing, Preset: info.Preset, FilePreset: km.Params.Name()}
+	switch {
+	case !km.Params.Equal(params):
+		if kfe.FilePreset == "" || kfe.FilePreset == kfe.Preset { // a parameter literal, not the preset
+			kfe.FilePreset = "(custom parameters)"
+		}
+		return nil, kfe
+	case km.SecretKey == nil:
+		kfe.NoSecretKey = true
+		return nil, kfe
+	}
+	if kfe.Missing = need.Missing(km.Evaluation.Spec()); !kfe.Missing.Empty() {
+		return nil, kfe
+	}
+	return km, nil
 }
 
 func writeKeyFile(path string, km *he.KeyMaterial) error {

@@ -19,8 +19,17 @@ type MPCSessionRequest struct {
 	MaxWeight    float64  `json:"max_weight,omitempty"`
 	MaxItems     int      `json:"max_items,omitempty"`
 	Budget       string   `json:"budget"`
-	// Epsilon is the ε of the release, a decimal such as "0.5".
+	// Epsilon is the ε of the release, a decimal such as "0.5". The
+	// creating token must hold a grant of Budget (admins need none).
 	Epsilon string `json:"epsilon"`
+	// InputFrom names who, besides the creator, may give this node's
+	// input: "token:<id>" or "role:<role>" of this node (empty: the creator
+	// only; admins always may).
+	InputFrom []string `json:"input_from,omitempty"`
+	// ReleaseTo names who, besides the creator, may read the release, in
+	// the same form (empty: the creator only; admins always may; auditors
+	// read the session but not the release unless named here).
+	ReleaseTo []string `json:"release_to,omitempty"`
 	// Phase lengths in seconds (defaults 10, 60, 30, 30): the acceptance
 	// deadline is now + accept, each later one the previous plus its phase.
 	AcceptSeconds float64 `json:"accept_seconds,omitempty"`
@@ -93,7 +102,8 @@ type MPCStats struct {
 }
 
 // MPCSessionStatus is a session as this node sees it: never a share or the
-// raw aggregate; the release only on the coordinator.
+// raw aggregate; the release only on the coordinator, and only to those
+// its Access lets read it.
 type MPCSessionStatus struct {
 	ID          string          `json:"id"`
 	State       string          `json:"state"`
@@ -106,6 +116,19 @@ type MPCSessionStatus struct {
 	Release     *MPCRelease     `json:"release,omitempty"`
 	Stats       MPCStats        `json:"stats"`
 	Error       string          `json:"error,omitempty"`
+	// Access says who may use the session on this node (absent when no
+	// token owns it here yet).
+	Access *MPCAccess `json:"access,omitempty"`
+}
+
+// MPCAccess is who may use a session on one node: its owner (the token
+// that created it, or on a participant node the token that gave this
+// node's input), who may give this node's input and who may read the
+// release, each besides the owner and the node's admins.
+type MPCAccess struct {
+	Owner     string   `json:"owner"`
+	InputFrom []string `json:"input_from"`
+	ReleaseTo []string `json:"release_to"`
 }
 
 // Interval is a confidence interval of a released value.

@@ -22,6 +22,7 @@ func init() {
 				new: func() runner { return new(budgetListCmd) }},
 			{name: "show", summary: "show one privacy budget", usage: "NAME --data-dir DIR [--json]",
 				new: func() runner { return new(budgetShowCmd) }},
+			grantCommand(), revokeCommand(), grantsCommand(),
 		},
 	})
 }
@@ -38,15 +39,15 @@ func (f *ledgerFlags) declare(fs *flag.FlagSet) {
 }
 
 // open checks that the command got want positional arguments and opens the
-// ledger of --data-dir.
-func (f *ledgerFlags) open(ctx context.Context, e *env, want int) (*dp.Ledger, error) {
+// ledger of --data-dir, which must exist unless create is set.
+func (f *ledgerFlags) open(ctx context.Context, e *env, want int, create bool) (*dp.Ledger, error) {
 	if f.dataDir == "" {
 		return nil, usagef("--data-dir is required")
 	}
 	if len(e.args) != want {
 		return nil, usagef("takes %d argument(s)", want)
 	}
-	return dp.OpenNode(ctx, f.dataDir)
+	return openLedger(ctx, f.dataDir, create)
 }
 
 // budgetCreateCmd is `aios budget create`.
@@ -69,7 +70,7 @@ func (c *budgetCreateCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("--epsilon: %v", err)
 	}
-	ledger, err := c.open(ctx, e, 1)
+	ledger, err := c.open(ctx, e, 1, true)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (c *budgetCreateCmd) run(ctx context.Context, e *env) error {
 type budgetListCmd struct{ ledgerFlags }
 
 func (c *budgetListCmd) run(ctx context.Context, e *env) error {
-	ledger, err := c.open(ctx, e, 0)
+	ledger, err := c.open(ctx, e, 0, false)
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func (c *budgetListCmd) run(ctx context.Context, e *env) error {
 type budgetShowCmd struct{ ledgerFlags }
 
 func (c *budgetShowCmd) run(ctx context.Context, e *env) error {
-	ledger, err := c.open(ctx, e, 1)
+	ledger, err := c.open(ctx, e, 1, false)
 	if err != nil {
 		return err
 	}

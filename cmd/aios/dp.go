@@ -61,7 +61,7 @@ func (c *dpQueryCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	ledger, err := dp.OpenNode(ctx, c.dataDir)
+	ledger, err := openLedger(ctx, c.dataDir, false)
 	if err != nil {
 		return err
 	}

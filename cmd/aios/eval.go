@@ -47,10 +47,19 @@ type encryptedEval struct {
 	LatencyP50Ms float64 `json:"latency_p50_ms,omitempty"`
 	LatencyP95Ms float64 `json:"latency_p95_ms,omitempty"`
 
-	GaloisKeys  int `json:"galois_keys"`
-	KeyBytes    int `json:"evaluation_key_bytes"`
-	InputBytes  int `json:"input_ciphertext_bytes"`  // one batch (one query in the single packing)
-	OutputBytes int `json:"output_ciphertext_bytes"` // one batch (one query in the single packing)
+	GaloisKeys int `json:"galois_keys"`
+	// KeyBytes is what a client uploads to POST /v1/keys: the seeded
+	// encoding of the evaluation key set (he.GenerateSeededKeys,
+	// EvaluationKeySet.MarshalSeeded), about half of lattigo's.
+	KeyBytes int `json:"evaluation_key_bytes"`
+	// InputBytes is the request body of one batch (one query in the
+	// single packing) as the SDK sends it: the compact ciphertext file
+	// (he.WriteCompactCiphertextFile, version 2) of seeded ciphertexts.
+	InputBytes int `json:"input_ciphertext_bytes"`
+	// OutputBytes is lattigo's encoding of one batch's outputs (one
+	// query's in the single packing), which the node answers in version 1
+	// of the ciphertext file.
+	OutputBytes int `json:"output_ciphertext_bytes"`
 	KeygenMs    int `json:"keygen_ms"`
 	SetupMs     int `json:"setup_ms"` // evaluator construction (diagonal encoding)
 }
@@ -165,8 +174,8 @@ func printEval(w io.Writer, r evalReport) error {
 		x.EvalSeconds, x.Batches, x.PredictionsPerSecond, x.FullBatchPerSecond)
 	fmt.Fprintf(w, "  server latency per batch    p50 %.1f ms, p95 %.1f ms\n", x.LatencyP50Ms, x.LatencyP95Ms)
 	fmt.Fprintf(w, "  client encrypt / decrypt    %.3f s / %.3f s\n", x.EncryptSeconds, x.DecryptSeconds)
-	fmt.Fprintf(w, "  keys                        %d bytes (relinearization + %d Galois), keygen %d ms, setup %d ms\n", x.KeyBytes, x.GaloisKeys, x.KeygenMs, x.SetupMs)
-	_, err := fmt.Fprintf(w, "  ciphertexts                 %d bytes in, %d bytes out per batch\n", x.InputBytes, x.OutputBytes)
+	fmt.Fprintf(w, "  keys                        %d bytes seeded (relinearization + %d Galois), keygen %d ms, setup %d ms\n", x.KeyBytes, x.GaloisKeys, x.KeygenMs, x.SetupMs)
+	_, err := fmt.Fprintf(w, "  ciphertexts                 %d bytes in (compact, seeded), %d bytes out per batch\n", x.InputBytes, x.OutputBytes)
 	return err
 }
 
@@ -177,6 +186,16 @@ func vectorBytes(vecs []he.EncryptedVector) int {
 		n += v.Ciphertext.BinarySize()
 	}
 	return n
+}
+
+// compactBytes is the size of the compact ciphertext file of vecs, the
+// request body the SDK sends for them.
+func compactBytes(p he.Parameters, vecs []he.EncryptedVector) (int, error) {
+	cw := &countingWriter{w: io.Discard}
+	if err := he.WriteCompactCiphertextFile(cw, p, vecs); err != nil {
+		return 0, err
+	}
+	return int(cw.n), nil
 }
 
 func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, packing inference.Packing, naive bool, x [][]float64, y []int, want [][]float64) (*encryptedEval, error) {
@@ -193,12 +212,16 @@ func evalEncrypted(ctx context.Context, stderr io.Writer, m *inference.Model, pa
 		return nil, err
 	}
 	t0 := time.Now()
-	km, err := he.GenerateKeys(srv.Params(), contract.Keys)
+	km, err := he.GenerateSeededKeys(srv.Params(), contract.Keys)
+	if err != nil {
+		return nil, err
+	}
+	seeded, err := km.Evaluation.MarshalSeeded()
 	if err != nil {
 		return nil, err
 	}
 	r := &encryptedEval{Packing: packing.String(), Evaluator: "optimized", GaloisKeys: len(contract.Keys.GaloisElements),
-		KeyBytes: km.Evaluation.Size(), KeygenMs: int(time.Since(t0).Milliseconds())}
+		KeyBytes: len(seeded), KeygenMs: int(time.Since(t0).Milliseconds())}
 	fmt.Fprintf(stderr, "keys: %d bytes, %d Galois keys (%d ms)\n", r.KeyBytes, r.GaloisKeys, r.KeygenMs)
 	t0 = time.Now()
 	ev, err := newEvalEvaluator(srv, packing, km, naive)
@@ -270,7 +293,10 @@ func evalBatches(ctx context.Context, stderr io.Writer, r *encryptedEval, srv *i
 		dec += time.Since(t)
 		got = append(got, logits...)
 		r.Batches++
-		r.InputBytes, r.OutputBytes = vectorBytes(vecs), vectorBytes(out)
+		if r.InputBytes, err = compactBytes(km.Params, vecs); err != nil {
+			return nil, err
+		}
+		r.OutputBytes = vectorBytes(out)
 		if r.Batches%step == 0 || r.Batches == batches {
 			fmt.Fprintf(stderr, "batch %d: %d samples, evaluated in %.3f s\n", r.Batches, len(part), took.Seconds())
 		}

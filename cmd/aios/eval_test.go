@@ -29,6 +29,11 @@ func TestEval(t *testing.T) {
 		x.PredictionsPerSecond <= 0 || x.GaloisKeys != 0 || x.KeyBytes == 0 || x.InputBytes == 0 || x.OutputBytes == 0 {
 		t.Fatalf("batch report: %+v", x)
 	}
+	// Issue 13's targets for what travels: one full batch in the compact
+	// framing, the seeded key set.
+	if x.InputBytes > 8_600_000 || x.KeyBytes > 1_400_000 {
+		t.Errorf("batch: %d bytes of input, %d bytes of keys; want ≤ 8.6 MB and ≤ 1.4 MB", x.InputBytes, x.KeyBytes)
+	}
 	if !strings.Contains(stderr, "batch 1: 100 samples") {
 		t.Errorf("no progress on stderr:\n%s", stderr)
 	}

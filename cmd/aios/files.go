@@ -80,15 +80,26 @@ func readInput(e *env, path, format string, maxLen int) ([][]float64, error) {
 	return readVectors(r, name, format, maxLen)
 }
 
+// refuseExisting fails when path exists, unless force is set: no command
+// overwrites an output file (a secret key above all) without --force.
+func refuseExisting(path string, force bool) error {
+	if force {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s exists (use --force to overwrite)", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // writeFileWith writes a file through a temporary file in the same folder
-// and renames it into place, so a failure never leaves a partial file.
+// and renames it into place, so a failure never leaves a partial file; an
+// existing file is replaced only with force.
 func writeFileWith(path string, mode os.FileMode, force bool, write func(io.Writer) error) error {
-	if !force {
-		if _, err := os.Stat(path); err == nil {
-			return fmt.Errorf("%s exists (use --force to overwrite)", path)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := refuseExisting(path, force); err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -111,6 +122,11 @@ func writeFileWith(path string, mode os.FileMode, force bool, write func(io.Writ
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// writeBytes is the write function of [writeFileWith] for b.
+func writeBytes(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
 func parseInts(s string) ([]int, error) {

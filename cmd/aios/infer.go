@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ func init() {
 	register(&command{
 		name:    "infer",
 		summary: "classify a data set on a node under encryption: keys, upload, encrypt, infer, decrypt, accuracy",
-		usage:   "--server URL --token T --model ID --keys client.keys --data FILE [--packing batch|single] [--split test|all] [--limit N] [--reference model.aios] [--json]",
+		usage:   "--server URL --token T --model ID --keys client.keys [--force] --data FILE [--packing batch|single] [--split test|all] [--limit N] [--reference model.aios] [--json]",
 		new:     func() runner { return new(inferCmd) },
 	})
 }
@@ -46,13 +47,14 @@ type inferCmd struct {
 	serverFlags
 	modelID, keys, data, packing, split, reference string
 	limit                                          int
-	asJSON                                         bool
+	force, asJSON                                  bool
 }
 
 func (c *inferCmd) declare(fs *flag.FlagSet) {
 	c.serverFlags.declare(fs, "http://127.0.0.1:8080", "a client token")
 	fs.StringVar(&c.modelID, "model", "", "model ID (default: the node's only model)")
-	fs.StringVar(&c.keys, "keys", "", "key file: read if it fits the model, else generated and written (mode 0600)")
+	fs.StringVar(&c.keys, "keys", "", "key file: read if it exists, else generated and written (mode 0600); one that does not fit the model is an error")
+	fs.BoolVar(&c.force, "force", false, "replace a --keys file that does not fit the model (its secret key is lost)")
 	fs.StringVar(&c.data, "data", "", "labelled data set (CSV as for train)")
 	fs.StringVar(&c.packing, "packing", "batch", "batch (throughput) or single (latency)")
 	fs.StringVar(&c.split, "split", "test", "which samples: test (the model's 80/20 test split) or all")
@@ -81,7 +83,11 @@ func (c *inferCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	km, key, err := cl.EnsureKeys(ctx, info, pk, c.keys)
+	km, key, err := cl.EnsureKeysWith(ctx, info, pk, c.keys, client.EnsureKeysOptions{Replace: c.force})
+	if errors.Is(err, client.ErrKeyFileMismatch) {
+		return fmt.Errorf("%w\nthe file is kept: give another --keys path to generate keys for this model, "+
+			"or --force to replace it (whatever was encrypted under its secret key can then no longer be decrypted)", err)
+	}
 	if err != nil {
 		return err
 	}

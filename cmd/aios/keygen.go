@@ -55,7 +55,7 @@ func (c *keygenCmd) run(_ context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	km, err := he.GenerateKeys(p, spec)
+	km, err := he.GenerateSeededKeys(p, spec) // the seeds make its upload a third of the bytes
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (c *keygenCmd) run(_ context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileWith(c.evkOut, 0o644, c.force, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		if err := writeFileWith(c.evkOut, 0o644, c.force, writeBytes(b)); err != nil {
 			return err
 		}
 		res.EvaluationKeyFile = c.evkOut

@@ -11,7 +11,25 @@
 // DP library's glog dependency registers -v and -log_dir. The flags that
 // several commands share (--json, --data-dir, --server and --token) and the
 // parsing of the command line live in flags.go; every command that reports
-// results accepts --json so that scripts can read its output.
+// results accepts --json so that scripts can read its output; under --json
+// an error is written to stdout too, in the API's shape {"error": {"code",
+// "message"}}, besides the line on stderr.
+//
+// # Exit status
+//
+// One table in command.go (exitStatuses) maps errors to exit statuses, and
+// `aios help` prints it:
+//
+//	0  success
+//	1  failure: any error not listed below
+//	2  usage error: an unknown command, subcommand or flag, a missing or bad argument
+//	3  privacy budget exhausted (dp.ErrBudgetExhausted, or a node's "budget_exhausted")
+//	4  the audit log does not verify (dp.ErrAuditFailed, which includes a
+//	   rolled-back or forked log, dp.ErrRollback and dp.ErrFork), or the audit
+//	   pin is not valid for the trusted node (dp.ErrInvalidPin)
+//	5  the audit log verifies but its head is not covered by a signed
+//	   checkpoint (dp.ErrUnsignedHead; aios audit verify --allow-unsigned-head
+//	   accepts it)
 package main
 
 import (

@@ -11,17 +11,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api"
+	"github.com/aios-edge/aios/internal/store"
 )
 
 func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the node's HTTP API on a data directory",
-		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
+		usage:   "--data-dir DIR [--addr 127.0.0.1:8080] [--model FILE]… [--tls-cert F --tls-key F | --insecure] [--peers FILE [--peer-tokens FILE] [--require-peer-token]] [--node-key FILE]",
 		new:     func() runner { return new(serveCmd) },
 	})
 }
@@ -33,7 +35,9 @@ type serveCmd struct {
 	grace, retention                                                 time.Duration
 	queue, burst                                                     int
 	rate                                                             float64
-	maxInfer, keyCache                                               int64
+	maxInfer, keyCache, maxMemory, minBodyRate                       int64
+	bodyGrace, earlyInputTTL                                         time.Duration
+	insecure                                                         bool
 	mpc                                                              mpcServeFlags
 }
 
@@ -43,6 +47,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.Var(&c.modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.BoolVar(&c.insecure, "insecure", false, "serve plain HTTP on an address that is not loopback (tokens, keys and results cross the network in the clear)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
@@ -52,6 +57,10 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.IntVar(&c.burst, "burst", 100, "burst per token")
 	fs.Int64Var(&c.maxInfer, "max-infer-bytes", 64<<20, "largest /infer request body")
 	fs.Int64Var(&c.keyCache, "key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
+	fs.Int64Var(&c.maxMemory, "max-memory", 2<<30, "memory budget for request bodies and what they decode to; beyond it requests get 503 with Retry-After")
+	fs.DurationVar(&c.bodyGrace, "body-grace", 10*time.Second, "time every request body gets before --min-body-rate applies")
+	fs.Int64Var(&c.minBodyRate, "min-body-rate", 64<<10, "bytes per second a request body must average after --body-grace (slower: 408)")
+	fs.DurationVar(&c.earlyInputTTL, "early-input-ttl", 5*time.Minute, "how long an MPC input given before its session is known waits for it")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
 	c.mpc.declare(fs)
 }
@@ -63,10 +72,23 @@ func (c *serveCmd) run(ctx context.Context, e *env) error {
 	if (c.certFile == "") != (c.keyFile == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	if err := c.checkPlaintext(e); err != nil {
+		return err
+	}
 	logger, err := newLogger(e.stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
 	}
+	// Two nodes on one data directory would both run its jobs and answer
+	// for its key: the directory has one server, for the process's life.
+	lock, err := store.LockDir(c.dataDir)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: stop that aios serve first, or give this node a data directory of its own", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	backend, err := accel.Select()
 	if err != nil {
 		return err
@@ -102,9 +124,18 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 	if err := c.mpc.markCheater(c.dataDir); err != nil {
 		return nil, err
 	}
+	if mpcCfg != nil {
+		mpcCfg.EarlyInputs.TTL = c.earlyInputTTL
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Let the collector work harder before the heap outgrows what the
+		// node budgets for: requests, the key cache and a base.
+		debug.SetMemoryLimit(c.maxMemory + c.keyCache + 512<<20)
+	}
 	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
 		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
-		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache})
+		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
+		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})
 }
 
 func (c *serveCmd) addModels(ctx context.Context, srv *api.Server, logger *slog.Logger) error {
@@ -120,6 +151,38 @@ func (c *serveCmd) addModels(ctx context.Context, srv *api.Server, logger *slog.
 		logger.Info("model", "id", info.ID, "name", info.Name, "preset", info.Preset, "features", info.Features, "classes", len(info.Classes))
 	}
 	return nil
+}
+
+// checkPlaintext refuses plain HTTP on an address that other machines can
+// reach, unless --insecure is given, and then warns: bearer tokens would
+// cross the network in the clear. Loopback needs no TLS.
+func (c *serveCmd) checkPlaintext(e *env) error {
+	if c.certFile != "" || isLoopback(c.addr) {
+		return nil
+	}
+	if !c.insecure {
+		return usagef("--addr %s is not a loopback address and no --tls-cert is given: bearer tokens would cross the network in the clear; "+
+			"give --tls-cert and --tls-key, or --insecure to serve plain HTTP anyway", c.addr)
+	}
+	fmt.Fprintf(e.stderr, "WARNING: serving plain HTTP on %s, which is not a loopback address (--insecure): "+
+		"bearer tokens, evaluation keys and results cross the network unencrypted and unauthenticated; use --tls-cert and --tls-key\n", c.addr)
+	return nil
+}
+
+// isLoopback reports whether the listen address addr is on a loopback
+// interface only: 127.0.0.0/8, ::1 or localhost. An empty host (every
+// interface) is not; an address that does not parse is left to net.Listen
+// to refuse.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // listen opens the listener, with TLS when a certificate is given, and

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -183,5 +186,56 @@ func TestNodeID(t *testing.T) {
 	h, err := c.Health(context.Background())
 	if err != nil || h["node_id"] != id {
 		t.Fatalf("health node_id %v, want %s (%v)", h["node_id"], id, err)
+	}
+}
+
+// TestServeLocksDataDir: a second `aios serve` on the data directory of a
+// running one fails, naming the first one's pid, while the commands that
+// open the directory beside a node (token create) still work; once the
+// first has exited the directory can be served again.
+func TestServeLocksDataDir(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a second node that runs is killed
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "AIOS_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	want := fmt.Sprintf("is locked by another process (pid %d): stop that aios serve first", first.PID())
+	if ctx.Err() != nil || err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("second serve: %v (%v)\n%s\nwant %q", err, ctx.Err(), out, want)
+	}
+	createToken(t, dir, "client")
+	first.Kill()
+	startNode(t, dir)
+}
+
+// TestServeRefusesPlaintextOffLoopback: plain HTTP on an address other
+// machines can reach needs --insecure, and then comes with a warning;
+// loopback needs nothing. 192.0.2.1 (TEST-NET-1) is on no interface, so
+// the one serve that gets past the check fails to listen instead of
+// serving.
+func TestServeRefusesPlaintextOffLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.1.2.3:0": true, "[::1]:0": true, "localhost:0": true,
+		":8080": false, "0.0.0.0:0": false, "[::]:0": false, "192.0.2.1:0": false, "node.example:0": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v", addr, got)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "node")
+	for _, addr := range []string{"192.0.2.1:0", ":0"} {
+		code, _, stderr := runAios(t, "serve", "--data-dir", dir, "--addr", addr)
+		if code != exitUsage || !strings.Contains(stderr, "is not a loopback address and no --tls-cert is given") {
+			t.Errorf("serve --addr %s: exit %d, %s", addr, code, stderr)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("a refused serve created its data directory")
+	}
+	code, _, stderr := runAios(t, "serve", "--data-dir", dir, "--addr", "192.0.2.1:0", "--insecure")
+	if code != exitFailure || !strings.Contains(stderr, "WARNING: serving plain HTTP on 192.0.2.1:0") || !strings.Contains(stderr, "assign requested address") {
+		t.Errorf("serve --insecure: exit %d, %s", code, stderr)
 	}
 }

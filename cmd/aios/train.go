@@ -46,7 +46,7 @@ func init() {
 	register(&command{
 		name:    "train",
 		summary: "train and compress an HE-friendly model (float, distilled, pruned, int8) and write it",
-		usage:   "--data FILE [--hidden 32[,16]] [--activation square|poly] [--prune 0.5] [--bits 8] [--distill] --out model.aios",
+		usage:   "--data FILE [--hidden 32[,16]] [--activation square|poly] [--prune 0.5] [--bits 8] [--distill] --out model.aios [--force]",
 		new:     func() runner { return new(trainCmd) },
 	})
 }
@@ -56,7 +56,7 @@ type trainCmd struct {
 	data, hidden, act, teacher, name, out string
 	prune, temp, testFrac                 float64
 	bits, epochs, fine                    int
-	distill, noQAT, asJSON                bool
+	distill, noQAT, force, asJSON         bool
 	seed                                  uint64
 }
 
@@ -76,6 +76,7 @@ func (c *trainCmd) declare(fs *flag.FlagSet) {
 	fs.Float64Var(&c.testFrac, "test", 0.2, "test fraction of the stratified split")
 	fs.StringVar(&c.name, "name", "", "model name (default: the data file's base name)")
 	fs.StringVar(&c.out, "out", "", "model file to write")
+	fs.BoolVar(&c.force, "force", false, "overwrite an existing model file")
 	jsonFlag(fs, &c.asJSON)
 }
 
@@ -88,6 +89,9 @@ func (c *trainCmd) run(ctx context.Context, e *env) error {
 	}
 	opts, err := c.options()
 	if err != nil {
+		return err
+	}
+	if err := refuseExisting(c.out, c.force); err != nil { // before the training, not after
 		return err
 	}
 	d, err := dataset.LoadCSVFile(c.data, dataset.CSVOptions{})
@@ -113,7 +117,11 @@ func (c *trainCmd) run(ctx context.Context, e *env) error {
 	}
 	m.Meta.Training = fmt.Sprintf("aios train --hidden %s --activation %s --prune %g --bits %d --distill=%t --teacher-hidden %s --temperature %g --epochs %d --finetune %d --no-qat=%t --seed %d --test %g",
 		c.hidden, c.act, c.prune, c.bits, c.distill, c.teacher, c.temp, c.epochs, c.fine, c.noQAT, c.seed, c.testFrac)
-	if err := inference.WriteFile(c.out, m); err != nil {
+	b, err := inference.Encode(m)
+	if err != nil {
+		return err
+	}
+	if err := writeFileWith(c.out, 0o644, c.force, writeBytes(b)); err != nil {
 		return err
 	}
 	rep := trainReport{Data: c.data, Train: trainSet.Len(), Test: testSet.Len(), Stages: res.Stages, Out: c.out, Meta: m.Meta}

@@ -5,11 +5,15 @@
 //	go run ./examples/rawclient --server http://127.0.0.1:8080 --token $TOKEN --data samples.csv
 //
 // samples.csv holds one sample per line (raw features, comma-separated).
-// It prints each sample's predicted class.
+// It prints each sample's predicted class. The inputs travel as seeded
+// ciphertexts in the compact framing (ciphertext batch version 2: c0 with
+// tight limbs and the seed of c1, half of lattigo's encoding); the keys
+// travel in lattigo's own encoding, which the node accepts too.
 package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/csv"
@@ -19,12 +23,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/http"
 	"os"
 	"strconv"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 func main() {
@@ -172,42 +178,15 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 	}
 
 	// 3. One ciphertext per feature: slot s holds feature i of sample s, at
-	//    the packing's input level and scale, framed as a ciphertext batch.
-	enc := ckks.NewEncoder(params)
-	encryptor := rlwe.NewEncryptor(params, sk)
-	var body bytes.Buffer
-	body.WriteString("AIOSCTXT")
-	binary.Write(&body, binary.LittleEndian, uint16(1))
-	body.Write(paramsID[:])
-	binary.Write(&body, binary.LittleEndian, uint32(m.Features))
-	col := make([]float64, len(samples))
-	for i := range m.Features {
-		for s := range samples {
-			if len(samples[s]) != m.Features {
-				return nil, fmt.Errorf("sample %d has %d features, the model takes %d", s, len(samples[s]), m.Features)
-			}
-			col[s] = samples[s][i]
-		}
-		pt := ckks.NewPlaintext(params, batch.InputLevel)
-		pt.Scale = rlwe.NewScale(math.Exp2(float64(batch.LogInputScale)))
-		if err := enc.Encode(col, pt); err != nil {
-			return nil, err
-		}
-		ct, err := encryptor.EncryptNew(pt)
-		if err != nil {
-			return nil, err
-		}
-		b, err := ct.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		binary.Write(&body, binary.LittleEndian, uint32(len(samples)))
-		binary.Write(&body, binary.LittleEndian, uint64(len(b)))
-		body.Write(b)
+	//    the packing's input level and scale, framed as a compact ciphertext
+	//    batch of seeded ciphertexts.
+	body, err := compactBatch(params, paramsID, sk, samples, m.Features, batch.InputLevel, batch.LogInputScale)
+	if err != nil {
+		return nil, err
 	}
 
 	// 4. Evaluate; the answer holds one ciphertext per class.
-	out, err := n.call("POST", "/v1/models/"+m.ID+"/infer?packing=batch&key="+key.ID, "application/x-aios-ciphertexts", body.Bytes(), nil)
+	out, err := n.call("POST", "/v1/models/"+m.ID+"/infer?packing=batch&key="+key.ID, "application/x-aios-ciphertexts", body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +197,7 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 	if count != len(m.Classes) {
 		return nil, fmt.Errorf("%d output ciphertexts for %d classes", count, len(m.Classes))
 	}
-	dec := rlwe.NewDecryptor(params, sk)
+	enc, dec := ckks.NewEncoder(params), rlwe.NewDecryptor(params, sk)
 	best := make([]float64, len(samples))
 	pred := make([]int, len(samples))
 	for s := range best {
@@ -249,6 +228,83 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 		}
 	}
 	return pred, nil
+}
+
+// compactBatch encrypts feature i of every sample into ciphertext i and
+// returns the request body: a ciphertext batch in version 2 of the framing,
+// every ciphertext seeded. The OpenAPI document's rules this follows:
+//
+//	"AIOSCTXT", u16 version 2, 32-byte parameters ID, u32 count, then per
+//	ciphertext u32 values | u8 form | u8 degree | u8 limbs | metadata | body
+//	… form 1 (seeded): degree is 1; the body is packed c0 then the 32-byte seed.
+func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey, samples [][]float64, features, level, logScale int) ([]byte, error) {
+	enc := ckks.NewEncoder(params)
+	encryptor := rlwe.NewEncryptor(params, sk)
+	body := []byte("AIOSCTXT")
+	body = binary.LittleEndian.AppendUint16(body, 2)
+	body = append(body, paramsID[:]...)
+	body = binary.LittleEndian.AppendUint32(body, uint32(features))
+	col := make([]float64, len(samples))
+	for i := range features {
+		for s := range samples {
+			if len(samples[s]) != features {
+				return nil, fmt.Errorf("sample %d has %d features, the model takes %d", s, len(samples[s]), features)
+			}
+			col[s] = samples[s][i]
+		}
+		pt := ckks.NewPlaintext(params, level)
+		pt.Scale = rlwe.NewScale(math.Exp2(float64(logScale)))
+		if err := enc.Encode(col, pt); err != nil {
+			return nil, err
+		}
+		// "Use a fresh seed from a cryptographic random generator for every
+		// ciphertext" and "the c1 of the first encryption by
+		// rlwe.NewEncryptor(params, sk).WithPRNG(sampling.NewKeyedPRNG(seed))":
+		// one WithPRNG encryptor per ciphertext, since a second encryption
+		// on it would continue the stream and give another c1.
+		seed := make([]byte, 32)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		prng, err := sampling.NewKeyedPRNG(seed)
+		if err != nil {
+			return nil, err
+		}
+		ct, err := encryptor.WithPRNG(prng).EncryptNew(pt)
+		if err != nil {
+			return nil, err
+		}
+		meta, err := ct.MetaData.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		// "limbs is the ciphertext's level plus one; metadata is lattigo's
+		// rlwe.MetaData binary encoding".
+		body = binary.LittleEndian.AppendUint32(body, uint32(len(samples)))
+		body = append(body, 1, 1, byte(ct.Level()+1)) // form 1 (seeded), degree 1
+		body = append(body, meta...)
+		for l, q := range params.Q()[:ct.Level()+1] {
+			body = packLimb(body, ct.Value[0].Coeffs[l], q)
+		}
+		body = append(body, seed...)
+	}
+	return body, nil
+}
+
+// packLimb appends one limb of coefficients below q, by the document's
+// rule: "limb i holds its N coefficients at width w = bitlen(q_i − 1) bits,
+// coefficient j in bits j·w … j·w+w−1, least significant bit first (bit k
+// of the limb is bit k mod 8 of byte ⌊k/8⌋)".
+func packLimb(dst []byte, coeffs []uint64, q uint64) []byte {
+	w := bits.Len64(q - 1)
+	limb := make([]byte, (len(coeffs)*w+7)/8)
+	for j, c := range coeffs {
+		for b := range w {
+			k := j*w + b
+			limb[k/8] |= byte((c>>b)&1) << (k % 8)
+		}
+	}
+	return append(dst, limb...)
 }
 
 func readSamples(path string) ([][]float64, error) {

@@ -122,6 +122,9 @@ func (p *Process) waitReady(ctx context.Context, ready string) (string, error) {
 // URL returns the URL the node serves on, from its ready file.
 func (p *Process) URL() string { return p.url }
 
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 

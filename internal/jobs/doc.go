@@ -30,7 +30,9 @@
 //     content-addressed blob and is recorded as a row that survives
 //     restarts; its progress and status are recorded as it runs, and its
 //     result is a blob kept until the retention expires. Its input blob is
-//     released as soon as it finishes.
+//     released as soon as it finishes. Submitted without a Work, it waits
+//     as its row and blob alone, and Config.Resume builds its Work when it
+//     starts.
 //   - At [Start], the jobs a previous run left queued or running are queued
 //     again, oldest first; those beyond the queue's room, or whose Work
 //     cannot be rebuilt, fail with a message saying so.

@@ -98,6 +98,9 @@ type job struct {
 	result    []byte        // a synchronous job's outcome
 	err       error
 	completed int // steps done, touched only by the worker that runs it
+	// record, for an asynchronous job submitted without its Work, is what
+	// Config.Resume builds the Work from when the job starts.
+	record *Record
 }
 
 // Start starts the workers and the janitor and queues again the jobs that a
@@ -150,7 +153,10 @@ func (s *Service) Run(ctx context.Context, w Work) ([]byte, error) {
 }
 
 // Submit stores input, records an asynchronous job of spec and queues w,
-// and returns the job as its row now shows it.
+// and returns the job as its row now shows it. With w nil the job waits as
+// its stored input alone: when it starts, Config.Resume builds its Work
+// from its row and input, as after a restart, so that a queued job holds
+// no decoded input in memory.
 func (s *Service) Submit(ctx context.Context, spec Spec, input []byte, w Work) (schema.JobInfo, error) {
 	j := s.newJob(context.Background(), newID(), w)
 	err := s.enqueue(j, func() error {
@@ -158,9 +164,13 @@ func (s *Service) Submit(ctx context.Context, spec Spec, input []byte, w Work) (
 		if j.inputBlob, err = s.blobs.Put(input); err != nil {
 			return err
 		}
-		return s.store.Create(ctx, Record{Owner: spec.Owner, InputBlob: j.inputBlob, JobInfo: schema.JobInfo{
+		r := Record{Owner: spec.Owner, InputBlob: j.inputBlob, JobInfo: schema.JobInfo{
 			ID: j.id, Model: spec.Model, Key: spec.Key, Packing: spec.Packing, Status: schema.JobQueued,
-			Total: spec.Total, Samples: spec.Samples, CreatedAt: time.Now().UTC()}})
+			Total: spec.Total, Samples: spec.Samples, CreatedAt: time.Now().UTC()}}
+		if w == nil {
+			j.record = &r
+		}
+		return s.store.Create(ctx, r)
 	})
 	if err != nil {
 		return schema.JobInfo{}, err
@@ -274,7 +284,12 @@ func (s *Service) run(j *job) {
 		if j.id != "" {
 			s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobRunning})
 		}
-		result, err = j.work.Run(j.ctx, j.progress(s))
+		if j.work == nil {
+			j.work, err = s.build(j)
+		}
+		if err == nil {
+			result, err = j.work.Run(j.ctx, j.progress(s))
+		}
 	}
 	interrupted := err != nil && errors.Is(err, context.Canceled) && s.ctx.Err() != nil
 	switch {
@@ -289,6 +304,19 @@ func (s *Service) run(j *job) {
 	default:
 		s.finish(j, result)
 	}
+}
+
+// build makes the Work of a job submitted without one from its row and
+// stored input.
+func (s *Service) build(j *job) (Work, error) {
+	if s.cfg.Resume == nil || j.record == nil {
+		return nil, errors.New("jobs: a job without its Work needs Config.Resume")
+	}
+	input, err := s.blobs.Get(j.inputBlob, s.cfg.MaxInputBytes)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Resume(*j.record, input)
 }
 
 // progress returns the function through which j's Work reports its steps;

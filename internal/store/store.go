@@ -2,7 +2,8 @@
 // the schema migrations of the components that keep state in it (the dp
 // ledger, api's tokens, keys, models and jobs), and [Blobs], the
 // content-addressed files of large objects (evaluation keys, models, job
-// inputs and results).
+// inputs and results). [LockDir] locks a data directory for the one process
+// that serves it.
 //
 // Most callers want [Open] followed by [DB.Migrate] with their own list of
 // [Migration]s. The database is SQLite through modernc.org/sqlite (pure
