@@ -104,7 +104,14 @@ func TestAddDiscreteGaussianMoments(t *testing.T) {
 	if _, err := AddDiscreteGaussian(bytes.NewReader(nil), x, sigma2); err == nil {
 		t.Error("an exhausted source gave noise")
 	}
-	if _, err := AddDiscreteGaussian(nil, []int64{math.MaxInt64}, 1e30); err == nil {
+	// 64 coordinates at the top of the range: one of them overflows unless
+	// all 64 noises are ≤ 0 (probability 2^-64), so the check cannot pass
+	// by chance.
+	top := make([]int64, 64)
+	for i := range top {
+		top[i] = math.MaxInt64
+	}
+	if _, err := AddDiscreteGaussian(nil, top, 1e30); err == nil {
 		t.Error("overflow accepted")
 	}
 }
