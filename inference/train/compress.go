@@ -190,3 +190,26 @@ func toModel(n *Net, std Standardizer, qz quantized) *inference.Model {
 	}
 	return m
 }
+
+// Compress returns the int8 model of n: the standardisation std folded into
+// the first layer, each layer quantized symmetrically per output channel
+// to bits bits, as [Run]'s quantized stages. The metadata holds the
+// features, the class names (one per output), the depth and the input
+// level; the caller adds the rest (bounds, preset).
+func Compress(n *Net, std Standardizer, bits int, classes []string) (*inference.Model, error) {
+	if bits < 2 || bits > 8 || len(std.Std) != n.Sizes[0] || len(std.Mean) != n.Sizes[0] || n.ReLU || len(classes) != n.Sizes[len(n.Sizes)-1] {
+		return nil, fmt.Errorf("%w: compress needs 2 … 8 bits, a standardizer of the input width, a name per class and a degree-2 activation", ErrOptions)
+	}
+	m := toModel(n, std, quantize(n, std, bits))
+	m.Meta = inference.Metadata{Features: n.Sizes[0], Classes: slices.Clone(classes), Depth: len(n.Sizes) - 2, InputLevel: len(n.Sizes) - 2}
+	return m, nil
+}
+
+// Quantized returns a copy of n whose weights are those the int8 model of
+// [Compress] realises (dequantized), so that float evaluation of the copy
+// computes what the model computes.
+func Quantized(n *Net, std Standardizer, bits int) *Net {
+	c := n.Clone()
+	c.W = quantize(n, std, bits).deq
+	return c
+}
