@@ -16,21 +16,31 @@ type Standardizer struct {
 	Mean, Std []float64
 }
 
-// FitStandardizer computes per-feature means and standard deviations of x.
-// A standard deviation below floor·(mean of the standard deviations) is
-// raised to it (floor 0: only zero deviations, of constant features, become
-// 1): dividing by a near-zero deviation would make that feature dominate the
-// first layer's per-channel int8 scale once the standardisation is folded.
+// FitStandardizer computes per-feature means and standard deviations of x
+// and floors the deviations as [NewStandardizer] does.
 func FitStandardizer(x [][]float64, floor float64) Standardizer {
 	f := len(x[0])
-	s := Standardizer{Mean: make([]float64, f), Std: make([]float64, f)}
+	mean, sd := make([]float64, f), make([]float64, f)
 	col := make([]float64, len(x))
 	for j := range f {
 		for i := range x {
 			col[i] = x[i][j]
 		}
-		s.Mean[j], s.Std[j] = stat.PopMeanStdDev(col, nil)
+		mean[j], sd[j] = stat.PopMeanStdDev(col, nil)
 	}
+	return NewStandardizer(mean, sd, floor)
+}
+
+// NewStandardizer returns the standardizer of the given per-feature means
+// and standard deviations (copied). A standard deviation below
+// floor·(mean of the standard deviations) is raised to it (floor 0: only
+// zero deviations, of constant features, become 1): dividing by a
+// near-zero deviation would make that feature dominate the first layer's
+// per-channel int8 scale once the standardisation is folded. Federated
+// training computes the moments by secure aggregation and builds the
+// standardizer here.
+func NewStandardizer(mean, std []float64, floor float64) Standardizer {
+	s := Standardizer{Mean: slices.Clone(mean), Std: slices.Clone(std)}
 	avg := stat.Mean(s.Std, nil)
 	for j, v := range s.Std {
 		if v < floor*avg || v == 0 {
