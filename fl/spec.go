@@ -390,7 +390,7 @@ func DecodeFederation(b []byte) (*Federation, error) {
 		Rounds: w.Rounds, LocalEpochs: w.LocalEpochs, LR: w.LR, Batch: w.Batch, Aggregation: w.Aggregation, ProxMu: w.ProxMu, Momentum: w.Momentum,
 		ClipNorm: w.ClipNorm, Privacy: w.Privacy, Budget: w.Budget,
 		Compression: CompressionLiteral{Prune: w.Prune, PruneRounds: w.PruneRounds, Bits: w.Bits, QATRounds: w.QATRounds},
-		MaxSamples: w.MaxSamples, FeatureBound: w.FeatureBound, PhaseSeconds: w.PhaseSeconds, Seed: w.Seed}
+		MaxSamples:  w.MaxSamples, FeatureBound: w.FeatureBound, PhaseSeconds: w.PhaseSeconds, Seed: w.Seed}
 	var err error
 	if lit.Coordinator, err = mpc.ParseNodeID(w.Coordinator); err != nil {
 		return nil, fmt.Errorf("%w: coordinator", ErrMalformed)
