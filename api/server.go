@@ -68,6 +68,8 @@ type Config struct {
 	NodeKeyFile string
 	// MPC, when set, hosts an mpc.Node with these peers (see mpc.go).
 	MPC *MPCConfig
+	// FL configures federated learning, which needs MPC (see fl.go).
+	FL *FLConfig
 }
 
 func (c *Config) defaults() {
@@ -131,6 +133,7 @@ type Server struct {
 	models  models
 	jobs    *jobs.Service
 	mpc     *mpcHost
+	fl      *flHost
 
 	evaluators *evaluatorCache
 
@@ -320,6 +323,7 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
 		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
+		s.flRoutes(r)
 	})
 	return r
 }
