@@ -58,6 +58,7 @@ func (s *Server) flRoutes(r chi.Router) {
 	r.With(s.requireRole(RoleAdmin)).Post("/fl/federations", s.handleFLCreate)
 	r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/fl/federations/{id}", s.handleFLStatus)
 	r.With(s.requireRole(RoleAdmin)).Get("/fl/federations/{id}/global", s.handleFLGlobal)
+	r.With(s.requireRole(RoleAdmin)).Get("/fl/federations/{id}/model", s.handleFLModel)
 	r.With(s.optionalPeer).Post("/fl/rounds", s.handleFLRound)
 }
 
@@ -210,7 +211,7 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 		return nil, err
 	}
 	out := &schema.FLFederationStatus{ID: st.ID, Name: st.Name, State: st.State, Privacy: string(st.Privacy), Epsilon: "none",
-		Spec: fed.Canonical(), Signature: hex.EncodeToString(sig), PlannedRounds: st.Planned, Rounds: []schema.FLRound{},
+		Spec: string(fed.Canonical()), Signature: hex.EncodeToString(sig), PlannedRounds: st.Planned, Rounds: []schema.FLRound{},
 		ModelID: st.ModelID, Error: st.Err}
 	for _, rs := range st.Rounds {
 		fr := schema.FLRound{Round: rs.Index, Stage: rs.Stage.String(), Session: rs.Session, Members: len(rs.Included), Included: ids(rs.Included),
@@ -277,6 +278,32 @@ func (s *Server) handleFLGlobal(w http.ResponseWriter, r *http.Request) {
 	lit := fed.Literal()
 	writeJSON(w, http.StatusOK, schema.FLGlobal{Round: len(st.Rounds) - 1, Sizes: fed.Sizes(), Activation: lit.Model.Activation,
 		Mean: g.Mean, Std: g.Std, Params: g.Params})
+}
+
+// handleFLModel is GET /v1/fl/federations/{id}/model: the final .aios
+// model, once the federation is done.
+func (s *Server) handleFLModel(w http.ResponseWriter, r *http.Request) {
+	h, err := s.flHost()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, err := federationID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st, err := h.coord.Status(id)
+	if err != nil {
+		s.writeError(w, r, flErr(err))
+		return
+	}
+	if st.Model == nil {
+		s.writeError(w, r, fmt.Errorf("%w: the federation has no final model yet (%s)", ErrNotFound, st.State))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(st.Model)
 }
 
 // maxRoundBody bounds a round message (fl's own limit is checked too).

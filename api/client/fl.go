@@ -36,3 +36,10 @@ func (c *Client) FederationGlobal(ctx context.Context, id string) (*schema.FLGlo
 	var g schema.FLGlobal
 	return &g, c.getJSON(ctx, "/v1/fl/federations/"+url.PathEscape(id)+"/global", nil, &g)
 }
+
+// FederationModel is GET /v1/fl/federations/{id}/model: the final .aios
+// model file.
+func (c *Client) FederationModel(ctx context.Context, id string) ([]byte, error) {
+	b, _, err := c.do(ctx, http.MethodGet, "/v1/fl/federations/"+url.PathEscape(id)+"/model", nil, "", nil)
+	return b, err
+}

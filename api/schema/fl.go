@@ -1,7 +1,5 @@
 package schema
 
-import "encoding/json"
-
 // FLFederationRequest is the body of POST /v1/fl/federations: a
 // federation this node coordinates (package fl documents every field).
 type FLFederationRequest struct {
@@ -66,11 +64,12 @@ type FLFederationStatus struct {
 	State   string `json:"state"`
 	Privacy string `json:"privacy"`
 	Epsilon string `json:"epsilon"`
-	// Spec is the canonical spec; Signature the coordinator's, in hex.
-	Spec          json.RawMessage `json:"spec"`
-	Signature     string          `json:"signature"`
-	PlannedRounds int             `json:"planned_rounds"`
-	Rounds        []FLRound       `json:"rounds"`
+	// Spec is the canonical spec (its JSON text, byte for byte, so that
+	// the signature can be checked); Signature the coordinator's, in hex.
+	Spec          string    `json:"spec"`
+	Signature     string    `json:"signature"`
+	PlannedRounds int       `json:"planned_rounds"`
+	Rounds        []FLRound `json:"rounds"`
 	// ModelID is the final model's id on this node, once done.
 	ModelID string `json:"model_id,omitempty"`
 	Error   string `json:"error,omitempty"`

@@ -35,6 +35,7 @@ type serveCmd struct {
 	rate                                                             float64
 	maxInfer, keyCache                                               int64
 	mpc                                                              mpcServeFlags
+	fl                                                               flServeFlags
 }
 
 func (c *serveCmd) declare(fs *flag.FlagSet) {
@@ -54,6 +55,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.Int64Var(&c.keyCache, "key-cache-bytes", 2<<30, "memory for deserialized evaluation keys")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
 	c.mpc.declare(fs)
+	c.fl.declare(fs)
 }
 
 func (c *serveCmd) run(ctx context.Context, e *env) error {
@@ -102,7 +104,11 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 	if err := c.mpc.markCheater(c.dataDir); err != nil {
 		return nil, err
 	}
-	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
+	flCfg, err := c.fl.config(mpcCfg != nil)
+	if err != nil {
+		return nil, err
+	}
+	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
 		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache})
 }
