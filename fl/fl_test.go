@@ -312,5 +312,20 @@ func TestFederation(t *testing.T) {
 	if m.NonZero() > m.Weights()*6/10 {
 		t.Fatalf("%d of %d weights non-zero after pruning to 0.5", m.NonZero(), m.Weights())
 	}
+	// The aggregated bounds (sums of the members' maxima) bound the
+	// maxima on the union.
+	var union dataset.Dataset
+	for _, p := range f.parts {
+		union.X = append(union.X, p.X...)
+	}
+	b, err := ev.Trace(union.X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := m.Meta.Bounds
+	if agg.MaxAbsInput < b.MaxAbsInput || agg.MaxAbsLogit < b.MaxAbsLogit || len(agg.Layers) != len(b.Layers) ||
+		agg.Layers[0].MaxAbsNext < b.Layers[0].MaxAbsNext || agg.MaxAbsInput > 4*b.MaxAbsInput+1 {
+		t.Fatalf("aggregated bounds %+v, on the union %+v", agg, b)
+	}
 	t.Logf("final accuracy %.3f, preset %s", acc, m.Meta.Preset)
 }

@@ -66,6 +66,32 @@ func TestExactRelease(t *testing.T) {
 	}
 }
 
+// TestExactSum: a sum's exact aggregate survives the clearing of the raw
+// aggregate (finalize returns it unchanged for sums).
+func TestExactSum(t *testing.T) {
+	c := newCluster(t, 3)
+	lit := c.literal(OpSum, 2, 2, 2*time.Second)
+	lit.Budget, lit.Epsilon, lit.Release = "", 0, ReleaseExact
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := c.nodes[0].Propose(ctx, lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := c.nodes[i].SetInput(s.ID(), Input{Values: []float64{float64(i + 1), 0.5}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.nodes[0].Wait(ctx, s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	agg, err := c.nodes[0].TakeAggregate(s.ID())
+	if err != nil || agg.Values[0] != 6 || agg.Values[1] != 1.5 {
+		t.Fatalf("sum %v (%v), want [6 1.5]", agg, err)
+	}
+}
+
 // TestExactReleaseSpec: the release mode is validated and encoded.
 func TestExactReleaseSpec(t *testing.T) {
 	c := newCluster(t, 3)

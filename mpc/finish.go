@@ -142,7 +142,8 @@ func (r *run) finish(ctx context.Context, holders []int, dealers int) error {
 		return nil
 	}
 	if s.lit.Release == ReleaseExact {
-		values, _ := finalize(s, raw, make([]dp.Interval, len(raw)), dealers)
+		// finalize returns raw itself for a sum: copy before clearing it.
+		values, _ := finalize(s, slices.Clone(raw), make([]dp.Interval, len(raw)), dealers)
 		agg := &Aggregate{Operation: s.lit.Operation, Values: values, Dealers: dealers}
 		if s.lit.Operation == OpWeightedMean {
 			agg.Weight = raw[s.lit.Dimension]
