@@ -77,6 +77,8 @@ type Config struct {
 	NodeKeyFile string
 	// MPC, when set, hosts an mpc.Node with these peers (see mpc.go).
 	MPC *MPCConfig
+	// FL configures federated learning, which needs MPC (see fl.go).
+	FL *FLConfig
 }
 
 func (c *Config) defaults() {
@@ -146,6 +148,7 @@ type Server struct {
 	jobs    *jobs.Service
 	mpc     *mpcHost
 	mem     *memBudget
+	fl      *flHost
 
 	evaluators *evaluatorCache
 
@@ -339,6 +342,7 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleClient, RoleAdmin), s.admit(mpcInputFactor, maxMPCInputBody)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
 		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
+		s.flRoutes(r)
 	})
 	return r
 }

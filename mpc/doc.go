@@ -87,6 +87,7 @@
 //	k u16 | k × input-party index u16 (ascending; k = 0: all) | t u16 |
 //	operation (u16 length, bytes) | d u32 | f u8 | lower f64 | upper f64 |
 //	max weight f64 | max items u32 | budget (u16 length, bytes) | ε µ u64 |
+//	release mode u8 (0 Laplace, 1 exact) |
 //	accept, input, report, output deadlines (Unix ms, u64 each) | nonce [16]
 //
 // (big-endian; floats as IEEE-754 bits). [DecodeSession] refuses any byte
@@ -264,8 +265,23 @@
 //
 // # Release
 //
-// Only the coordinator reconstructs. It decodes the aggregate and hands it
-// to dp.Ledger.Release (debit first, then Laplace noise on dp's integer
+// Only the coordinator reconstructs. A session's release mode is part of
+// its canonical encoding, so every participant that accepts has seen it.
+//
+// ReleaseExact (secure aggregation only, for package fl's federated rounds)
+// reconstructs the aggregate without noise and hands it, post-processed as
+// below, once to the coordinator's in-process caller ([Node.TakeAggregate]);
+// it is not in the Outcome, so no status route shows it, and it is not
+// debited from or recorded in the dp ledger: it claims no ε, and the
+// ledger holds only releases that are differentially private. It releases
+// the inputs of exactly the parties whose callers gave an input to that
+// session id, which is their consent; a participant that gives none learns
+// nothing beyond its shares. Record-level DP for federations adds its noise
+// at the members, before sharing, and releases through dp's path for
+// already-noised values, not through this mode.
+//
+// ReleaseLaplace, the default: the coordinator decodes the aggregate and
+// hands it to dp.Ledger.Release (debit first, then Laplace noise on dp's integer
 // path, with a 95% interval), in chunks of at most 2^16 coordinates whose ε
 // add up to the session's ε. [NewSessionFromLiteral] builds those chunks'
 // mechanisms and runs every check of dp's that does not depend on the
@@ -276,7 +292,9 @@
 // grant of the session's spender ([Node.ProposeAs]: the API caller who
 // created the session; dp checks it in the debit's transaction). Means, weighted means and variances are
 // computed from the noised sums (post-processing). The raw aggregate is
-// never stored, logged or returned: Outcome holds the noised [Release]. The
+// never stored, logged or returned: Outcome holds the noised [Release]
+// (with ReleaseExact, nothing; the exact aggregate goes only to
+// TakeAggregate's caller). The
 // tests reach the raw aggregate only through the rawForTesting hook, so
 // they can compare exactly with a plaintext reference.
 package mpc

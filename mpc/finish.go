@@ -30,6 +30,40 @@ type Release struct {
 	Dealers int
 }
 
+// Aggregate is the exact result of a ReleaseExact session: the aggregate
+// post-processed as a Release's values (a mean divided by the dealers, a
+// weighted mean by the total weight), without noise.
+type Aggregate struct {
+	Operation Operation
+	Values    []float64
+	// Weight is the total weight Σ w of the included dealers (weighted
+	// mean only).
+	Weight  float64
+	Dealers int
+}
+
+// TakeAggregate returns the exact aggregate of a finished ReleaseExact
+// session this node coordinated, once: the node keeps no copy afterwards.
+func (n *Node) TakeAggregate(session [32]byte) (*Aggregate, error) {
+	n.mu.Lock()
+	r := n.sessions[session]
+	n.mu.Unlock()
+	if r == nil {
+		return nil, ErrUnknownSession
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s.lit.Release != ReleaseExact || r.me != r.s.coord {
+		return nil, fmt.Errorf("%w: not an exact-release session coordinated by this node", ErrUnexpected)
+	}
+	agg := r.aggregate
+	if agg == nil {
+		return nil, fmt.Errorf("%w: no aggregate to take (session %s, or already taken)", ErrUnexpected, r.outcome.State)
+	}
+	r.aggregate = nil
+	return agg, nil
+}
+
 // dpMaxDim mirrors dp's limit on coordinates per vector release; wider
 // aggregates are released in chunks whose ε add up to the session's ε.
 const dpMaxDim = 1 << 16
@@ -105,6 +139,20 @@ func (r *run) finish(ctx context.Context, holders []int, dealers int) error {
 		o := *r.outcome
 		r.mu.Unlock()
 		h(raw, &o)
+		return nil
+	}
+	if s.lit.Release == ReleaseExact {
+		// finalize returns raw itself for a sum: copy before clearing it.
+		values, _ := finalize(s, slices.Clone(raw), make([]dp.Interval, len(raw)), dealers)
+		agg := &Aggregate{Operation: s.lit.Operation, Values: values, Dealers: dealers}
+		if s.lit.Operation == OpWeightedMean {
+			agg.Weight = raw[s.lit.Dimension]
+		}
+		clear(raw)
+		r.mu.Lock()
+		r.aggregate = agg
+		r.outcome.Aggregated = true
+		r.mu.Unlock()
 		return nil
 	}
 	rel, err := r.release(ctx, raw, dealers)

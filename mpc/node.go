@@ -387,8 +387,11 @@ type Outcome struct {
 	WrongOutput []NodeID
 	// Release is the dp-noised result (coordinator only).
 	Release *Release
-	Stats   Stats
-	Err     string `json:",omitempty"`
+	// Aggregated is set on the coordinator of a ReleaseExact session once
+	// its exact aggregate waits for Node.TakeAggregate.
+	Aggregated bool `json:",omitempty"`
+	Stats      Stats
+	Err        string `json:",omitempty"`
 }
 
 // Stats is the time this node spent in each phase and what it sent.
@@ -426,6 +429,8 @@ type run struct {
 	input   *Input
 	encPub  map[int]*ecdh.PublicKey
 	outcome *Outcome
+	// aggregate is a ReleaseExact session's result until taken.
+	aggregate *Aggregate
 	// dealt is this node's dealing per phase, kept until the phase's
 	// decision so that it can answer a complaint; only the run's goroutine
 	// touches it.

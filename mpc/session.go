@@ -56,6 +56,24 @@ const (
 	dpMaxFixed = 1 << 52
 )
 
+// ReleaseMode is how a session's coordinator releases the aggregate
+// (package doc, "Release").
+type ReleaseMode uint8
+
+// Release modes.
+const (
+	// ReleaseLaplace debits the session's ε from the ledger and releases
+	// the aggregate with Laplace noise: the result is ε-DP.
+	ReleaseLaplace ReleaseMode = 0
+	// ReleaseExact is secure aggregation only: the aggregate is
+	// reconstructed without noise, claims no differential privacy, debits
+	// no budget, and is handed once to the coordinator's in-process caller
+	// by [Node.TakeAggregate]; Outcome.Release stays nil, so no status
+	// shows it. Package fl uses it for federated rounds whose privacy
+	// level is secure aggregation.
+	ReleaseExact ReleaseMode = 1
+)
+
 // SessionLiteral is a session proposal with public fields; validate it with
 // [NewSessionFromLiteral].
 type SessionLiteral struct {
@@ -84,9 +102,12 @@ type SessionLiteral struct {
 	// MaxItems bounds the number of values per party (histogram only).
 	MaxItems int
 	// Budget and Epsilon say which dp budget pays for the release and how
-	// much.
+	// much (both empty with ReleaseExact).
 	Budget  string
 	Epsilon dp.MicroEpsilon
+	// Release says how the coordinator releases the aggregate: through dp
+	// (ReleaseLaplace, the default) or exactly (ReleaseExact).
+	Release ReleaseMode
 	// Deadlines: acceptances, dealings, reports, output shares.
 	AcceptBy, InputBy, ReportBy, OutputBy time.Time
 	// Nonce makes two otherwise equal proposals distinct sessions.
@@ -277,21 +298,17 @@ func NewSessionFromLiteral(lit SessionLiteral) (*Session, error) {
 	if relBound > dpMaxFixed {
 		return nil, specErr("frac_bits", "the aggregate's bound·2^f exceeds dp's 2^52 fixed-point range; lower f or the bounds")
 	}
-	mech := dp.LaplaceLiteral{Epsilon: lit.Epsilon, Lower: dpLower, Upper: dpUpper, MaxContributions: contrib, FracBits: f}
-	if _, err := dp.NewLaplaceFromLiteral(mech); err != nil {
-		return nil, specErr("release", "dp refuses the release: %v", err)
-	}
-	outWidth := s.width
-	if lit.Operation == OpDotProduct {
-		outWidth = 1
-	}
-	chunks, err := planRelease(outWidth, mech)
-	if err != nil {
-		return nil, err
-	}
-	// The ledger refuses a release to a budget it could not have created.
-	if _, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: lit.Budget, Total: lit.Epsilon}); err != nil {
-		return nil, specErr("budget", "not a dp budget name: %v", err)
+	switch lit.Release {
+	case ReleaseLaplace:
+		if err := s.planDP(&lit, dpLower, dpUpper, contrib); err != nil {
+			return nil, err
+		}
+	case ReleaseExact:
+		if lit.Epsilon != 0 || lit.Budget != "" {
+			return nil, specErr("release", "an exact (secure-aggregation) release spends no ε: budget and epsilon must be empty")
+		}
+	default:
+		return nil, specErr("release", "unknown release mode %d", lit.Release)
 	}
 	if lit.AcceptBy.IsZero() || !lit.AcceptBy.Before(lit.InputBy) || !lit.InputBy.Before(lit.ReportBy) || !lit.ReportBy.Before(lit.OutputBy) {
 		return nil, specErr("deadlines", "need accept < input < report < output, all set")
@@ -300,11 +317,33 @@ func NewSessionFromLiteral(lit SessionLiteral) (*Session, error) {
 	for _, p := range []*time.Time{&lit.AcceptBy, &lit.InputBy, &lit.ReportBy, &lit.OutputBy} {
 		*p = time.UnixMilli(p.UnixMilli())
 	}
-	s.chunks = chunks
 	s.lit = lit
 	s.canonical = s.encode()
 	s.id = sha256.Sum256(s.canonical)
 	return s, nil
+}
+
+// planDP runs the checks dp makes at release time for a Laplace release
+// and keeps the chunks' mechanisms.
+func (s *Session) planDP(lit *SessionLiteral, lower, upper float64, contrib int64) error {
+	mech := dp.LaplaceLiteral{Epsilon: lit.Epsilon, Lower: lower, Upper: upper, MaxContributions: contrib, FracBits: lit.FracBits}
+	if _, err := dp.NewLaplaceFromLiteral(mech); err != nil {
+		return specErr("release", "dp refuses the release: %v", err)
+	}
+	outWidth := s.width
+	if lit.Operation == OpDotProduct {
+		outWidth = 1
+	}
+	chunks, err := planRelease(outWidth, mech)
+	if err != nil {
+		return err
+	}
+	// The ledger refuses a release to a budget it could not have created.
+	if _, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: lit.Budget, Total: lit.Epsilon}); err != nil {
+		return specErr("budget", "not a dp budget name: %v", err)
+	}
+	s.chunks = chunks
+	return nil
 }
 
 // ID is SHA-256 of the canonical encoding.
@@ -361,6 +400,7 @@ func (s *Session) encode() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(l.MaxItems))
 	b = appendStr(b, l.Budget)
 	b = binary.BigEndian.AppendUint64(b, uint64(l.Epsilon))
+	b = append(b, byte(l.Release))
 	for _, t := range []time.Time{l.AcceptBy, l.InputBy, l.ReportBy, l.OutputBy} {
 		b = binary.BigEndian.AppendUint64(b, uint64(t.UnixMilli()))
 	}
@@ -375,7 +415,7 @@ func appendStr(b []byte, s string) []byte {
 }
 
 // maxSessionEncoding bounds a proposal body.
-const maxSessionEncoding = len(sessionTag) + 1 + 2 + MaxParticipants*32 + 2 + 2 + MaxParticipants*2 + 2 + 2 + 64 + 4 + 1 + 24 + 4 + 2 + 64 + 8 + 32 + 16
+const maxSessionEncoding = len(sessionTag) + 1 + 2 + MaxParticipants*32 + 2 + 2 + MaxParticipants*2 + 2 + 2 + 64 + 4 + 1 + 24 + 4 + 2 + 64 + 8 + 1 + 32 + 16
 
 // DecodeSession parses a canonical session encoding, validates it and
 // checks that it re-encodes to the same bytes.
@@ -421,6 +461,7 @@ func DecodeSession(b []byte) (*Session, error) {
 	l.MaxItems = int(r.u32())
 	l.Budget = r.str(64)
 	l.Epsilon = dp.MicroEpsilon(r.u64())
+	l.Release = ReleaseMode(r.u8())
 	for _, p := range []*time.Time{&l.AcceptBy, &l.InputBy, &l.ReportBy, &l.OutputBy} {
 		*p = time.UnixMilli(int64(r.u64()))
 	}

@@ -39,6 +39,7 @@ type serveCmd struct {
 	bodyGrace, earlyInputTTL                                         time.Duration
 	insecure                                                         bool
 	mpc                                                              mpcServeFlags
+	fl                                                               flServeFlags
 }
 
 func (c *serveCmd) declare(fs *flag.FlagSet) {
@@ -63,6 +64,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&c.earlyInputTTL, "early-input-ttl", 5*time.Minute, "how long an MPC input given before its session is known waits for it")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
 	c.mpc.declare(fs)
+	c.fl.declare(fs)
 }
 
 func (c *serveCmd) run(ctx context.Context, e *env) error {
@@ -132,7 +134,11 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 		// node budgets for: requests, the key cache and a base.
 		debug.SetMemoryLimit(c.maxMemory + c.keyCache + 512<<20)
 	}
-	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg,
+	flCfg, err := c.fl.config(mpcCfg != nil)
+	if err != nil {
+		return nil, err
+	}
+	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
 		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
 		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})

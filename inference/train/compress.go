@@ -16,21 +16,31 @@ type Standardizer struct {
 	Mean, Std []float64
 }
 
-// FitStandardizer computes per-feature means and standard deviations of x.
-// A standard deviation below floor·(mean of the standard deviations) is
-// raised to it (floor 0: only zero deviations, of constant features, become
-// 1): dividing by a near-zero deviation would make that feature dominate the
-// first layer's per-channel int8 scale once the standardisation is folded.
+// FitStandardizer computes per-feature means and standard deviations of x
+// and floors the deviations as [NewStandardizer] does.
 func FitStandardizer(x [][]float64, floor float64) Standardizer {
 	f := len(x[0])
-	s := Standardizer{Mean: make([]float64, f), Std: make([]float64, f)}
+	mean, sd := make([]float64, f), make([]float64, f)
 	col := make([]float64, len(x))
 	for j := range f {
 		for i := range x {
 			col[i] = x[i][j]
 		}
-		s.Mean[j], s.Std[j] = stat.PopMeanStdDev(col, nil)
+		mean[j], sd[j] = stat.PopMeanStdDev(col, nil)
 	}
+	return NewStandardizer(mean, sd, floor)
+}
+
+// NewStandardizer returns the standardizer of the given per-feature means
+// and standard deviations (copied). A standard deviation below
+// floor·(mean of the standard deviations) is raised to it (floor 0: only
+// zero deviations, of constant features, become 1): dividing by a
+// near-zero deviation would make that feature dominate the first layer's
+// per-channel int8 scale once the standardisation is folded. Federated
+// training computes the moments by secure aggregation and builds the
+// standardizer here.
+func NewStandardizer(mean, std []float64, floor float64) Standardizer {
+	s := Standardizer{Mean: slices.Clone(mean), Std: slices.Clone(std)}
 	avg := stat.Mean(s.Std, nil)
 	for j, v := range s.Std {
 		if v < floor*avg || v == 0 {
@@ -189,4 +199,27 @@ func toModel(n *Net, std Standardizer, qz quantized) *inference.Model {
 		m.Layers = append(m.Layers, layer)
 	}
 	return m
+}
+
+// Compress returns the int8 model of n: the standardisation std folded into
+// the first layer, each layer quantized symmetrically per output channel
+// to bits bits, as [Run]'s quantized stages. The metadata holds the
+// features, the class names (one per output), the depth and the input
+// level; the caller adds the rest (bounds, preset).
+func Compress(n *Net, std Standardizer, bits int, classes []string) (*inference.Model, error) {
+	if bits < 2 || bits > 8 || len(std.Std) != n.Sizes[0] || len(std.Mean) != n.Sizes[0] || n.ReLU || len(classes) != n.Sizes[len(n.Sizes)-1] {
+		return nil, fmt.Errorf("%w: compress needs 2 … 8 bits, a standardizer of the input width, a name per class and a degree-2 activation", ErrOptions)
+	}
+	m := toModel(n, std, quantize(n, std, bits))
+	m.Meta = inference.Metadata{Features: n.Sizes[0], Classes: slices.Clone(classes), Depth: len(n.Sizes) - 2, InputLevel: len(n.Sizes) - 2}
+	return m, nil
+}
+
+// Quantized returns a copy of n whose weights are those the int8 model of
+// [Compress] realises (dequantized), so that float evaluation of the copy
+// computes what the model computes.
+func Quantized(n *Net, std Standardizer, bits int) *Net {
+	c := n.Clone()
+	c.W = quantize(n, std, bits).deq
+	return c
 }

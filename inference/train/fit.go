@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -26,6 +28,10 @@ type fitConfig struct {
 	// flows straight through to the net's weights).
 	weights func(n *Net) []*mat.Dense
 	stage   string
+	// prox and anchor: FedProx's proximal term μ/2·‖θ − θ_anchor‖² over
+	// weights and biases (see FitOptions.Prox); anchor nil for none.
+	prox   float64
+	anchor *Net
 }
 
 // fit trains n on (x, y) by mini-batch Adam (Kingma, Ba, ICLR 2015) on the
@@ -130,6 +136,17 @@ func fit(ctx context.Context, n *Net, x [][]float64, y []int, classes int, cfg f
 					gw[i] += cfg.weightDecay * ww[i]
 					norm += gw[i] * gw[i]
 				}
+				if a := cfg.anchor; a != nil {
+					aw := a.W[l].RawMatrix().Data
+					for i := range gw {
+						d := cfg.prox * (ww[i] - aw[i])
+						norm += 2*gw[i]*d + d*d
+						gw[i] += d
+					}
+					for i := range gB[l] {
+						gB[l][i] += cfg.prox * (n.B[l][i] - a.B[l][i])
+					}
+				}
 				for _, v := range gB[l] {
 					norm += v * v
 				}
@@ -162,4 +179,63 @@ func fit(ctx context.Context, n *Net, x [][]float64, y []int, classes int, cfg f
 		}
 	}
 	return nil
+}
+
+// FitOptions configure [Fit]. Zero fields take the defaults of [Options].
+type FitOptions struct {
+	Epochs      int     // required, ≥ 1
+	Batch       int     // default 32
+	LR          float64 // Adam step size, default 0.002
+	WeightDecay float64 // default 1e-4; negative for none
+	// Prox is FedProx's μ (Li et al., "Federated Optimization in
+	// Heterogeneous Networks", MLSys 2020): the loss gains
+	// μ/2·‖θ − θ_Anchor‖² over weights and biases, which keeps a member's
+	// local model near the global one on skewed data. 0 for none.
+	Prox   float64
+	Anchor *Net
+	// Bits > 0 trains quantization-aware: the forward pass uses the
+	// weights of the int8 model that [Compress] would build with Std and
+	// Bits, and the gradient flows straight through to the float weights.
+	Bits int
+	Std  Standardizer
+	Seed uint64
+}
+
+// Fit continues training n (from its current weights; a mask, if set,
+// keeps pruned weights zero) on standardised inputs x with labels y in
+// [0, classes), by the mini-batch Adam of [Run] with fresh moments. It is
+// the local step of a federated round.
+func Fit(ctx context.Context, n *Net, x [][]float64, y []int, classes int, o FitOptions) error {
+	if o.Epochs < 1 || len(x) == 0 || len(x) != len(y) {
+		return fmt.Errorf("%w: need epochs ≥ 1 and as many labels as samples", ErrOptions)
+	}
+	if o.Prox < 0 || (o.Prox > 0 && o.Anchor == nil) || o.Bits < 0 || o.Bits > 8 || o.Bits == 1 {
+		return fmt.Errorf("%w: prox μ ≥ 0 needs an anchor; bits 0 or 2 … 8", ErrOptions)
+	}
+	if o.Anchor != nil && !slices.Equal(o.Anchor.Sizes, n.Sizes) {
+		return fmt.Errorf("%w: anchor has another architecture", ErrOptions)
+	}
+	cfg := fitConfig{epochs: o.Epochs, batch: o.Batch, lr: o.LR, weightDecay: o.WeightDecay, clip: 5, stage: "local", prox: o.Prox}
+	if o.Prox > 0 {
+		cfg.anchor = o.Anchor
+	}
+	if cfg.batch <= 0 {
+		cfg.batch = 32
+	}
+	if cfg.lr <= 0 {
+		cfg.lr = 0.002
+	}
+	switch {
+	case cfg.weightDecay == 0:
+		cfg.weightDecay = 1e-4
+	case cfg.weightDecay < 0:
+		cfg.weightDecay = 0
+	}
+	if o.Bits > 0 {
+		if len(o.Std.Std) != n.Sizes[0] {
+			return fmt.Errorf("%w: quantization-aware training needs the standardizer", ErrOptions)
+		}
+		cfg.weights = func(n *Net) []*mat.Dense { return quantize(n, o.Std, o.Bits).deq }
+	}
+	return fit(ctx, n, x, y, classes, cfg, rand.New(rand.NewPCG(o.Seed, 8)), nil)
 }

@@ -216,9 +216,10 @@ func Run(ctx context.Context, trainSet, testSet *dataset.Dataset, opts Options) 
 	}
 
 	quantStage := func(name string) (*inference.Model, Stage, error) {
-		qz := quantize(student, std, opts.Bits)
-		m := toModel(student, std, qz)
-		m.Meta = inference.Metadata{Features: trainSet.Features, Classes: trainSet.Classes, Depth: len(opts.Hidden), InputLevel: len(opts.Hidden)}
+		m, err := Compress(student, std, opts.Bits, trainSet.Classes)
+		if err != nil {
+			return nil, Stage{}, err
+		}
 		ev, err := inference.NewEvaluator(m)
 		if err != nil {
 			return nil, Stage{}, fmt.Errorf("train: compressed model invalid: %w", err)
@@ -271,8 +272,7 @@ func Run(ctx context.Context, trainSet, testSet *dataset.Dataset, opts Options) 
 	st.Bytes = len(enc)
 	res.Stages = append(res.Stages, st)
 	// The float net with the weights the int8 model realises.
-	res.Net = student.Clone()
-	res.Net.W = quantize(student, std, opts.Bits).deq
+	res.Net = Quantized(student, std, opts.Bits)
 	res.Model = m
 	return res, nil
 }

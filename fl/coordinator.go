@@ -1,0 +1,415 @@
+package fl
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/train"
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/mpc"
+)
+
+// CoordinatorConfig configures a [Coordinator].
+type CoordinatorConfig struct {
+	Node *mpc.Node
+	Key  *nodekey.Key // the node's key, the Node's own
+	// Publish sends a signed round message to another member.
+	Publish func(ctx context.Context, to mpc.NodeID, msg []byte) error
+	// Local is this node's member: it gets the round messages directly.
+	Local *Member
+	// Register makes the final model available for encrypted inference
+	// and returns its id; nil keeps it only in the status.
+	Register func(ctx context.Context, model []byte) (string, error)
+	Logger   *slog.Logger // never given an update or an aggregate
+	Now      func() time.Time
+}
+
+// Coordinator runs federations whose coordinator is this node.
+type Coordinator struct {
+	cfg  CoordinatorConfig
+	ctx  context.Context
+	stop context.CancelFunc
+	mu   sync.Mutex
+	runs map[[32]byte]*fedRun
+	wg   sync.WaitGroup
+}
+
+// NewCoordinator returns a coordinator.
+func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
+	if cfg.Node == nil || cfg.Key == nil || cfg.Publish == nil || mpc.NodeID(cfg.Key.Public()) != cfg.Node.ID() {
+		return nil, errors.New("fl: a coordinator needs its mpc node, that node's key and a way to publish rounds")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Coordinator{cfg: cfg, ctx: ctx, stop: stop, runs: map[[32]byte]*fedRun{}}, nil
+}
+
+// Close stops running federations and waits for them.
+func (c *Coordinator) Close() {
+	c.stop()
+	c.wg.Wait()
+}
+
+// Federation states.
+const (
+	StateRunning = "running"
+	StateDone    = "done"
+	StateFailed  = "failed"
+)
+
+// Exclusion is a member left out of a round and why.
+type Exclusion struct {
+	Node     mpc.NodeID
+	Reason   string
+	Cheating bool // provably misbehaved (not merely absent)
+}
+
+// RoundStatus is one finished (or failed) round.
+type RoundStatus struct {
+	Index    int
+	Stage    Stage
+	Session  string
+	Included []mpc.NodeID // members whose update was aggregated
+	Excluded []Exclusion
+	Samples  float64 // Σ sample counts of the included (train stages)
+	Seconds  float64
+	// BytesSent is what the coordinator sent in the round: its MPC
+	// messages and the round messages.
+	BytesSent int64
+	Err       string
+}
+
+// Status is a federation as its coordinator sees it. It holds the final
+// model (public to the members) but no update and no aggregate.
+type Status struct {
+	ID      string
+	Name    string
+	State   string
+	Err     string
+	Privacy Privacy
+	Rounds  []RoundStatus
+	Planned int
+	Model   []byte // the final .aios model, once done
+	ModelID string // its id where registered
+}
+
+type fedRun struct {
+	fed      *Federation
+	mu       sync.Mutex
+	status   Status
+	global   Global
+	velocity []float64
+	done     chan struct{}
+}
+
+// Start validates that this node coordinates fed and runs it in the
+// background.
+func (c *Coordinator) Start(fed *Federation) error {
+	if fed.lit.Coordinator != c.cfg.Node.ID() {
+		return specErr("coordinator", "this node is not the federation's coordinator")
+	}
+	r := &fedRun{fed: fed, done: make(chan struct{}),
+		status: Status{ID: fed.IDString(), Name: fed.lit.Name, State: StateRunning, Privacy: fed.lit.Privacy, Planned: len(fed.Plan())}}
+	c.mu.Lock()
+	if _, dup := c.runs[fed.ID()]; dup {
+		c.mu.Unlock()
+		return specErr("nonce", "federation %s already exists", fed.IDString()[:16])
+	}
+	c.runs[fed.ID()] = r
+	c.mu.Unlock()
+	c.wg.Go(func() {
+		defer close(r.done)
+		err := c.run(c.ctx, r)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil {
+			r.status.State, r.status.Err = StateFailed, err.Error()
+			c.cfg.Logger.Warn("fl: federation failed", "federation", fed.lit.Name, "err", err)
+			return
+		}
+		r.status.State = StateDone
+	})
+	return nil
+}
+
+// Status returns a snapshot of a federation's status.
+func (c *Coordinator) Status(id [32]byte) (*Status, error) {
+	r, err := c.get(id)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.status
+	st.Rounds = slices.Clone(st.Rounds)
+	return &st, nil
+}
+
+// Global returns the federation's current public global state (what the
+// members were last sent, or the final model's parameters).
+func (c *Coordinator) Global(id [32]byte) (*Federation, Global, error) {
+	r, err := c.get(id)
+	if err != nil {
+		return nil, Global{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.global
+	return r.fed, Global{Mean: slices.Clone(g.Mean), Std: slices.Clone(g.Std), Params: slices.Clone(g.Params)}, nil
+}
+
+// Wait blocks until the federation ends.
+func (c *Coordinator) Wait(ctx context.Context, id [32]byte) (*Status, error) {
+	r, err := c.get(id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-r.done:
+		return c.Status(id)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Coordinator) get(id [32]byte) (*fedRun, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.runs[id]
+	if r == nil {
+		return nil, ErrUnknownFederation
+	}
+	return r, nil
+}
+
+// run runs every round of the plan, then builds the final model.
+func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
+	fed := r.fed
+	plan := fed.Plan()
+	init := train.NewNet(fed.Sizes(), fed.act, false, rand.New(rand.NewPCG(fed.lit.Seed, 1)))
+	params := flatten(init)
+	for i, st := range plan {
+		if st == StagePrune && plan[i-1] == StageTrain {
+			n, _ := netOf(fed, params, false)
+			if err := train.Prune(n, fed.lit.Compression.Prune); err != nil {
+				return err
+			}
+			params = flatten(n)
+			r.setParams(params)
+		}
+		agg, err := c.round(ctx, r, i, st)
+		if err != nil {
+			return fmt.Errorf("round %d (%s): %w", i, st, err)
+		}
+		switch st {
+		case StageStats:
+			r.setStandardizer(agg.Values)
+			r.setParams(params)
+		case StageBounds:
+			return c.finish(ctx, r, agg.Values)
+		default:
+			params = r.apply(agg.Values, st != StageTrain && fed.lit.Compression.Prune > 0)
+		}
+	}
+	return nil
+}
+
+func (r *fedRun) setParams(p []float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.global.Params = slices.Clone(p)
+}
+
+// setStandardizer turns the weighted means of x and x² into the
+// standardizer: σ² = E[x²] − E[x]², floored as aios train does.
+func (r *fedRun) setStandardizer(moments []float64) {
+	f := r.fed.lit.Model.Inputs
+	mean, sd := make([]float64, f), make([]float64, f)
+	for j := range f {
+		mean[j] = moments[j]
+		sd[j] = math.Sqrt(max(moments[f+j]-mean[j]*mean[j], 0))
+	}
+	s := train.NewStandardizer(mean, sd, 0.1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.global.Mean, r.global.Std = s.Mean, s.Std
+}
+
+// apply moves the global model by the aggregate update (FedAvg, or with
+// server momentum for FedAvgM); masked keeps pruned weights at zero.
+func (r *fedRun) apply(delta []float64, masked bool) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.global.Params
+	step := delta
+	if beta := r.fed.lit.Momentum; beta > 0 {
+		if r.velocity == nil {
+			r.velocity = make([]float64, len(p))
+		}
+		for i, d := range delta {
+			r.velocity[i] = beta*r.velocity[i] + d
+		}
+		step = r.velocity
+	}
+	next := make([]float64, len(p))
+	for i := range p {
+		if masked && p[i] == 0 && isWeight(r.fed, i) {
+			continue
+		}
+		next[i] = p[i] + step[i]
+	}
+	r.global.Params = next
+	return slices.Clone(next)
+}
+
+// isWeight reports whether parameter i is a weight (not a bias).
+func isWeight(fed *Federation, i int) bool {
+	sz := fed.Sizes()
+	for l := 0; l+1 < len(sz); l++ {
+		w := sz[l] * sz[l+1]
+		if i < w {
+			return true
+		}
+		i -= w
+		if i < sz[l+1] {
+			return false
+		}
+		i -= sz[l+1]
+	}
+	return false
+}
+
+// round proposes round i's session, publishes the round to the members and
+// waits for the exact aggregate.
+func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*mpc.Aggregate, error) {
+	t0 := c.cfg.Now()
+	r.mu.Lock()
+	g := Global{Mean: slices.Clone(r.global.Mean), Std: slices.Clone(r.global.Std), Params: slices.Clone(r.global.Params)}
+	r.mu.Unlock()
+	if st == StageStats {
+		g = Global{}
+	}
+	rd, err := NewRound(r.fed, i, st, g, t0)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := rd.Encode(c.cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.cfg.Node.Propose(ctx, rd.Session.Literal())
+	if err != nil {
+		return nil, err
+	}
+	sent := c.publish(ctx, r.fed, msg)
+	rs := RoundStatus{Index: i, Stage: st, Session: s.IDString()}
+	o, err := c.cfg.Node.Wait(ctx, s.ID())
+	var agg *mpc.Aggregate
+	if err == nil {
+		agg, err = c.cfg.Node.TakeAggregate(s.ID())
+	}
+	if o != nil {
+		rs.Included = o.Included
+		for _, e := range o.Excluded {
+			rs.Excluded = append(rs.Excluded, Exclusion{Node: e.Dealer, Reason: e.Reason,
+				Cheating: e.Reason != mpc.ReasonMissing && e.Reason != mpc.ReasonTooFewVerify && e.Reason != mpc.ReasonTooManyComplaints})
+		}
+		rs.BytesSent = o.Stats.BytesSent + sent
+	}
+	if agg != nil {
+		rs.Samples = agg.Weight
+	}
+	rs.Seconds = c.cfg.Now().Sub(t0).Seconds()
+	if err != nil {
+		rs.Err = err.Error()
+	}
+	r.mu.Lock()
+	r.status.Rounds = append(r.status.Rounds, rs)
+	r.mu.Unlock()
+	c.cfg.Logger.Info("fl: round", "federation", r.fed.lit.Name, "round", i, "stage", st.String(), "included", len(rs.Included),
+		"excluded", len(rs.Excluded), "seconds", rs.Seconds)
+	return agg, err
+}
+
+// publish sends the round message to every member (this node's directly)
+// and returns the bytes sent to others.
+func (c *Coordinator) publish(ctx context.Context, fed *Federation, msg []byte) int64 {
+	var wg sync.WaitGroup
+	var sent int64
+	var mu sync.Mutex
+	for _, m := range fed.lit.Members {
+		if m == c.cfg.Node.ID() {
+			if c.cfg.Local != nil {
+				if err := c.cfg.Local.HandleRound(ctx, msg); err != nil {
+					c.cfg.Logger.Warn("fl: this node does not take part in the round", "err", err)
+				}
+			}
+			continue
+		}
+		wg.Go(func() {
+			if err := c.cfg.Publish(ctx, m, msg); err != nil {
+				c.cfg.Logger.Warn("fl: round not delivered", "to", m.Short(), "err", err)
+				return
+			}
+			mu.Lock()
+			sent += int64(len(msg))
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return sent
+}
+
+// finish builds the final int8 model with the aggregated bounds (sums of
+// the members' maxima: an upper bound of the maximum), chooses its CKKS
+// preset and registers it.
+func (c *Coordinator) finish(ctx context.Context, r *fedRun, sums []float64) error {
+	fed := r.fed
+	r.mu.Lock()
+	g := r.global
+	r.mu.Unlock()
+	m, err := finalModel(fed, &g)
+	if err != nil {
+		return err
+	}
+	b := inference.Bounds{MaxAbsInput: sums[0], MaxAbsPreActivation: sums[1], MaxAbsLogit: sums[2]}
+	for k := 3; k+3 < len(sums); k += 4 {
+		b.Layers = append(b.Layers, inference.LayerBounds{MaxAbsPre: sums[k], MaxAbsSum: sums[k+1], MaxAbsMsg: sums[k+2], MaxAbsNext: sums[k+3]})
+	}
+	m.Meta.Bounds, m.Meta.Seed = b, fed.lit.Seed
+	m.Meta.Name, m.Meta.Dataset, m.Meta.CreatedBy = fed.lit.Name, "federated:"+hex.EncodeToString(fed.id[:8]), "aios fl"
+	m.Meta.Training = fmt.Sprintf("federation %s: %d members, t = %d, %d rounds × %d local epochs, %s, prune %g (%d rounds), %d bits (%d QAT rounds)",
+		fed.IDString(), len(fed.lit.Members), fed.lit.Threshold, fed.lit.Rounds, fed.lit.LocalEpochs, fed.lit.Aggregation,
+		fed.lit.Compression.Prune, fed.lit.Compression.PruneRounds, fed.lit.Compression.Bits, fed.lit.Compression.QATRounds)
+	if m.Meta.Preset, m.Meta.InputLevel, err = inference.ChoosePreset(b); err != nil {
+		return err
+	}
+	enc, err := inference.Encode(m)
+	if err != nil {
+		return err
+	}
+	var id string
+	if c.cfg.Register != nil {
+		if id, err = c.cfg.Register(ctx, enc); err != nil {
+			return fmt.Errorf("register the final model: %w", err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Model, r.status.ModelID = enc, id
+	return nil
+}

@@ -1,0 +1,364 @@
+package fl
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/aios-edge/aios/inference/train"
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/mpc"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Stage is what a round computes.
+type Stage uint8
+
+// Stages, in the order a federation runs them (package doc, "Rounds").
+const (
+	StageStats  Stage = 1 // feature means and second moments → the standardizer
+	StageTrain  Stage = 2 // a float round
+	StagePrune  Stage = 3 // a masked fine-tuning round after magnitude pruning
+	StageQAT    Stage = 4 // a quantization-aware round
+	StageBounds Stage = 5 // the CKKS plan's magnitudes of the final int8 model
+)
+
+func (s Stage) String() string {
+	switch s {
+	case StageStats:
+		return "stats"
+	case StageTrain:
+		return "train"
+	case StagePrune:
+		return "prune"
+	case StageQAT:
+		return "qat"
+	case StageBounds:
+		return "bounds"
+	}
+	return fmt.Sprintf("stage(%d)", uint8(s))
+}
+
+// Plan returns the stage of every round, round 0 first.
+func (f *Federation) Plan() []Stage {
+	c := f.lit.Compression
+	plan := []Stage{StageStats}
+	for range f.lit.Rounds {
+		plan = append(plan, StageTrain)
+	}
+	for range c.PruneRounds {
+		plan = append(plan, StagePrune)
+	}
+	for range c.QATRounds {
+		plan = append(plan, StageQAT)
+	}
+	return append(plan, StageBounds)
+}
+
+// boundsCap is the clamp of the bounds round: circuit magnitudes up to
+// 2^40, with 4 fraction bits.
+const (
+	boundsCap  = 1 << 40
+	boundsFrac = 4
+)
+
+// boundsWidth is the bounds round's dimension: max |input|, max |pre|,
+// max |logit|, and four magnitudes per layer (inference.LayerBounds).
+func (f *Federation) boundsWidth() int { return 3 + 4*(len(f.lit.Model.Hidden)+1) }
+
+// fracBits is the largest f ≤ 16 with n·round(bound·2^f) ≤ 2^51, so that
+// the weighted aggregate stays inside mpc's fixed-point range.
+func fracBits(n int, bound float64) int {
+	for f := 16; f > 0; f-- {
+		if float64(n)*math.Ldexp(bound, f) <= math.Ldexp(1, 51) {
+			return f
+		}
+	}
+	return 0
+}
+
+// nowForCheck gives the deadlines of the sessions validated with a spec.
+var nowForCheck = time.Unix(1<<31, 0)
+
+// sessionShape is the mpc session of a round of stage st with the given
+// nonce, its deadlines counted from now.
+func (f *Federation) sessionShape(st Stage, nonce [16]byte, now time.Time) mpc.SessionLiteral {
+	l := &f.lit
+	n := len(l.Members)
+	lit := mpc.SessionLiteral{Coordinator: l.Coordinator, Participants: slices.Clone(l.Members), Threshold: l.Threshold,
+		Operation: mpc.OpWeightedMean, MaxWeight: float64(l.MaxSamples), Release: mpc.ReleaseExact, Nonce: nonce}
+	switch st {
+	case StageStats:
+		m := max(l.FeatureBound, l.FeatureBound*l.FeatureBound)
+		lit.Dimension, lit.Lower, lit.Upper = 2*l.Model.Inputs, -m, m
+		lit.FracBits = fracBits(n, lit.MaxWeight*max(m, 1))
+	case StageBounds:
+		lit.Operation, lit.MaxWeight = mpc.OpSum, 0
+		lit.Dimension, lit.Lower, lit.Upper, lit.FracBits = f.boundsWidth(), 0, boundsCap, boundsFrac
+	default:
+		lit.Dimension, lit.Lower, lit.Upper = f.Parameters(), -l.ClipNorm, l.ClipNorm
+		lit.FracBits = fracBits(n, lit.MaxWeight*max(l.ClipNorm, 1))
+	}
+	ph := time.Duration(l.PhaseSeconds * float64(time.Second))
+	lit.AcceptBy = now.Add(ph)
+	lit.InputBy = lit.AcceptBy.Add(ph)
+	lit.ReportBy = lit.InputBy.Add(ph)
+	lit.OutputBy = lit.ReportBy.Add(ph)
+	return lit
+}
+
+// Global is the public state a round starts from: the standardizer (after
+// the stats round) and the global model's parameters (after it).
+type Global struct {
+	Mean, Std []float64
+	Params    []float64
+}
+
+// Round is one round as the coordinator publishes it to the members.
+type Round struct {
+	Federation *Federation
+	Index      int // 0 for the stats round, then one more per round
+	Stage      Stage
+	Session    *mpc.Session
+	Global     Global
+}
+
+const (
+	roundTag = "aios/fl/round/v1"
+	nonceTag = "aios/fl/round-nonce/v1"
+	// maxRoundMessage bounds a round message: the spec, a session, the
+	// standardizer and the parameters as float64, and a signature.
+	maxRoundMessage = maxSpecBytes + 8<<10 + 8*(2*4096+MaxParameters) + 64
+)
+
+// roundNonce binds a round's session to the federation, the round, its
+// stage and the global state: every member checks it, so the members that
+// accept one session were all sent the same global model.
+func roundNonce(fed *Federation, index int, st Stage, g *Global) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(nonceTag + "\x00"))
+	id := fed.ID()
+	h.Write(id[:])
+	var b [5]byte
+	binary.BigEndian.PutUint32(b[:], uint32(index))
+	b[4] = byte(st)
+	h.Write(b[:])
+	h.Write(appendGlobal(nil, g))
+	var n [16]byte
+	copy(n[:], h.Sum(nil))
+	return n
+}
+
+func appendFloats(b []byte, v []float64) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+	for _, x := range v {
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	return b
+}
+
+func appendGlobal(b []byte, g *Global) []byte {
+	b = appendFloats(b, g.Mean)
+	b = appendFloats(b, g.Std)
+	return appendFloats(b, g.Params)
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+	return append(b, v...)
+}
+
+// NewRound builds round index of stage st from the global state, with the
+// session's deadlines counted from now.
+func NewRound(fed *Federation, index int, st Stage, g Global, now time.Time) (*Round, error) {
+	s, err := mpc.NewSessionFromLiteral(fed.sessionShape(st, roundNonce(fed, index, st, &g), now))
+	if err != nil {
+		return nil, err
+	}
+	return &Round{Federation: fed, Index: index, Stage: st, Session: s, Global: g}, nil
+}
+
+// Encode returns the round message signed by the coordinator's key:
+//
+//	"aios/fl/round/v1\x00" | spec (u32 length, bytes) | index u32 | stage u8 |
+//	session (u32 length, its canonical encoding) | mean, std, params (each
+//	u32 count, float64 big-endian) | Ed25519 signature [64] over all before
+func (r *Round) Encode(k *nodekey.Key) ([]byte, error) {
+	if mpc.NodeID(k.Public()) != r.Federation.lit.Coordinator {
+		return nil, specErr("coordinator", "only the coordinator signs its rounds")
+	}
+	b := append([]byte(roundTag), 0)
+	b = appendBytes(b, r.Federation.canonical)
+	b = binary.BigEndian.AppendUint32(b, uint32(r.Index))
+	b = append(b, byte(r.Stage))
+	b = appendBytes(b, r.Session.Canonical())
+	b = appendGlobal(b, &r.Global)
+	sig, err := k.Sign(b)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, sig...), nil
+}
+
+type reader struct {
+	b   []byte
+	err bool
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err || n < 0 || n > len(r.b) {
+		r.err = true
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u32() int {
+	v := r.take(4)
+	if v == nil {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(v))
+}
+
+func (r *reader) floats(limit int) []float64 {
+	n := r.u32()
+	if n > limit {
+		r.err = true
+		return nil
+	}
+	raw := r.take(8 * n)
+	if raw == nil {
+		return nil
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.BigEndian.Uint64(raw[8*i:]))
+		if !finite(out[i]) {
+			r.err = true
+		}
+	}
+	return out
+}
+
+// DecodeRound parses and authenticates a round message: the coordinator
+// named in its spec must have signed it, its session must be exactly the
+// round's (members, threshold, operation, bounds, exact release, the nonce
+// that binds the global state) and the global state must fit the stage.
+// It does not check that this node may join: see [AcceptList].
+func DecodeRound(msg []byte) (*Round, error) {
+	if len(msg) > maxRoundMessage || len(msg) < 64 {
+		return nil, fmt.Errorf("%w: round message of %d bytes", ErrMalformed, len(msg))
+	}
+	body, sig := msg[:len(msg)-64], msg[len(msg)-64:]
+	r := &reader{b: body}
+	if string(r.take(len(roundTag)+1)) != roundTag+"\x00" {
+		return nil, fmt.Errorf("%w: not a round message", ErrMalformed)
+	}
+	fed, err := DecodeFederation(r.take(min(r.u32(), maxSpecBytes+1)))
+	if err != nil {
+		return nil, err
+	}
+	if nodekey.PublicKey(fed.lit.Coordinator).Verify(body, sig) != nil {
+		return nil, ErrAuth
+	}
+	rd := &Round{Federation: fed, Index: r.u32()}
+	if st := r.take(1); st != nil {
+		rd.Stage = Stage(st[0])
+	}
+	sess := r.take(min(r.u32(), 8<<10))
+	in := fed.lit.Model.Inputs
+	rd.Global = Global{Mean: r.floats(in), Std: r.floats(in), Params: r.floats(fed.Parameters())}
+	if r.err || len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: round message layout", ErrMalformed)
+	}
+	if rd.Session, err = mpc.DecodeSession(sess); err != nil {
+		return nil, err
+	}
+	if err := rd.check(); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// check compares the round's session with the one its stage and global
+// state determine, deadlines aside, and the global state with the stage.
+func (r *Round) check() error {
+	fed, g := r.Federation, &r.Global
+	stats := r.Stage == StageStats
+	if !slices.Contains(fed.Plan(), r.Stage) || r.Index < 0 || r.Index >= len(fed.Plan()) || fed.Plan()[r.Index] != r.Stage {
+		return fmt.Errorf("%w: round %d is not of stage %s in the federation's plan", ErrMalformed, r.Index, r.Stage)
+	}
+	if stats != (len(g.Mean) == 0) || len(g.Mean) != len(g.Std) || stats != (len(g.Params) == 0) {
+		return fmt.Errorf("%w: global state does not fit stage %s", ErrMalformed, r.Stage)
+	}
+	for _, s := range g.Std {
+		if !(s > 0) {
+			return fmt.Errorf("%w: standard deviation ≤ 0", ErrMalformed)
+		}
+	}
+	got := r.Session.Literal()
+	want := fed.sessionShape(r.Stage, roundNonce(fed, r.Index, r.Stage, g), got.AcceptBy)
+	want.AcceptBy, want.InputBy, want.ReportBy, want.OutputBy = got.AcceptBy, got.InputBy, got.ReportBy, got.OutputBy
+	ws, err := mpc.NewSessionFromLiteral(want)
+	if err != nil || ws.ID() != r.Session.ID() {
+		return fmt.Errorf("%w: the round's session is not the one the federation and global model determine", ErrMalformed)
+	}
+	return nil
+}
+
+// Net returns the global model as a train.Net (a mask marks pruned
+// weights in the stages after pruning).
+func (r *Round) Net() (*train.Net, error) {
+	return netOf(r.Federation, r.Global.Params, r.Stage == StagePrune || (r.Stage >= StageQAT && r.Federation.lit.Compression.Prune > 0))
+}
+
+// Standardizer is the federation's standardizer (after the stats round).
+func (g *Global) Standardizer() train.Standardizer {
+	return train.Standardizer{Mean: slices.Clone(g.Mean), Std: slices.Clone(g.Std)}
+}
+
+// netOf lays params out as a net of the federation's architecture: per
+// layer the weights (row-major, out × in), then the biases.
+func netOf(fed *Federation, params []float64, masked bool) (*train.Net, error) {
+	if len(params) != fed.Parameters() {
+		return nil, fmt.Errorf("%w: %d parameters, the model has %d", ErrMalformed, len(params), fed.Parameters())
+	}
+	sz := fed.Sizes()
+	n := &train.Net{Sizes: sz, Act: fed.act}
+	off := 0
+	for l := 0; l+1 < len(sz); l++ {
+		in, out := sz[l], sz[l+1]
+		w := mat.NewDense(out, in, slices.Clone(params[off:off+in*out]))
+		off += in * out
+		n.W = append(n.W, w)
+		n.B = append(n.B, slices.Clone(params[off:off+out]))
+		off += out
+		if masked {
+			m := mat.NewDense(out, in, nil)
+			md := m.RawMatrix().Data
+			for i, v := range w.RawMatrix().Data {
+				if v != 0 {
+					md[i] = 1
+				}
+			}
+			n.Mask = append(n.Mask, m)
+		}
+	}
+	return n, nil
+}
+
+// flatten is netOf's inverse.
+func flatten(n *train.Net) []float64 {
+	var p []float64
+	for l := range n.W {
+		p = append(p, n.W[l].RawMatrix().Data...)
+		p = append(p, n.B[l]...)
+	}
+	return p
+}
