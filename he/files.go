@@ -2,6 +2,7 @@ package he
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -46,13 +47,27 @@ import (
 // polynomial that lattigo's ringqp.UniformSampler, at level limbs−1 and
 // driven by sampling.NewKeyedPRNG(seed), writes, read as it comes in the NTT
 // domain (see [Client.EncryptSeeded]).
+//
+// Version 3 (written by [WriteKeyedCiphertextFile], for ciphertexts at rest
+// such as `aios encrypt`'s files) is version 2 with the 16-byte fingerprint
+// of the key material the ciphertexts were made for
+// ([KeyMaterial.Fingerprint]) after the parameters ID:
+//
+//	ciphertext file: "AIOSCTXT" | u16 version (3) | 32-byte parameters ID |
+//	                 16-byte key fingerprint | u32 count | count × entry
+//
+// [ReadCiphertextFileFor] refuses a version-3 file made for other keys
+// ([ErrWrongKeys]), so that decrypting with the wrong secret key is an error
+// instead of noise. Nodes take versions 1 and 2 in requests.
 const (
 	keyFileMagic = "AIOSKEYS"
 	ctFileMagic  = "AIOSCTXT"
 	fileVersion  = 1
 
-	// ctFileCompact is the version of the compact ciphertext file.
+	// ctFileCompact is the version of the compact ciphertext file,
+	// ctFileKeyed the compact file with its key fingerprint.
 	ctFileCompact = 2
+	ctFileKeyed   = 3
 
 	tagParams         = 1
 	tagSecretKey      = 2
@@ -64,6 +79,10 @@ const (
 // ErrFileFormat is wrapped by every error about a key or ciphertext file's
 // framing (as opposed to its lattigo content, see [DecodeError]).
 var ErrFileFormat = errors.New("he: bad file")
+
+// ErrWrongKeys reports a ciphertext file made for other key material than
+// the keys it is read with.
+var ErrWrongKeys = errors.New("he: ciphertexts made for other keys")
 
 func fileErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrFileFormat, fmt.Sprintf(format, args...))
@@ -253,7 +272,7 @@ const MaxCiphertextsPerFile = 1 << 20
 // WriteCiphertextFile writes cts, made under p, to w (version 1: lattigo's
 // encoding of each ciphertext).
 func WriteCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error {
-	bw, err := writeCiphertextHeader(w, p, fileVersion, len(cts))
+	bw, err := writeCiphertextHeader(w, p, fileVersion, nil, len(cts))
 	if err != nil {
 		return err
 	}
@@ -273,7 +292,7 @@ func WriteCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error
 
 // writeCiphertextHeader writes the header of a ciphertext file of the given
 // version and count and returns the buffered writer for the entries.
-func writeCiphertextHeader(w io.Writer, p Parameters, version uint16, count int) (*bufio.Writer, error) {
+func writeCiphertextHeader(w io.Writer, p Parameters, version uint16, fingerprint []byte, count int) (*bufio.Writer, error) {
 	if count > MaxCiphertextsPerFile {
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
@@ -282,47 +301,80 @@ func writeCiphertextHeader(w io.Writer, p Parameters, version uint16, count int)
 	binary.Write(bw, binary.LittleEndian, version)
 	id, _ := hex.DecodeString(p.ID())
 	bw.Write(id)
+	bw.Write(fingerprint) // version 3 only
 	binary.Write(bw, binary.LittleEndian, uint32(count))
 	return bw, nil
 }
 
-// ReadCiphertextFile reads a ciphertext file of either version and checks
+// ReadCiphertextFile reads a ciphertext file of any version and checks
 // that it was made under p and that every ciphertext is valid for p under
-// l. Seeded ciphertexts of a version-2 file come back with c1 expanded from
-// their seed, and the seed in [EncryptedVector.Seed].
+// l. Seeded ciphertexts of a version-2 or -3 file come back with c1
+// expanded from their seed, and the seed in [EncryptedVector.Seed]. A
+// version-3 file's key fingerprint is not checked: see
+// [ReadCiphertextFileFor].
 func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, error) {
-	br := bufio.NewReader(r)
-	version, err := readMagic(br, ctFileMagic, ctFileCompact)
+	out, _, err := readCiphertextFile(r, p, l)
+	return out, err
+}
+
+// ReadCiphertextFileFor is [ReadCiphertextFile] under km's parameters, and
+// it refuses a version-3 file whose key fingerprint is not km's with an
+// error wrapping [ErrWrongKeys]. (Files of versions 1 and 2 carry no
+// fingerprint.)
+func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedVector, error) {
+	out, fp, err := readCiphertextFile(r, km.Params, l)
 	if err != nil {
 		return nil, err
 	}
+	if want := km.Fingerprint(); fp != nil && !bytes.Equal(fp, want[:]) {
+		return nil, fmt.Errorf("%w: the file was made for key material %x, these keys are %x", ErrWrongKeys, fp, want)
+	}
+	return out, nil
+}
+
+func readCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
+	br := bufio.NewReader(r)
+	version, err := readMagic(br, ctFileMagic, ctFileKeyed)
+	if err != nil {
+		return nil, nil, err
+	}
 	id := make([]byte, 32)
 	if _, err := io.ReadFull(br, id); err != nil {
-		return nil, fileErr("read parameters ID: %v", err)
+		return nil, nil, fileErr("read parameters ID: %v", err)
 	}
 	if got := hex.EncodeToString(id); got != p.ID() {
-		return nil, &DecodeError{What: "ciphertext file", Offset: 10,
+		return nil, nil, &DecodeError{What: "ciphertext file", Offset: 10,
 			Reason: fmt.Sprintf("made under parameters %.12s…, the keys are for %s (%.12s…)", got, p.Name(), p.ID()), Err: ErrParamsMismatch}
+	}
+	var fp []byte
+	if version == ctFileKeyed {
+		fp = make([]byte, FingerprintSize)
+		if _, err := io.ReadFull(br, fp); err != nil {
+			return nil, nil, fileErr("read key fingerprint: %v", err)
+		}
+		if bytes.Equal(fp, make([]byte, FingerprintSize)) {
+			fp = nil // made with key material that has no public key: unknown
+		}
 	}
 	var count uint32
 	if err := binary.Read(br, binary.LittleEndian, &count); err != nil {
-		return nil, fileErr("read count: %v", err)
+		return nil, nil, fileErr("read count: %v", err)
 	}
 	if count > MaxCiphertextsPerFile {
-		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
+		return nil, nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
 	read := readCiphertextEntries
-	if version == ctFileCompact {
+	if version >= ctFileCompact {
 		read = readCompactCiphertextEntries
 	}
 	out, err := read(br, p, l, int(count))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, fileErr("trailing data after %d ciphertexts", count)
+		return nil, nil, fileErr("trailing data after %d ciphertexts", count)
 	}
-	return out, nil
+	return out, fp, nil
 }
 
 // readCiphertextEntries reads count entries of a version-1 file.

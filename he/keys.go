@@ -61,6 +61,30 @@ type KeyMaterial struct {
 	Evaluation *EvaluationKeySet
 }
 
+// FingerprintSize is the length of a [KeyMaterial.Fingerprint].
+const FingerprintSize = 16
+
+// Fingerprint identifies the key material without revealing anything
+// secret: the first 16 bytes of SHA-256 of "aios/key-fingerprint/v1", a zero
+// byte and the public key's lattigo encoding (the public key is derived from
+// the secret key, so both name the same keys). Key material without a
+// public key has the zero fingerprint.
+func (km *KeyMaterial) Fingerprint() [FingerprintSize]byte {
+	var fp [FingerprintSize]byte
+	if km == nil || km.PublicKey == nil {
+		return fp
+	}
+	b, err := km.PublicKey.MarshalBinary()
+	if err != nil {
+		return fp
+	}
+	h := sha256.New()
+	h.Write([]byte("aios/key-fingerprint/v1\x00"))
+	h.Write(b)
+	copy(fp[:], h.Sum(nil))
+	return fp
+}
+
 // EvaluationKeySet is the public evaluation keys a node needs to compute on a
 // client's ciphertexts, with the content identifier under which a node
 // stores it.

@@ -87,7 +87,19 @@ func expandC1(p Parameters, seed []byte, level int, c1 ring.Poly) {
 // an error wrapping [ErrSeedMismatch] for a seeded vector whose c1 is not
 // its seed's expansion.
 func WriteCompactCiphertextFile(w io.Writer, p Parameters, cts []EncryptedVector) error {
-	bw, err := writeCiphertextHeader(w, p, ctFileCompact, len(cts))
+	return writeCompact(w, p, ctFileCompact, nil, cts)
+}
+
+// WriteKeyedCiphertextFile writes cts, made with km, as
+// [WriteCompactCiphertextFile] does, in version 3 of the file: with km's
+// fingerprint, which [ReadCiphertextFileFor] checks.
+func WriteKeyedCiphertextFile(w io.Writer, km *KeyMaterial, cts []EncryptedVector) error {
+	fp := km.Fingerprint()
+	return writeCompact(w, km.Params, ctFileKeyed, fp[:], cts)
+}
+
+func writeCompact(w io.Writer, p Parameters, version uint16, fingerprint []byte, cts []EncryptedVector) error {
+	bw, err := writeCiphertextHeader(w, p, version, fingerprint, len(cts))
 	if err != nil {
 		return err
 	}

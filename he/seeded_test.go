@@ -376,8 +376,13 @@ func FuzzReadCompactCiphertextFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	buf.Reset()
+	if err := WriteKeyedCiphertextFile(&buf, km, []EncryptedVector{seeded}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes()) // version 3, with the key fingerprint
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = ReadCiphertextFile(bytes.NewReader(b), p, DefaultLimits)
+		_, _ = ReadCiphertextFileFor(bytes.NewReader(b), km, DefaultLimits)
 	})
 }
 
@@ -417,5 +422,51 @@ func TestMetaDataWithoutScaleModulus(t *testing.T) {
 	}
 	if _, err := ReadCiphertextFile(bytes.NewReader(noMod(buf.Bytes())), p, DefaultLimits); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("version 2: err = %v", err)
+	}
+}
+
+// TestKeyedCiphertextFile: a version-3 file carries the fingerprint of the
+// keys it was made for, and ReadCiphertextFileFor refuses other keys of the
+// same parameters (issue 12, item 14).
+func TestKeyedCiphertextFile(t *testing.T) {
+	p, err := PresetByName("n12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := GenerateKeys(p, KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := GenerateKeys(p, KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine.Fingerprint() == other.Fingerprint() || mine.Fingerprint() == ([FingerprintSize]byte{}) {
+		t.Fatal("fingerprints do not tell key material apart")
+	}
+	v, err := NewClient(mine).EncryptSeeded([]float64{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteKeyedCiphertextFile(&buf, mine, []EncryptedVector{v}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCiphertextFileFor(bytes.NewReader(buf.Bytes()), mine, DefaultLimits); err != nil {
+		t.Fatalf("the keys it was made for: %v", err)
+	}
+	if _, err := ReadCiphertextFileFor(bytes.NewReader(buf.Bytes()), other, DefaultLimits); !errors.Is(err, ErrWrongKeys) {
+		t.Fatalf("other keys: %v", err)
+	}
+	if got, err := ReadCiphertextFile(bytes.NewReader(buf.Bytes()), p, DefaultLimits); err != nil || len(got) != 1 {
+		t.Fatalf("read without a key check: %d, %v", len(got), err)
+	}
+	// Files of versions 1 and 2 carry no fingerprint and read with any keys.
+	buf.Reset()
+	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{v}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCiphertextFileFor(&buf, other, DefaultLimits); err != nil {
+		t.Fatalf("version 2 with other keys: %v", err)
 	}
 }

@@ -51,7 +51,7 @@ func (c *decryptCmd) run(_ context.Context, e *env) error {
 		return err
 	}
 	defer closeIn()
-	cts, err := he.ReadCiphertextFile(r, km.Params, he.DefaultLimits)
+	cts, err := he.ReadCiphertextFileFor(r, km, he.DefaultLimits) // refuses a file made for other keys
 	if err != nil {
 		return err
 	}

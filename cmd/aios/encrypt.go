@@ -72,7 +72,7 @@ func (c *encryptCmd) run(_ context.Context, e *env) error {
 	var size int64
 	if err := writeFileWith(c.out, 0o644, c.force, func(w io.Writer) error {
 		cw := &countingWriter{w: w}
-		err := he.WriteCiphertextFile(cw, km.Params, cts)
+		err := he.WriteKeyedCiphertextFile(cw, km, cts) // with the keys' fingerprint, which decrypt checks
 		size = cw.n
 		return err
 	}); err != nil {
