@@ -105,7 +105,7 @@ func (c *Client) EnsureKeysWith(ctx context.Context, info schema.ModelInfo, pack
 			}
 		}
 	}
-	evk, err := uploadEncoding(km.Evaluation)
+	evk, err := UploadEncoding(km.Evaluation)
 	if err != nil {
 		return nil, schema.KeyInfo{}, err
 	}
@@ -113,11 +113,11 @@ func (c *Client) EnsureKeysWith(ctx context.Context, info schema.ModelInfo, pack
 	return km, key, err
 }
 
-// uploadEncoding is the smallest encoding of set the node takes: the seeded
+// UploadEncoding is the smallest encoding of set the node takes: the seeded
 // one (about a third of the bytes with tight limbs) for a set generated
 // seeded, lattigo's own otherwise. The node stores either under the same
 // ID.
-func uploadEncoding(set *he.EvaluationKeySet) ([]byte, error) {
+func UploadEncoding(set *he.EvaluationKeySet) ([]byte, error) {
 	if set.Seeded() {
 		return set.MarshalSeeded()
 	}

@@ -21,7 +21,8 @@ type inferReport struct {
 	Packing   string             `json:"packing"`
 	Preset    string             `json:"preset"`
 	KeyID     string             `json:"key_id"`
-	KeyBytes  int64              `json:"key_bytes"`
+	KeyBytes  int64              `json:"key_bytes"`        // the set on the node (lattigo's encoding)
+	KeyUpload int                `json:"key_upload_bytes"` // what the upload sent (seeded where the keys are)
 	Data      string             `json:"data"`
 	Split     string             `json:"split"`
 	Accuracy  float64            `json:"accuracy"`
@@ -102,9 +103,13 @@ func (c *inferCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	elapsed := time.Since(start)
+	evk, err := client.UploadEncoding(km.Evaluation)
+	if err != nil {
+		return err
+	}
 	pred := inference.Argmax(logits)
 	res := inferReport{Server: c.server, Model: info.ID, ModelName: info.Name, Packing: pk.String(), Preset: info.Preset,
-		KeyID: key.ID, KeyBytes: key.Bytes, Data: c.data, Split: c.split, Accuracy: inference.AccuracyOf(pred, d.Y),
+		KeyID: key.ID, KeyBytes: key.Bytes, KeyUpload: len(evk), Data: c.data, Split: c.split, Accuracy: inference.AccuracyOf(pred, d.Y),
 		Seconds: elapsed.Seconds(), PerSecond: float64(d.Len()) / elapsed.Seconds(), Stats: st, Expected: info.Accuracy}
 	if h, err := cl.Health(ctx); err == nil {
 		res.Accel, _ = h["accel"].(string)
@@ -150,8 +155,8 @@ func (c *inferCmd) printReport(w io.Writer, res inferReport, n int, info schema.
 	}
 	fmt.Fprintf(w, "time:      %.2f s end to end, %.0f predictions/s (encrypt %.2f s, node round trips %.2f s, decrypt %.2f s)\n",
 		res.Seconds, res.PerSecond, st.EncryptSeconds, st.ServerSeconds, st.DecryptSeconds)
-	fmt.Fprintf(w, "traffic:   %.1f MB up, %.1f MB down in %d requests; evaluation keys %.1f MB (uploaded once)\n",
-		float64(st.BytesUp)/1e6, float64(st.BytesDown)/1e6, st.Requests, float64(res.KeyBytes)/1e6)
+	fmt.Fprintf(w, "traffic:   %.1f MB up, %.1f MB down in %d requests; evaluation keys %.1f MB uploaded once (%.1f MB on the node)\n",
+		float64(st.BytesUp)/1e6, float64(st.BytesDown)/1e6, st.Requests, float64(res.KeyUpload)/1e6, float64(res.KeyBytes)/1e6)
 	return nil
 }
 
