@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,13 +124,15 @@ func TestHealthParamsOpenAPI(t *testing.T) {
 	}
 }
 
-// specRoutes reads the paths and their methods from the OpenAPI document
-// (its paths section is two-space indented YAML keys).
-func specRoutes(spec []byte) map[string]bool {
-	routes := map[string]bool{}
+// specStatuses reads the paths, their methods and each method's response
+// statuses from the OpenAPI document (its paths section is YAML indented
+// two spaces per level: path, method, responses, status).
+func specStatuses(spec []byte) map[string]map[int]bool {
+	routes := map[string]map[int]bool{}
 	pathRE := regexp.MustCompile(`^  (/[^:]*):\s*$`)
 	methodRE := regexp.MustCompile(`^    (get|post|put|patch|delete):`)
-	inPaths, current := false, ""
+	statusRE := regexp.MustCompile(`^        "([1-5][0-9][0-9])":`)
+	inPaths, path, route := false, "", ""
 	for _, line := range strings.Split(string(spec), "\n") {
 		switch {
 		case line == "paths:":
@@ -137,10 +140,23 @@ func specRoutes(spec []byte) map[string]bool {
 		case inPaths && len(line) > 0 && line[0] != ' ':
 			inPaths = false
 		case inPaths && pathRE.MatchString(line):
-			current = pathRE.FindStringSubmatch(line)[1]
+			path, route = pathRE.FindStringSubmatch(line)[1], ""
 		case inPaths && methodRE.MatchString(line):
-			routes[strings.ToUpper(methodRE.FindStringSubmatch(line)[1])+" "+current] = true
+			route = strings.ToUpper(methodRE.FindStringSubmatch(line)[1]) + " " + path
+			routes[route] = map[int]bool{}
+		case inPaths && route != "" && statusRE.MatchString(line):
+			status, _ := strconv.Atoi(statusRE.FindStringSubmatch(line)[1])
+			routes[route][status] = true
 		}
+	}
+	return routes
+}
+
+// specRoutes is the set of documented routes ("METHOD /path").
+func specRoutes(spec []byte) map[string]bool {
+	routes := map[string]bool{}
+	for r := range specStatuses(spec) {
+		routes[r] = true
 	}
 	return routes
 }
