@@ -182,6 +182,12 @@ func TestInferOverHTTP(t *testing.T) {
 	if info.Features != 64 || len(info.Classes) != 10 || info.Packings["batch"].Relinearization != (f.model.Depth() > 0) {
 		t.Fatalf("model info: %+v", info)
 	}
+	// The single packing's input: the 64 features in every block of
+	// period[0] slots, N/2 / period[0] blocks.
+	single := info.Packings["single"]
+	if len(single.Period) == 0 || single.Period[0] != 64 || single.Replicas != f.keys.Params.MaxSlots()/64 {
+		t.Fatalf("single packing: period %v, replicas %d, want 64 and %d", single.Period, single.Replicas, f.keys.Params.MaxSlots()/64)
+	}
 	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
 		samples := f.samples
 		if packing == inference.Single {
