@@ -385,7 +385,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 // presetInfo is a preset as GET /v1/params lists it: the summary and the
 // parameters in lattigo's own JSON, from which any lattigo program builds
-// the identical ckks.Parameters (its SHA-256 is the params ID).
+// the identical ckks.Parameters. The params ID (Info.ID) is the SHA-256 of
+// ckks.Parameters.MarshalJSON's bytes; writeJSON indents Lattigo, so a
+// client hashes it re-encoded, not as it arrives.
 type presetInfo struct {
 	he.Info
 	Lattigo json.RawMessage `json:"lattigo"`
