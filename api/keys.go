@@ -29,8 +29,7 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit := min(int64(he.MaxEvaluationKeySetBytes(p, s.cfg.KeyLimits)), s.cfg.MaxKeyBytes)
-	body, err := s.readBody(w, r, limit)
+	body, err := s.readBody(w, r, s.keyBodyLimit(p))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
