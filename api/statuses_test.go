@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -128,5 +130,29 @@ func TestOpenAPIStatuses(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenAPIAccuracyKeys: the document's ModelInfo.accuracy lists exactly
+// the keys of inference.Accuracy.
+func TestOpenAPIAccuracyKeys(t *testing.T) {
+	spec := string(OpenAPISpec())
+	start := strings.Index(spec, "\n        accuracy:\n")
+	end := strings.Index(spec, "\n        dataset:")
+	if start < 0 || end < start {
+		t.Fatal("no accuracy object in ModelInfo")
+	}
+	documented := regexp.MustCompile(`(?m)^            ([a-z_]+):`).FindAllStringSubmatch(spec[start:end], -1)
+	var want, got []string
+	for f := range reflect.TypeFor[inference.Accuracy]().Fields() {
+		want = append(want, strings.Split(f.Tag.Get("json"), ",")[0])
+	}
+	for _, m := range documented {
+		got = append(got, m[1])
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("accuracy keys documented %v, inference.Accuracy has %v", got, want)
 	}
 }
