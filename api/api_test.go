@@ -3,17 +3,21 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api/schema"
@@ -123,13 +127,15 @@ func TestHealthParamsOpenAPI(t *testing.T) {
 	}
 }
 
-// specRoutes reads the paths and their methods from the OpenAPI document
-// (its paths section is two-space indented YAML keys).
-func specRoutes(spec []byte) map[string]bool {
-	routes := map[string]bool{}
+// specStatuses reads the paths, their methods and each method's response
+// statuses from the OpenAPI document (its paths section is YAML indented
+// two spaces per level: path, method, responses, status).
+func specStatuses(spec []byte) map[string]map[int]bool {
+	routes := map[string]map[int]bool{}
 	pathRE := regexp.MustCompile(`^  (/[^:]*):\s*$`)
 	methodRE := regexp.MustCompile(`^    (get|post|put|patch|delete):`)
-	inPaths, current := false, ""
+	statusRE := regexp.MustCompile(`^        "([1-5][0-9][0-9])":`)
+	inPaths, path, route := false, "", ""
 	for _, line := range strings.Split(string(spec), "\n") {
 		switch {
 		case line == "paths:":
@@ -137,10 +143,23 @@ func specRoutes(spec []byte) map[string]bool {
 		case inPaths && len(line) > 0 && line[0] != ' ':
 			inPaths = false
 		case inPaths && pathRE.MatchString(line):
-			current = pathRE.FindStringSubmatch(line)[1]
+			path, route = pathRE.FindStringSubmatch(line)[1], ""
 		case inPaths && methodRE.MatchString(line):
-			routes[strings.ToUpper(methodRE.FindStringSubmatch(line)[1])+" "+current] = true
+			route = strings.ToUpper(methodRE.FindStringSubmatch(line)[1]) + " " + path
+			routes[route] = map[int]bool{}
+		case inPaths && route != "" && statusRE.MatchString(line):
+			status, _ := strconv.Atoi(statusRE.FindStringSubmatch(line)[1])
+			routes[route][status] = true
 		}
+	}
+	return routes
+}
+
+// specRoutes is the set of documented routes ("METHOD /path").
+func specRoutes(spec []byte) map[string]bool {
+	routes := map[string]bool{}
+	for r := range specStatuses(spec) {
+		routes[r] = true
 	}
 	return routes
 }
@@ -399,5 +418,44 @@ func TestKeyCacheBound(t *testing.T) {
 	}
 	if c.size() > c.limit || c.get(sets[2].ID()) == nil || c.get(sets[0].ID()) != nil {
 		t.Fatalf("cache holds %d of %d bytes; newest present %v", c.size(), c.limit, c.get(sets[2].ID()) != nil)
+	}
+}
+
+// TestParamsID checks the parameters ID as the document defines it: each
+// preset's served id is the SHA-256 of lattigo's MarshalJSON of the
+// parameters built from the served lattigo JSON, and of that JSON compacted.
+func TestParamsID(t *testing.T) {
+	n := newTestNode(t, Config{})
+	resp, b := n.do("GET", "/v1/params", "", nil)
+	var got struct {
+		Presets []struct {
+			Name    string          `json:"name"`
+			ID      string          `json:"id"`
+			Lattigo json.RawMessage `json:"lattigo"`
+		} `json:"presets"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &got) != nil || len(got.Presets) == 0 {
+		t.Fatalf("params: %d %s", resp.StatusCode, b)
+	}
+	for _, p := range got.Presets {
+		var params ckks.Parameters
+		if err := params.UnmarshalJSON(p.Lattigo); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		canon, err := params.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, p.Lattigo); err != nil {
+			t.Fatal(err)
+		}
+		remarshalled, compacted := sha256.Sum256(canon), sha256.Sum256(compact.Bytes())
+		if p.ID != hex.EncodeToString(remarshalled[:]) || p.ID != hex.EncodeToString(compacted[:]) {
+			t.Errorf("%s: id %s, SHA-256 of the re-encoded lattigo JSON %x, of the compacted %x", p.Name, p.ID, remarshalled, compacted)
+		}
+		if preset, err := he.PresetByName(p.Name); err != nil || preset.ID() != p.ID {
+			t.Errorf("%s: served id %s, he.Parameters.ID %s (%v)", p.Name, p.ID, preset.ID(), err)
+		}
 	}
 }

@@ -182,6 +182,12 @@ func TestInferOverHTTP(t *testing.T) {
 	if info.Features != 64 || len(info.Classes) != 10 || info.Packings["batch"].Relinearization != (f.model.Depth() > 0) {
 		t.Fatalf("model info: %+v", info)
 	}
+	// The single packing's input: the 64 features in every block of
+	// period[0] slots, N/2 / period[0] blocks.
+	single := info.Packings["single"]
+	if len(single.Period) == 0 || single.Period[0] != 64 || single.Replicas != f.keys.Params.MaxSlots()/64 {
+		t.Fatalf("single packing: period %v, replicas %d, want 64 and %d", single.Period, single.Replicas, f.keys.Params.MaxSlots()/64)
+	}
 	for _, packing := range []inference.Packing{inference.Batch, inference.Single} {
 		samples := f.samples
 		if packing == inference.Single {
@@ -210,6 +216,9 @@ func TestJobsOverHTTP(t *testing.T) {
 	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil || job.Status != schema.JobQueued && job.Status != schema.JobRunning {
 		t.Fatalf("submit: %d %s", resp.StatusCode, b)
 	}
+	if loc := resp.Header.Get("Location"); loc != "/v1/jobs/"+job.ID {
+		t.Errorf("202 Location %q, want /v1/jobs/%s", loc, job.ID)
+	}
 	if resp, _ := n.do("GET", "/v1/jobs/"+job.ID, n.token(RoleClient), nil); resp.StatusCode != 404 {
 		t.Fatalf("another client sees the job: %d", resp.StatusCode)
 	}
@@ -222,12 +231,13 @@ func TestJobsOverHTTP(t *testing.T) {
 		_, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
 		json.Unmarshal(b, &job)
 	}
-	if job.Done != job.Total || job.Samples != len(f.samples) || job.FinishedAt == nil {
+	// done and total count batches: the input is one batch of F ciphertexts.
+	if job.Done != 1 || job.Total != 1 || job.Samples != len(f.samples) || job.FinishedAt == nil {
 		t.Fatalf("finished job: %+v", job)
 	}
 	resp, out := n.do("GET", "/v1/jobs/"+job.ID+"/result", n.tokens[RoleClient], nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("result: %d %s", resp.StatusCode, out)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Aios-Samples") != fmt.Sprint(len(f.samples)) {
+		t.Fatalf("result: %d, X-Aios-Samples %q: %s", resp.StatusCode, resp.Header.Get("X-Aios-Samples"), out)
 	}
 	pred := decryptPredictions(t, f, c, inference.Batch, out, len(f.samples))
 	for i := range pred {

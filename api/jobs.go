@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/go-chi/chi/v5"
@@ -55,6 +57,9 @@ func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, e
 		}
 		j.input = in
 	}
+	// The keys are looked up when the job starts: a job whose key set was
+	// deleted while it waited fails here with not_found; once it has them
+	// it finishes whatever happens to the key set.
 	keys, _, err := j.s.evaluationKeys(ctx, j.owner, j.keyID)
 	if err != nil {
 		return nil, err
@@ -280,4 +285,18 @@ func (c *evaluatorCache) get(m *loadedModel, keys *he.EvaluationKeySet, packing 
 		c.order = c.order[1:]
 	}
 	return ev, nil
+}
+
+// remove forgets the evaluators built on key set keyID; an evaluation
+// that holds one already keeps it.
+func (c *evaluatorCache) remove(keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order = slices.DeleteFunc(c.order, func(k string) bool {
+		if strings.Contains(k, "/"+keyID+"/") {
+			delete(c.byKey, k)
+			return true
+		}
+		return false
+	})
 }

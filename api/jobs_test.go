@@ -1,12 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/store"
 )
 
@@ -49,5 +53,68 @@ func TestJobsSchema(t *testing.T) {
 	var job schema.JobInfo
 	if resp.StatusCode != 200 || json.Unmarshal(b, &job) != nil || job.Status != schema.JobFailed || job.Error != "it failed" || job.Samples != 3 {
 		t.Fatalf("job of an older release: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestKeyDeletedUnderJob: a queued job whose key set is deleted before it
+// starts fails with not_found; an evaluation that holds its keys already
+// finishes after the delete, which drops the cached keys and evaluators.
+func TestKeyDeletedUnderJob(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{})
+	_, body := encryptFor(t, f, inference.Batch, f.samples)
+
+	// Running: the keys and the evaluator are in hand before the delete.
+	m, err := n.srv.model(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _, err := n.srv.evaluationKeys(context.Background(), "", keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := n.srv.evaluators.get(m, keys, inference.Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := m.server.ReadInput(inference.Batch, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Queued: the job waits for memory before it looks its keys up. All
+	// but what the upload itself reserves is held here, less than the
+	// job's run needs (jobRunFactor > uploadFactor).
+	hold, err := n.srv.mem.reserve(n.srv.mem.limit - int64(len(body))*uploadFactor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, b := n.do("POST", fmt.Sprintf("/v1/jobs?model=%s&key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], body)
+	var job schema.JobInfo
+	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil {
+		hold()
+		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	}
+	resp, b = n.do("DELETE", "/v1/keys/"+keyID, n.tokens[RoleClient], nil)
+	hold()
+	if resp.StatusCode != 204 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, b)
+	}
+	if n.srv.keys.get(keyID) != nil || len(n.srv.evaluators.byKey) != 0 {
+		t.Error("deleted key set still cached")
+	}
+	if _, err := ev.EvaluateInput(context.Background(), in, nil); err != nil {
+		t.Errorf("evaluation holding the deleted keys: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for job.Status != schema.JobFailed {
+		if time.Now().After(deadline) || job.Status == schema.JobDone {
+			t.Fatalf("job after its key set was deleted: %+v", job)
+		}
+		time.Sleep(20 * time.Millisecond)
+		_, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
+		json.Unmarshal(b, &job)
+	}
+	if !strings.Contains(job.Error, "not found") {
+		t.Errorf("job error %q, want not found", job.Error)
 	}
 }

@@ -29,8 +29,7 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit := min(int64(he.MaxEvaluationKeySetBytes(p, s.cfg.KeyLimits)), s.cfg.MaxKeyBytes)
-	body, err := s.readBody(w, r, limit)
+	body, err := s.readBody(w, r, s.keyBodyLimit(p))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -113,6 +112,12 @@ func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// handleDeleteKey forgets one of the caller's key sets: its row, and once
+// no client holds it, its blob, its cache entry and the evaluators built on
+// it. A job that is running already holds its keys and evaluator and
+// finishes; a job that starts afterwards (a queued one) finds no key set
+// and fails with not_found (inferenceJob.Run looks its keys up when it
+// starts).
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	owner := ownerFilter(principalOf(r.Context()))
 	id := chi.URLParam(r, "id")
@@ -127,6 +132,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	var left int
 	if err := s.db.SQL().QueryRowContext(r.Context(), `SELECT COUNT(*) FROM eval_keys WHERE id = ?`, id).Scan(&left); err == nil && left == 0 {
 		s.keys.remove(id)
+		s.evaluators.remove(id)
 		if err := s.blobs.Delete(id); err != nil {
 			s.log.WarnContext(r.Context(), "delete key blob", "err", err)
 		}

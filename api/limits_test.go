@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/mpc"
@@ -310,5 +311,29 @@ func TestSlowInferBodyCutOff(t *testing.T) {
 	t.Logf("/infer: %d after %v", code, time.Since(start).Round(time.Millisecond))
 	if code != http.StatusRequestTimeout {
 		t.Errorf("/infer: status %d, want 408", code)
+	}
+}
+
+// TestParamsLimits: GET /v1/params publishes the limits the routes apply,
+// and a key upload one byte above its preset's published limit is 413.
+func TestParamsLimits(t *testing.T) {
+	n := newTestNode(t, Config{MaxInferBytes: 3 << 20, MaxJobBytes: 5 << 20, MaxKeyBytes: 1000})
+	resp, b := n.do("GET", "/v1/params", "", nil)
+	var got struct {
+		Limits schema.Limits `json:"limits"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("params: %d %s", resp.StatusCode, b)
+	}
+	l := got.Limits
+	if l.InferBytes != 3<<20 || l.JobBytes != 5<<20 || l.ModelBytes != 16<<20 || l.JSONBytes != maxJSONBody ||
+		l.MPCInputBytes != maxMPCInputBody || l.MPCMessageBytes != mpc.MaxMessageSize || l.KeyBytes["n12"] != 1000 {
+		t.Fatalf("limits: %+v", l)
+	}
+	for _, size := range []int64{l.KeyBytes["n12"], l.KeyBytes["n12"] + 1} {
+		resp, b = n.do("POST", "/v1/keys?preset=n12", n.tokens[RoleClient], make([]byte, size))
+		if tooLarge := resp.StatusCode == 413; tooLarge != (size > l.KeyBytes["n12"]) {
+			t.Errorf("%d-byte key set: %d %s", size, resp.StatusCode, b)
+		}
 	}
 }

@@ -19,9 +19,11 @@ import (
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/jobs"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store"
+	"github.com/aios-edge/aios/mpc"
 )
 
 // Config configures a node. The zero value of every limit means its default.
@@ -389,7 +391,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 // presetInfo is a preset as GET /v1/params lists it: the summary and the
 // parameters in lattigo's own JSON, from which any lattigo program builds
-// the identical ckks.Parameters (its SHA-256 is the params ID).
+// the identical ckks.Parameters. The params ID (Info.ID) is the SHA-256 of
+// ckks.Parameters.MarshalJSON's bytes; writeJSON indents Lattigo, so a
+// client hashes it re-encoded, not as it arrives.
 type presetInfo struct {
 	he.Info
 	Lattigo json.RawMessage `json:"lattigo"`
@@ -410,7 +414,26 @@ func (s *Server) handleParams(w http.ResponseWriter, r *http.Request) {
 		}
 		infos = append(infos, presetInfo{Info: p.Info(), Lattigo: js})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"presets": infos})
+	writeJSON(w, http.StatusOK, map[string]any{"presets": infos, "limits": s.limits()})
+}
+
+// limits are the body limits the node's routes apply.
+func (s *Server) limits() schema.Limits {
+	l := schema.Limits{InferBytes: s.cfg.MaxInferBytes, JobBytes: s.cfg.MaxJobBytes,
+		ModelBytes: min(s.cfg.MaxModelBytes, inference.MaxModelBytes), KeyBytes: map[string]int64{},
+		JSONBytes: maxJSONBody, MPCInputBytes: maxMPCInputBody, MPCMessageBytes: mpc.MaxMessageSize}
+	for _, name := range he.PresetNames() {
+		if p, err := he.PresetByName(name); err == nil {
+			l.KeyBytes[name] = s.keyBodyLimit(p)
+		}
+	}
+	return l
+}
+
+// keyBodyLimit is the largest evaluation key upload for preset p: the
+// largest set its Galois key limits allow, or MaxKeyBytes if smaller.
+func (s *Server) keyBodyLimit(p he.Parameters) int64 {
+	return min(int64(he.MaxEvaluationKeySetBytes(p, s.cfg.KeyLimits)), s.cfg.MaxKeyBytes)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {

@@ -293,8 +293,9 @@ func (c *Client) DecryptBatch(out []*rlwe.Ciphertext, n int) ([][]float64, error
 	return logits, nil
 }
 
-// EncryptSingle encrypts one sample for the single packing: its features
-// in the first slots, replicated with period Plan.Period[0].
+// EncryptSingle encrypts one sample for the single packing: slot j of all
+// N/2 holds feature j mod Plan.Period[0] (zero past the features), the
+// features repeated N/2 / Plan.Period[0] times.
 func (c *Client) EncryptSingle(x []float64) (*rlwe.Ciphertext, error) {
 	v, err := c.encryptSingle(x)
 	return v.Ciphertext, err
@@ -405,8 +406,9 @@ func (c *Client) Decrypt(out []he.EncryptedVector, n int) ([][]float64, error) {
 	return logits, nil
 }
 
-// replicate returns x in slots [0, len(x)) of a period-long block, zero
-// padded, repeated over slots.
+// replicate returns slots values where value j is x[j mod period], or
+// zero where j mod period ≥ len(x): x in a period-long block, zero padded,
+// repeated over all slots.
 func replicate(x []float64, period, slots int) []float64 {
 	out := make([]float64, slots)
 	for j := range out {

@@ -38,7 +38,15 @@ type PackingInfo struct {
 	InputLevel      int      `json:"input_level"`
 	LogInputScale   int      `json:"log_input_scale"`
 	OutputLevel     int      `json:"output_level"`
-	Period          []int    `json:"period,omitempty"`
+	// Period (single packing) is the replication period of the slots at
+	// each layer boundary (inference.Plan.Period). The input ciphertext's
+	// slot j, for every j in [0, N/2), holds feature j mod Period[0], and
+	// zero where j mod Period[0] ≥ features: the features repeated Replicas
+	// times over all slots.
+	Period []int `json:"period,omitempty"`
+	// Replicas (single packing) is how many copies of the features the
+	// input holds: N/2 / Period[0].
+	Replicas int `json:"replicas,omitempty"`
 	// OutScale (single packing) multiplies decrypted output slot o to give
 	// logit o; the batch packing folds it into the ciphertexts' scale.
 	OutScale []float64 `json:"out_scale,omitempty"`
@@ -55,6 +63,11 @@ func NewPackingInfo(c inference.Contract) PackingInfo {
 		Period: c.Plan.Period, OutScale: c.OutScale, MaxSamples: c.BatchSize}
 	if pi.GaloisElements == nil {
 		pi.GaloisElements = []uint64{}
+	}
+	// A node's contract names a preset that exists (its model was built
+	// for it); one that does not leaves Replicas out.
+	if p, err := he.PresetByName(c.Preset); err == nil && c.Packing == inference.Single && len(c.Plan.Period) > 0 {
+		pi.Replicas = p.MaxSlots() / c.Plan.Period[0]
 	}
 	return pi
 }

@@ -143,6 +143,9 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 			if err := params.UnmarshalJSON(p.Lattigo); err != nil {
 				return nil, err
 			}
+			// The document: "the parameters ID, hex: SHA-256 of the bytes
+			// that lattigo v5's ckks.Parameters.MarshalJSON writes"; the
+			// served lattigo JSON is indented, so it is hashed re-encoded.
 			canon, err := params.MarshalJSON()
 			if err != nil {
 				return nil, err
