@@ -75,6 +75,12 @@ var routeStatuses = map[string]struct {
 	"GET /v1/audit/checkpoint":                   {[]int{200}, [][]error{tokenErrors}},
 	"GET /v1/audit/export":                       {[]int{200}, [][]error{tokenErrors}},
 
+	"POST /v1/fl/federations":            {[]int{201}, [][]error{tokenErrors, bodyErrors, {ErrNotFound, ErrBadRequest}}},
+	"GET /v1/fl/federations/{id}":        {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
+	"GET /v1/fl/federations/{id}/global": {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
+	"GET /v1/fl/federations/{id}/model":  {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
+	"POST /v1/fl/rounds":                 {[]int{202}, [][]error{tokenErrors, bodyErrors, {ErrNotFound, ErrBadRequest}}},
+
 	"POST /v1/mpc/sessions":            {[]int{201}, [][]error{tokenErrors, bodyErrors, {ErrMPCDisabled, mpc.ErrInvalidSession, dp.ErrUnknownBudget, dp.ErrBudgetExhausted}}},
 	"POST /v1/mpc/sessions/{id}/input": {[]int{202}, [][]error{tokenErrors, admitErrors, bodyErrors, {ErrMPCDisabled, ErrForbidden, mpc.ErrUnknownSession, mpc.ErrInput, mpc.ErrInputsFull}}},
 	"GET /v1/mpc/sessions/{id}":        {[]int{200}, [][]error{tokenErrors, {ErrMPCDisabled, ErrBadRequest, mpc.ErrUnknownSession}}},
