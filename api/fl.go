@@ -224,6 +224,23 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 	return out, nil
 }
 
+// flFederation is the fl host and the federation id of a request to a
+// federation's route; it writes the error and reports false when either
+// is missing.
+func (s *Server) flFederation(w http.ResponseWriter, r *http.Request) (*flHost, [32]byte, bool) {
+	h, err := s.flHost()
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, [32]byte{}, false
+	}
+	id, err := federationID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, [32]byte{}, false
+	}
+	return h, id, true
+}
+
 func federationID(r *http.Request) ([32]byte, error) {
 	var id [32]byte
 	v := chi.URLParam(r, "id")
@@ -235,14 +252,8 @@ func federationID(r *http.Request) ([32]byte, error) {
 
 // handleFLStatus is GET /v1/fl/federations/{id}.
 func (s *Server) handleFLStatus(w http.ResponseWriter, r *http.Request) {
-	h, err := s.flHost()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, err := federationID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	h, id, ok := s.flFederation(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.flStatus(h, id)
@@ -255,14 +266,8 @@ func (s *Server) handleFLStatus(w http.ResponseWriter, r *http.Request) {
 
 // handleFLGlobal is GET /v1/fl/federations/{id}/global.
 func (s *Server) handleFLGlobal(w http.ResponseWriter, r *http.Request) {
-	h, err := s.flHost()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, err := federationID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	h, id, ok := s.flFederation(w, r)
+	if !ok {
 		return
 	}
 	fed, g, err := h.coord.Global(id)
@@ -283,14 +288,8 @@ func (s *Server) handleFLGlobal(w http.ResponseWriter, r *http.Request) {
 // handleFLModel is GET /v1/fl/federations/{id}/model: the final .aios
 // model, once the federation is done.
 func (s *Server) handleFLModel(w http.ResponseWriter, r *http.Request) {
-	h, err := s.flHost()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, err := federationID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	h, id, ok := s.flFederation(w, r)
+	if !ok {
 		return
 	}
 	st, err := h.coord.Status(id)
