@@ -22,6 +22,10 @@ type Contract struct {
 	// BatchSize is the most samples one encrypted batch holds: N/2 in the
 	// batch packing, 1 in the single packing ([Client.BatchSize]).
 	BatchSize int
+	// Replicas (single packing) is how many copies of the features an
+	// input ciphertext holds: N/2 / Plan.Period[0] (slot j holds feature
+	// j mod Period[0]); 0 in the batch packing.
+	Replicas int
 	// OutScale (single packing) multiplies decrypted output slot o to give
 	// logit o; the batch packing folds it into the output ciphertexts'
 	// scale, so it is nil there.
@@ -48,6 +52,7 @@ func (m *Model) Contract(packing Packing) (Contract, error) {
 		circuit := m.Circuit()
 		c.OutScale = slices.Clone(circuit[len(circuit)-1].OutScale)
 		c.BatchSize = 1
+		c.Replicas = params.MaxSlots() / plan.Period[0]
 	}
 	return c, nil
 }

@@ -64,11 +64,7 @@ func NewPackingInfo(c inference.Contract) PackingInfo {
 	if pi.GaloisElements == nil {
 		pi.GaloisElements = []uint64{}
 	}
-	// A node's contract names a preset that exists (its model was built
-	// for it); one that does not leaves Replicas out.
-	if p, err := he.PresetByName(c.Preset); err == nil && c.Packing == inference.Single && len(c.Plan.Period) > 0 {
-		pi.Replicas = p.MaxSlots() / c.Plan.Period[0]
-	}
+	pi.Replicas = c.Replicas
 	return pi
 }
 
@@ -83,5 +79,5 @@ func (info ModelInfo) Contract(packing inference.Packing) (inference.Contract, e
 		Keys: he.KeySpec{Relinearization: pi.Relinearization, GaloisElements: pi.GaloisElements},
 		Plan: inference.Plan{Packing: packing, Preset: info.Preset, InputLevel: pi.InputLevel, LogInputScale: pi.LogInputScale,
 			OutputLevel: pi.OutputLevel, Period: pi.Period},
-		OutScale: pi.OutScale, BatchSize: pi.MaxSamples}, nil
+		OutScale: pi.OutScale, BatchSize: pi.MaxSamples, Replicas: pi.Replicas}, nil
 }
