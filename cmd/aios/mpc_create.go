@@ -13,6 +13,7 @@ type mpcCreateCmd struct {
 	serverFlags
 	sessionFlags
 	op, budget, participants, inputParties string
+	inputFrom, releaseTo                   string
 	fracBits, maxItems                     int
 	maxWeight                              float64
 	asJSON                                 bool
@@ -28,6 +29,8 @@ func (c *mpcCreateCmd) declare(fs *flag.FlagSet) {
 	fs.StringVar(&c.budget, "budget", "", "the coordinator's privacy budget that pays for the release")
 	fs.StringVar(&c.participants, "participants", "", "comma-separated node ids (default: the node, then its peers file)")
 	fs.StringVar(&c.inputParties, "input-parties", "", "comma-separated node ids that contribute (default: all)")
+	fs.StringVar(&c.inputFrom, "input-from", "", "comma-separated grantees (token:<id>, role:<role>) that may give this node's input besides you")
+	fs.StringVar(&c.releaseTo, "release-to", "", "comma-separated grantees (token:<id>, role:<role>) that may read the release besides you")
 	jsonFlag(fs, &c.asJSON)
 }
 
@@ -44,7 +47,8 @@ func (c *mpcCreateCmd) run(ctx context.Context, e *env) error {
 	}
 	req := schema.MPCSessionRequest{Participants: splitList(c.participants), InputParties: splitList(c.inputParties),
 		Threshold: c.threshold, Operation: c.op, Dimension: c.dim, FracBits: c.fracBits, Lower: c.lower, Upper: c.upper,
-		MaxWeight: c.maxWeight, MaxItems: c.maxItems, Budget: c.budget, Epsilon: c.epsilon}
+		MaxWeight: c.maxWeight, MaxItems: c.maxItems, Budget: c.budget, Epsilon: c.epsilon,
+		InputFrom: splitList(c.inputFrom), ReleaseTo: splitList(c.releaseTo)}
 	if c.phase > 0 {
 		s := c.phase.Seconds()
 		req.AcceptSeconds, req.InputSeconds, req.ReportSeconds, req.OutputSeconds = s, s, s, s

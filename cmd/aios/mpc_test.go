@@ -88,9 +88,12 @@ func TestMPCCommands(t *testing.T) {
 	}
 	var created schema.MPCSessionStatus
 	out := mustRun(t, "mpc", "create", "--server", servers[0].URL, "--token", tokens[0], "--threshold", "2", "--dim", "3",
-		"--lower", "0", "--upper", "10", "--budget", "b", "--epsilon", "1000", "--phase", "3s", "--json")
+		"--lower", "0", "--upper", "10", "--budget", "b", "--epsilon", "1000", "--phase", "3s", "--release-to", "role:auditor", "--json")
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" {
 		t.Fatalf("create: %v %s", err, out)
+	}
+	if created.Access == nil || !slices.Equal(created.Access.ReleaseTo, []string{"role:auditor"}) {
+		t.Fatalf("create --release-to: access %+v", created.Access)
 	}
 	file := filepath.Join(t.TempDir(), "v")
 	os.WriteFile(file, []byte("4 5\n6\n"), 0o600)
