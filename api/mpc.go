@@ -473,7 +473,7 @@ func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*schema.MPCSessionStatus, e
 			ReconstructSeconds: seconds(o.Stats.Reconstruct), TotalSeconds: seconds(o.Stats.Total), BytesSent: o.Stats.BytesSent, InputBytes: o.Stats.InputBytes}}
 	for _, e := range o.Excluded {
 		x := schema.MPCExcluded{Node: e.Dealer.String(), Phase: e.Phase, Reason: e.Reason,
-			Cheating: e.Reason != mpc.ReasonMissing && e.Reason != mpc.ReasonTooFewVerify && e.Reason != mpc.ReasonTooManyComplaints}
+			Cheating: e.Cheating()}
 		if e.Reporter != (mpc.NodeID{}) {
 			x.Reporter = e.Reporter.String()
 		}

@@ -326,7 +326,7 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 		rs.Included = o.Included
 		for _, e := range o.Excluded {
 			rs.Excluded = append(rs.Excluded, Exclusion{Node: e.Dealer, Reason: e.Reason,
-				Cheating: e.Reason != mpc.ReasonMissing && e.Reason != mpc.ReasonTooFewVerify && e.Reason != mpc.ReasonTooManyComplaints})
+				Cheating: e.Cheating()})
 		}
 		rs.BytesSent = o.Stats.BytesSent + sent
 	}

@@ -117,6 +117,18 @@ const (
 	ReasonTooManyComplaints = "more complaints than shares that can be opened without revealing the input"
 )
 
+// Cheating reports whether the exclusion proves the node did something
+// wrong (a bad dealing, an equivocation, a false accusation), not merely
+// nothing in time, too few verifications, or more complaints than the
+// session could settle.
+func (e *DealerError) Cheating() bool {
+	switch e.Reason {
+	case ReasonMissing, ReasonTooFewVerify, ReasonTooManyComplaints:
+		return false
+	}
+	return true
+}
+
 func (e *DealerError) Error() string {
 	return fmt.Sprintf("mpc: dealer %s excluded in phase %d: %s", e.Dealer.Short(), e.Phase, e.Reason)
 }

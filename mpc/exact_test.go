@@ -1,7 +1,6 @@
 package mpc
 
 import (
-	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -19,25 +18,11 @@ func TestExactRelease(t *testing.T) {
 	lit.Budget, lit.Epsilon, lit.Release, lit.MaxWeight = "", 0, ReleaseExact, 10
 	rng := rand.New(rand.NewPCG(3, 4))
 	inputs := randInputs(rng, 4, 5, -100, 100)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := c.nodes[0].Propose(ctx, lit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range inputs {
-		if err := c.nodes[i].SetInput(s.ID(), in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o, err := c.nodes[0].Wait(ctx, s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, o := c.run(t, lit, inputs)
 	if o.Release != nil || !o.Aggregated {
 		t.Fatalf("outcome: release %v, aggregated %v", o.Release, o.Aggregated)
 	}
-	agg, err := c.nodes[0].TakeAggregate(s.ID())
+	agg, err := c.nodes[0].TakeAggregate(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,10 +43,10 @@ func TestExactRelease(t *testing.T) {
 			t.Fatalf("coordinate %d: %v, want %v", j, got, want[j]/sw)
 		}
 	}
-	if _, err := c.nodes[0].TakeAggregate(s.ID()); !errors.Is(err, ErrUnexpected) {
+	if _, err := c.nodes[0].TakeAggregate(id); !errors.Is(err, ErrUnexpected) {
 		t.Fatalf("second take: %v", err)
 	}
-	if _, err := c.nodes[1].TakeAggregate(s.ID()); !errors.Is(err, ErrUnexpected) {
+	if _, err := c.nodes[1].TakeAggregate(id); !errors.Is(err, ErrUnexpected) {
 		t.Fatalf("take on a member: %v", err)
 	}
 }
@@ -72,21 +57,12 @@ func TestExactSum(t *testing.T) {
 	c := newCluster(t, 3)
 	lit := c.literal(OpSum, 2, 2, 2*time.Second)
 	lit.Budget, lit.Epsilon, lit.Release = "", 0, ReleaseExact
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := c.nodes[0].Propose(ctx, lit)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inputs := map[int]Input{}
 	for i := range 3 {
-		if err := c.nodes[i].SetInput(s.ID(), Input{Values: []float64{float64(i + 1), 0.5}}); err != nil {
-			t.Fatal(err)
-		}
+		inputs[i] = Input{Values: []float64{float64(i + 1), 0.5}}
 	}
-	if _, err := c.nodes[0].Wait(ctx, s.ID()); err != nil {
-		t.Fatal(err)
-	}
-	agg, err := c.nodes[0].TakeAggregate(s.ID())
+	id, _ := c.run(t, lit, inputs)
+	agg, err := c.nodes[0].TakeAggregate(id)
 	if err != nil || agg.Values[0] != 6 || agg.Values[1] != 1.5 {
 		t.Fatalf("sum %v (%v), want [6 1.5]", agg, err)
 	}

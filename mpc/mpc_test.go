@@ -79,6 +79,17 @@ func (c *cluster) runRaw(t testing.TB, lit SessionLiteral, inputs map[int]Input)
 	var raw []float64
 	var out *Outcome
 	c.nodes[0].rawForTesting = func(r []float64, o *Outcome) { raw, out = append([]float64(nil), r...), o }
+	c.run(t, lit, inputs)
+	if raw == nil {
+		t.Fatal("no raw output")
+	}
+	return raw, out
+}
+
+// run proposes a session on node 0, gives each node its input and returns
+// the session's id and the coordinator's outcome once it ends.
+func (c *cluster) run(t testing.TB, lit SessionLiteral, inputs map[int]Input) ([32]byte, *Outcome) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := c.nodes[0].Propose(ctx, lit)
@@ -94,11 +105,7 @@ func (c *cluster) runRaw(t testing.TB, lit SessionLiteral, inputs map[int]Input)
 	if err != nil {
 		t.Fatalf("session failed: %v", err)
 	}
-	if raw == nil {
-		t.Fatal("no raw output")
-	}
-	_ = o
-	return raw, out
+	return s.ID(), o
 }
 
 // refFixed is the plaintext reference: the exact integer aggregate decoded
