@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/aios-edge/aios/inference/dataset"
 )
 
 // The rows `aios predict` reads and the progress bar it draws.
@@ -28,7 +25,7 @@ func (c *predictCmd) rows(e *env, width int) ([][]float64, error) {
 		return nil, err
 	}
 	defer f.Close()
-	header, recs, err := readRecords(f)
+	header, recs, err := dataset.ReadRecords(f, dataset.Limits{MaxSamples: maxPredictRows})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.data, err)
 	}
@@ -54,56 +51,11 @@ func (c *predictCmd) rows(e *env, width int) ([][]float64, error) {
 		if label >= 0 {
 			rec = slices.Delete(rec, label, label+1)
 		}
-		if rows[i], err = parseRow(rec); err != nil {
+		if rows[i], err = dataset.ParseRow(rec); err != nil {
 			return nil, fmt.Errorf("%s: data row %d: %w", c.data, i+1, err)
 		}
 	}
 	return rows, nil
-}
-
-// readRecords reads a CSV file, gunzipped when it starts with gzip's magic
-// bytes, whose rows all have the same number of fields. The first line is
-// a header when one of its fields is not a number or when it has another
-// number of fields than the second (scikit-learn's rows,features,classes…).
-func readRecords(r io.Reader) (header []string, recs [][]string, err error) {
-	br := bufio.NewReader(r)
-	var src io.Reader = br
-	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		if src, err = gzip.NewReader(br); err != nil {
-			return nil, nil, err
-		}
-	}
-	cr := csv.NewReader(src)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(recs) >= maxPredictRows {
-			return nil, nil, fmt.Errorf("more than %d rows", maxPredictRows)
-		}
-		recs = append(recs, rec)
-	}
-	if len(recs) > 0 {
-		_, numeric := parseRow(recs[0])
-		if numeric != nil || (len(recs) > 1 && len(recs[0]) != len(recs[1])) {
-			header, recs = recs[0], recs[1:]
-		}
-	}
-	if len(recs) == 0 {
-		return nil, nil, errors.New("no data rows")
-	}
-	for i, rec := range recs {
-		if len(rec) != len(recs[0]) {
-			return nil, nil, fmt.Errorf("data row %d has %d fields, the first has %d", i+1, len(rec), len(recs[0]))
-		}
-	}
-	return header, recs, nil
 }
 
 // labelColumn returns the 0-based column that --label names: a 1-based
@@ -119,19 +71,6 @@ func labelColumn(label string, header []string, cols int) int {
 		return slices.Index(header, label)
 	}
 	return -1
-}
-
-// parseRow parses finite decimal numbers.
-func parseRow(rec []string) ([]float64, error) {
-	x := make([]float64, len(rec))
-	for j, s := range rec {
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("column %d: %q is not a finite number", j+1, s)
-		}
-		x[j] = v
-	}
-	return x, nil
 }
 
 // progress draws a one-line progress bar (rows, MB sent, rows/s) on a
