@@ -31,7 +31,8 @@ func describeModel(id string, size int, srv *inference.Server, created time.Time
 	m, params := srv.Model(), srv.Params()
 	info := schema.ModelInfo{ID: id, Name: m.Meta.Name, Features: m.Features(), Classes: slices.Clone(m.Meta.Classes),
 		Preset: params.Name(), ParamsID: params.ID(), Depth: m.Depth(), Bytes: size, Accuracy: m.Meta.Accuracy, Dataset: m.Meta.Dataset, SplitSeed: m.Meta.Seed,
-		Packings: map[string]schema.PackingInfo{}, CreatedAt: created}
+		FeatureRanges: slices.Clone(m.Meta.Bounds.Features),
+		Packings:      map[string]schema.PackingInfo{}, CreatedAt: created}
 	for _, packing := range inference.Packings() {
 		c, err := srv.Contract(packing)
 		if err != nil {

@@ -164,6 +164,18 @@ type Bounds struct {
 	// Per layer, the largest message in the circuit's ciphertexts (before
 	// the square for hidden layers; the output message for the last).
 	Layers []LayerBounds `json:"layers"`
+	// Features holds, per input feature, the smallest and largest value of
+	// the training split, in the units the model takes (raw features: the
+	// standardisation is folded into layer 0). They are exact extremes of
+	// the training data, so a model discloses them with its contract; a
+	// model trained where no party sees the data (package fl) has none.
+	Features []FeatureRange `json:"features,omitempty"`
+}
+
+// FeatureRange is the span of one input feature on the training split.
+type FeatureRange struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // LayerBounds are the circuit magnitudes of one layer.
@@ -288,6 +300,26 @@ func (m *Model) Validate() error {
 	}
 	if len(md.Bounds.Layers) != 0 && len(md.Bounds.Layers) != len(m.Layers) {
 		return fmt.Errorf("%w: bounds for %d layers, model has %d", ErrMalformed, len(md.Bounds.Layers), len(m.Layers))
+	}
+	if err := checkRanges(md.Bounds.Features, m.Features()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkRanges checks per-feature training ranges (none is allowed) against
+// the input width.
+func checkRanges(rs []FeatureRange, features int) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if len(rs) != features {
+		return fmt.Errorf("%w: training ranges for %d features, the model takes %d", ErrMalformed, len(rs), features)
+	}
+	for i, r := range rs {
+		if !finite(r.Min) || !finite(r.Max) || r.Min > r.Max {
+			return fmt.Errorf("%w: training range of feature %d is [%v, %v]", ErrMalformed, i, r.Min, r.Max)
+		}
 	}
 	return nil
 }

@@ -163,6 +163,25 @@ func TestDecodeErrors(t *testing.T) {
 	if err := m.Validate(); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("depth mismatch: %v", err)
 	}
+	// Training ranges: one per feature, min ≤ max; none is fine (JSON has
+	// no NaN or infinity, which Validate refuses in a hand-built model).
+	for _, rs := range [][]FeatureRange{
+		{{0, 1}},
+		make([]FeatureRange, tinyModel().Features()+1),
+		append(make([]FeatureRange, tinyModel().Features()-1), FeatureRange{2, 1}),
+	} {
+		m = tinyModel()
+		m.Meta.Bounds.Features = rs
+		b, _ := encode(m)
+		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ranges %v: %v", rs, err)
+		}
+	}
+	m = tinyModel()
+	m.Meta.Bounds.Features = make([]FeatureRange, m.Features())
+	if err := m.Validate(); err != nil {
+		t.Fatalf("zero ranges: %v", err)
+	}
 }
 
 func TestChoosePreset(t *testing.T) {

@@ -121,13 +121,21 @@ func (e *Evaluator) predictOne(x []float64, obs observer) []float64 {
 func (e *Evaluator) Trace(x [][]float64) (Bounds, error) {
 	var b Bounds
 	b.Layers = make([]LayerBounds, len(e.circuit))
+	if len(x) > 0 {
+		b.Features = make([]FeatureRange, e.features)
+		for i := range b.Features {
+			b.Features[i] = FeatureRange{Min: math.Inf(1), Max: math.Inf(-1)}
+		}
+	}
 	last := len(e.circuit) - 1
 	for n, xs := range x {
 		if len(xs) != e.features {
 			return Bounds{}, &FeatureCountError{Sample: n, Want: e.features, Got: len(xs)}
 		}
-		for _, v := range xs {
+		for i, v := range xs {
 			b.MaxAbsInput = max(b.MaxAbsInput, math.Abs(v))
+			r := &b.Features[i]
+			r.Min, r.Max = min(r.Min, v), max(r.Max, v)
 		}
 		e.predictOne(xs, func(li, o int, u, v float64) {
 			lb := &b.Layers[li]

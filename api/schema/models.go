@@ -25,10 +25,16 @@ type ModelInfo struct {
 	// Dataset and SplitSeed name the data the model was trained on and the
 	// seed of its stratified 80/20 split, so a client can reproduce the test
 	// split the accuracy figures come from.
-	Dataset   string                 `json:"dataset"`
-	SplitSeed uint64                 `json:"split_seed"`
-	Packings  map[string]PackingInfo `json:"packings"`
-	CreatedAt time.Time              `json:"created_at"`
+	Dataset   string `json:"dataset"`
+	SplitSeed uint64 `json:"split_seed"`
+	// FeatureRanges holds, per feature, the smallest and largest value of
+	// the training split, in the units the model takes: raw features, as
+	// in the training data (the standardisation is folded into layer 0).
+	// A client checks its rows against them before encrypting
+	// (inference.CheckRanges); empty for a model that records none.
+	FeatureRanges []inference.FeatureRange `json:"feature_ranges,omitempty"`
+	Packings      map[string]PackingInfo   `json:"packings"`
+	CreatedAt     time.Time                `json:"created_at"`
 }
 
 // PackingInfo is one packing's client contract.

@@ -52,6 +52,9 @@ type predictions struct {
 	Scores      string       `json:"scores"`  // "logits" or "probabilities"
 	Classes     []string     `json:"classes"`
 	Predictions []prediction `json:"predictions"`
+	// Warnings say where the rows do not look like the model's training
+	// data (inference.CheckRanges); they go to stderr as well.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type prediction struct {
@@ -123,7 +126,8 @@ func (c *predictCmd) local(e *env) (*predictions, [][]float64, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &predictions{Model: m.Meta.Name, Packing: "plaintext", Classes: m.Meta.Classes}, logits, nil
+	return &predictions{Model: m.Meta.Name, Packing: "plaintext", Classes: m.Meta.Classes,
+		Warnings: checkRows(e, m.Meta.Bounds.Features, rows)}, logits, nil
 }
 
 // remote encrypts the rows, has the node classify them batch by batch and
@@ -141,6 +145,7 @@ func (c *predictCmd) remote(ctx context.Context, e *env, pk inference.Packing) (
 	if err != nil {
 		return nil, nil, err
 	}
+	warnings := checkRows(e, info.FeatureRanges, rows)
 	km, key, err := cl.EnsureKeys(ctx, info, pk, c.keys)
 	if err != nil {
 		return nil, nil, err
@@ -169,7 +174,17 @@ func (c *predictCmd) remote(ctx context.Context, e *env, pk inference.Packing) (
 	bar.done()
 	fmt.Fprintf(e.stderr, "%d rows in %d requests: %.1f MB up, %.1f MB down, %.1f s\n",
 		total.Samples, total.Requests, float64(total.BytesUp)/1e6, float64(total.BytesDown)/1e6, bar.elapsed().Seconds())
-	return &predictions{Model: info.Name, Packing: pk.String(), Classes: info.Classes}, logits, nil
+	return &predictions{Model: info.Name, Packing: pk.String(), Classes: info.Classes, Warnings: warnings}, logits, nil
+}
+
+// checkRows compares the rows with the model's training ranges before they
+// are encrypted and prints a warning for each mismatch it finds.
+func checkRows(e *env, ranges []inference.FeatureRange, rows [][]float64) []string {
+	w := inference.CheckRanges(ranges, rows).Warnings()
+	for _, s := range w {
+		fmt.Fprintln(e.stderr, "warning:", s)
+	}
+	return w
 }
 
 // singleRowsPerCall is how many rows of the single packing (one query a

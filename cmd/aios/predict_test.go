@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aios-edge/aios/api/apitest"
 	"github.com/aios-edge/aios/api/client"
+	"github.com/aios-edge/aios/inference"
 )
 
 // writeRows writes rows as an unlabelled CSV file and returns its path.
@@ -73,7 +75,29 @@ func TestPredict(t *testing.T) {
 		t.Fatalf("--json --out: %+v %v", res, err)
 	}
 
-	code, _, stderr := runAios(t, "predict", "--server", url, "--token", tok, "--model", "nope", "--keys", keys, "--data", out)
+	if len(res.Warnings) != 0 {
+		t.Fatalf("test rows warned: %v", res.Warnings)
+	}
+
+	// The contract publishes the training ranges; rows rescaled to [0, 1]
+	// (the wrong units, which the node cannot see) get a warning.
+	m, err := inference.ReadFile(model)
+	if err != nil || len(models[0].FeatureRanges) != 64 || fmt.Sprint(models[0].FeatureRanges) != fmt.Sprint(m.Meta.Bounds.Features) {
+		t.Fatalf("feature_ranges %v, the model records %v (%v)", models[0].FeatureRanges, m.Meta.Bounds.Features, err)
+	}
+	scaled := make([][]float64, 8)
+	for i := range scaled {
+		scaled[i] = make([]float64, len(test.X[i]))
+		for j, v := range test.X[i] {
+			scaled[i][j] = v / 16
+		}
+	}
+	code, _, stderr := runAios(t, "predict", "--server", url, "--token", tok, "--keys", keys, "--data", writeRows(t, scaled))
+	if code != 0 || !strings.Contains(stderr, "warning: the rows' values span [0, 1] but the model was trained on [0, 16]") {
+		t.Fatalf("rescaled rows: exit %d, stderr %s", code, stderr)
+	}
+
+	code, _, stderr = runAios(t, "predict", "--server", url, "--token", tok, "--model", "nope", "--keys", keys, "--data", out)
 	if code != 1 || !strings.Contains(stderr, `no model "nope"; it has digits (`) {
 		t.Fatalf("unknown model: exit %d %s", code, stderr)
 	}
