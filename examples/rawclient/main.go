@@ -5,7 +5,11 @@
 //	go run ./examples/rawclient --server http://127.0.0.1:8080 --token $TOKEN --data samples.csv
 //
 // samples.csv holds one sample per line (raw features, comma-separated).
-// It prints each sample's predicted class. The inputs travel as seeded
+// It prints each sample's predicted class.
+//
+// Every rule of the document this client follows is quoted in its comments
+// between “ and ”, word for word (main_test.go checks that each quote is in
+// api/openapi.yaml or README.md). The inputs travel as seeded
 // ciphertexts in the compact framing (ciphertext batch version 2: c0 with
 // tight limbs and the seed of c1, half of lattigo's encoding); the keys
 // travel in lattigo's own encoding, which the node accepts too.
@@ -96,6 +100,10 @@ type modelInfo struct {
 	Features int      `json:"features"`
 	Classes  []string `json:"classes"`
 	Preset   string   `json:"preset"`
+	Ranges   []struct {
+		Min float64 `json:"min"`
+		Max float64 `json:"max"`
+	} `json:"feature_ranges"`
 	Packings map[string]struct {
 		Relinearization bool `json:"relinearization"`
 		InputLevel      int  `json:"input_level"`
@@ -143,9 +151,10 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 			if err := params.UnmarshalJSON(p.Lattigo); err != nil {
 				return nil, err
 			}
-			// The document: "the parameters ID, hex: SHA-256 of the bytes
-			// that lattigo v5's ckks.Parameters.MarshalJSON writes"; the
-			// served lattigo JSON is indented, so it is hashed re-encoded.
+			// “the parameters ID, hex: SHA-256 of the bytes that lattigo
+			// v5's ckks.Parameters.MarshalJSON writes for these
+			// parameters. The lattigo value as served is indented, so hash
+			// it only after re-encoding”.
 			canon, err := params.MarshalJSON()
 			if err != nil {
 				return nil, err
@@ -160,9 +169,12 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 	if len(samples) == 0 || len(samples) > params.MaxSlots() {
 		return nil, fmt.Errorf("%d samples: one batch holds 1…%d", len(samples), params.MaxSlots())
 	}
+	if err := checkRanges(m, samples); err != nil {
+		return nil, err
+	}
 
 	// 2. Keys: the secret key stays here; the relinearization key goes up
-	//    as a MemEvaluationKeySet.
+	//    in “lattigo's MemEvaluationKeySet binary encoding exactly”.
 	kgen := rlwe.NewKeyGenerator(params)
 	sk := kgen.GenSecretKeyNew()
 	var rlk *rlwe.RelinearizationKey
@@ -180,15 +192,21 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 		return nil, err
 	}
 
-	// 3. One ciphertext per feature: slot s holds feature i of sample s, at
-	//    the packing's input level and scale, framed as a compact ciphertext
-	//    batch of seeded ciphertexts.
+	// 3. “for each batch, ciphertext i has feature i of up to max_samples
+	//    (N/2) samples in its slots, encoded at the packing's input level
+	//    and scale; every ciphertext of a batch has the same values, the
+	//    batch's sample count”, framed as a compact ciphertext batch of
+	//    seeded ciphertexts.
 	body, err := compactBatch(params, paramsID, sk, samples, m.Features, batch.InputLevel, batch.LogInputScale)
 	if err != nil {
 		return nil, err
 	}
 
-	// 4. Evaluate; the answer holds one ciphertext per class.
+	// 4. Evaluate. The answer is a ciphertext batch of version 1, “u32
+	//    count, then per ciphertext u32 values | u64 length | lattigo
+	//    rlwe.Ciphertext binary encoding”, one ciphertext per class: “slot n
+	//    of ciphertext o of a batch decrypts to logit o of sample n, the
+	//    score of classes[o]”.
 	out, err := n.call("POST", "/v1/models/"+m.ID+"/infer?packing=batch&key="+key.ID, "application/x-aios-ciphertexts", body, nil)
 	if err != nil {
 		return nil, err
@@ -235,11 +253,10 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 
 // compactBatch encrypts feature i of every sample into ciphertext i and
 // returns the request body: a ciphertext batch in version 2 of the framing,
-// every ciphertext seeded. The OpenAPI document's rules this follows:
-//
-//	"AIOSCTXT", u16 version 2, 32-byte parameters ID, u32 count, then per
-//	ciphertext u32 values | u8 form | u8 degree | u8 limbs | metadata | body
-//	… form 1 (seeded): degree is 1; the body is packed c0 then the 32-byte seed.
+// every ciphertext seeded: “u16 version 2, 32-byte parameters ID, u32 count,
+// then per ciphertext u32 values | u8 form | u8 degree | u8 limbs | metadata |
+// body” and “form 1 (seeded): degree is 1; the body is packed c0 then the
+// 32-byte seed”.
 func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey, samples [][]float64, features, level, logScale int) ([]byte, error) {
 	enc := ckks.NewEncoder(params)
 	encryptor := rlwe.NewEncryptor(params, sk)
@@ -260,11 +277,11 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 		if err := enc.Encode(col, pt); err != nil {
 			return nil, err
 		}
-		// "Use a fresh seed from a cryptographic random generator for every
-		// ciphertext" and "the c1 of the first encryption by
-		// rlwe.NewEncryptor(params, sk).WithPRNG(sampling.NewKeyedPRNG(seed))":
-		// one WithPRNG encryptor per ciphertext, since a second encryption
-		// on it would continue the stream and give another c1.
+		// “Use a fresh seed from a cryptographic random generator for every
+		// ciphertext”, and c1 is “the c1 of the first encryption by
+		// rlwe.NewEncryptor(params, sk).WithPRNG(sampling.NewKeyedPRNG(seed))”,
+		// so one WithPRNG encryptor per ciphertext: “a second encryption on
+		// the same encryptor continues the stream and gives another c1”.
 		seed := make([]byte, 32)
 		if _, err := rand.Read(seed); err != nil {
 			return nil, err
@@ -281,8 +298,8 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 		if err != nil {
 			return nil, err
 		}
-		// "limbs is the ciphertext's level plus one; metadata is lattigo's
-		// rlwe.MetaData binary encoding".
+		// “limbs is the ciphertext's level plus one; metadata is lattigo's
+		// rlwe.MetaData binary encoding”.
 		body = binary.LittleEndian.AppendUint32(body, uint32(len(samples)))
 		body = append(body, 1, 1, byte(ct.Level()+1)) // form 1 (seeded), degree 1
 		body = append(body, meta...)
@@ -294,10 +311,10 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 	return body, nil
 }
 
-// packLimb appends one limb of coefficients below q, by the document's
-// rule: "limb i holds its N coefficients at width w = bitlen(q_i − 1) bits,
-// coefficient j in bits j·w … j·w+w−1, least significant bit first (bit k
-// of the limb is bit k mod 8 of byte ⌊k/8⌋)".
+// packLimb appends one limb of coefficients below q: “Limb i holds its N
+// coefficients at width w = bitlen(q_i − 1) bits, coefficient j in bits
+// j·w … j·w+w−1, least significant bit first (bit k of the limb is bit k mod
+// 8 of byte ⌊k/8⌋)”.
 func packLimb(dst []byte, coeffs []uint64, q uint64) []byte {
 	w := bits.Len64(q - 1)
 	limb := make([]byte, (len(coeffs)*w+7)/8)
@@ -308,6 +325,31 @@ func packLimb(dst []byte, coeffs []uint64, q uint64) []byte {
 		}
 	}
 	return append(dst, limb...)
+}
+
+// checkRanges refuses samples in other units than the model's: “every
+// packing encrypts features in the units of the model's training data, raw as
+// the data set has them”, and the node cannot tell (“it answers 200 with wrong
+// logits”), so “check them against the model's feature_ranges before
+// encrypting”. A sample is refused when it lies “far outside them (by more
+// than half the feature's span plus 5 % of the widest span)”.
+func checkRanges(m *modelInfo, samples [][]float64) error {
+	widest := 0.0
+	for _, r := range m.Ranges {
+		widest = max(widest, r.Max-r.Min)
+	}
+	for s, x := range samples {
+		for i, r := range m.Ranges {
+			if i >= len(x) {
+				break
+			}
+			tol := (r.Max-r.Min)/2 + widest/20
+			if x[i] < r.Min-tol || x[i] > r.Max+tol {
+				return fmt.Errorf("sample %d: feature %d is %g, the model was trained on %g…%g: other units?", s, i, x[i], r.Min, r.Max)
+			}
+		}
+	}
+	return nil
 }
 
 func readSamples(path string) ([][]float64, error) {
