@@ -313,8 +313,41 @@ func writeCiphertextHeader(w io.Writer, p Parameters, version uint16, fingerprin
 // version-3 file's key fingerprint is not checked: see
 // [ReadCiphertextFileFor].
 func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, error) {
-	out, _, err := readCiphertextFile(r, p, l)
+	out, _, err := collectCiphertextFile(r, p, l)
 	return out, err
+}
+
+// ScanCiphertextFile reads a ciphertext file as [ReadCiphertextFile] does,
+// with the same checks, but passes each ciphertext to fn as it is read
+// instead of keeping them, so that checking a file of any size holds one
+// ciphertext at a time. The c1 of a seeded ciphertext is not expanded (it
+// reads as zero; its seed is in [EncryptedVector.Seed]): scanning is for
+// checking a file, and a seed is valid whatever its bytes. fn may not keep
+// the vector's ciphertext. An error from fn ends the scan and is returned.
+func ScanCiphertextFile(r io.Reader, p Parameters, l Limits, fn func(EncryptedVector) error) error {
+	_, err := readCiphertextFile(r, p, l, fn)
+	return err
+}
+
+// collectCiphertextFile reads a whole ciphertext file, expanding the c1 of
+// its seeded ciphertexts on all cores once it is read, and returns them
+// with the file's key fingerprint.
+func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
+	var out []EncryptedVector
+	fp, err := readCiphertextFile(r, p, l, func(ev EncryptedVector) error {
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = parallel(len(out), func(i int) error {
+		if ev := out[i]; ev.Seed != nil {
+			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+		}
+		return nil
+	})
+	return out, fp, nil
 }
 
 // ReadCiphertextFileFor is [ReadCiphertextFile] under km's parameters, and
@@ -322,7 +355,7 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 // error wrapping [ErrWrongKeys]. (Files of versions 1 and 2 carry no
 // fingerprint.)
 func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedVector, error) {
-	out, fp, err := readCiphertextFile(r, km.Params, l)
+	out, fp, err := collectCiphertextFile(r, km.Params, l)
 	if err != nil {
 		return nil, err
 	}
@@ -332,25 +365,28 @@ func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedV
 	return out, nil
 }
 
-func readCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
+// readCiphertextFile reads a ciphertext file, passing its entries to
+// yield in order (seeded ones with c1 not expanded), and returns its key
+// fingerprint (nil where it has none).
+func readCiphertextFile(r io.Reader, p Parameters, l Limits, yield func(EncryptedVector) error) ([]byte, error) {
 	br := bufio.NewReader(r)
 	version, err := readMagic(br, ctFileMagic, ctFileKeyed)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	id := make([]byte, 32)
 	if _, err := io.ReadFull(br, id); err != nil {
-		return nil, nil, fileErr("read parameters ID: %v", err)
+		return nil, fileErr("read parameters ID: %v", err)
 	}
 	if got := hex.EncodeToString(id); got != p.ID() {
-		return nil, nil, &DecodeError{What: "ciphertext file", Offset: 10,
+		return nil, &DecodeError{What: "ciphertext file", Offset: 10,
 			Reason: fmt.Sprintf("made under parameters %.12s…, the keys are for %s (%.12s…)", got, p.Name(), p.ID()), Err: ErrParamsMismatch}
 	}
 	var fp []byte
 	if version == ctFileKeyed {
 		fp = make([]byte, FingerprintSize)
 		if _, err := io.ReadFull(br, fp); err != nil {
-			return nil, nil, fileErr("read key fingerprint: %v", err)
+			return nil, fileErr("read key fingerprint: %v", err)
 		}
 		if bytes.Equal(fp, make([]byte, FingerprintSize)) {
 			fp = nil // made with key material that has no public key: unknown
@@ -358,46 +394,47 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 	}
 	var count uint32
 	if err := binary.Read(br, binary.LittleEndian, &count); err != nil {
-		return nil, nil, fileErr("read count: %v", err)
+		return nil, fileErr("read count: %v", err)
 	}
 	if count > MaxCiphertextsPerFile {
-		return nil, nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
+		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
 	read := readCiphertextEntries
 	if version >= ctFileCompact {
 		read = readCompactCiphertextEntries
 	}
-	out, err := read(br, p, l, int(count))
-	if err != nil {
-		return nil, nil, err
+	if err := read(br, p, l, int(count), yield); err != nil {
+		return nil, err
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, nil, fileErr("trailing data after %d ciphertexts", count)
+		return nil, fileErr("trailing data after %d ciphertexts", count)
 	}
-	return out, fp, nil
+	return fp, nil
 }
 
-// readCiphertextEntries reads count entries of a version-1 file.
-func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int) ([]EncryptedVector, error) {
-	var out []EncryptedVector
+// readCiphertextEntries reads count entries of a version-1 file and
+// passes each to yield.
+func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {
 	var buf []byte // lattigo's decoder copies what it keeps: one buffer serves every entry
 	for i := range count {
 		values, err := readValues(br, p, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		b, err := readSized64Into(br, buf, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		buf = b[:cap(b)]
 		ct, err := DecodeCiphertext(p, l, b)
 		if err != nil {
-			return nil, fmt.Errorf("ciphertext %d: %w", i, err)
+			return fmt.Errorf("ciphertext %d: %w", i, err)
 		}
-		out = append(out, EncryptedVector{Values: values, Ciphertext: ct})
+		if err := yield(EncryptedVector{Values: values, Ciphertext: ct}); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // readValues reads and checks the values field of entry i.

@@ -127,7 +127,13 @@ func FuzzReadCiphertextFile(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = ReadCiphertextFile(bytes.NewReader(b), p, DefaultLimits)
+		// Scanning accepts exactly the files that reading does.
+		got, rerr := ReadCiphertextFile(bytes.NewReader(b), p, DefaultLimits)
+		n := 0
+		serr := ScanCiphertextFile(bytes.NewReader(b), p, DefaultLimits, func(EncryptedVector) error { n++; return nil })
+		if (rerr == nil) != (serr == nil) || (rerr == nil && n != len(got)) {
+			t.Fatalf("read: %d, %v; scan: %d, %v", len(got), rerr, n, serr)
+		}
 	})
 }
 

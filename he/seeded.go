@@ -221,9 +221,9 @@ func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byt
 // Each entry's fixed fields are checked against p and l before its body is
 // read (the body's size follows from them) and before the ciphertext is
 // allocated; every coefficient is checked against its modulus as it is
-// unpacked.
-func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int) ([]EncryptedVector, error) {
-	var out []EncryptedVector
+// unpacked. Each entry goes to yield as it is read, a seeded one with its
+// seed and c1 not yet expanded.
+func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {
 	head := make([]byte, compactEntryHead)
 	var body []byte
 	for i := range count {
@@ -232,28 +232,28 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 			return &DecodeError{What: what, Offset: at, Reason: fmt.Sprintf(format, args...), Err: sentinel}
 		}
 		if _, err := io.ReadFull(br, head); err != nil {
-			return nil, fileErr("read %s: %v", what, err)
+			return fileErr("read %s: %v", what, err)
 		}
 		values := binary.LittleEndian.Uint32(head)
 		form, degree, limbs := int(head[4]), int(head[5]), int(head[6])
 		switch {
 		case values < 1 || int(values) > p.MaxSlots():
-			return nil, fileErr("%s claims %d values, want 1…%d", what, values, p.MaxSlots())
+			return fileErr("%s claims %d values, want 1…%d", what, values, p.MaxSlots())
 		case form != formFull && form != formSeeded:
-			return nil, bad(ErrMalformed, 4, "form %d, want %d (full) or %d (seeded)", form, formFull, formSeeded)
+			return bad(ErrMalformed, 4, "form %d, want %d (full) or %d (seeded)", form, formFull, formSeeded)
 		case degree < 1 || degree > l.MaxCiphertextDegree:
-			return nil, bad(ErrMalformed, 5, "ciphertext degree %d outside 1…%d", degree, l.MaxCiphertextDegree)
+			return bad(ErrMalformed, 5, "ciphertext degree %d outside 1…%d", degree, l.MaxCiphertextDegree)
 		case form == formSeeded && degree != 1:
-			return nil, bad(ErrMalformed, 5, "a seeded ciphertext of degree %d, want 1", degree)
+			return bad(ErrMalformed, 5, "a seeded ciphertext of degree %d, want 1", degree)
 		case limbs < 1 || limbs > p.QCount():
-			return nil, bad(ErrParamsMismatch, 6, "level %d outside 0…%d", limbs-1, p.MaxLevel())
+			return bad(ErrParamsMismatch, 6, "level %d outside 0…%d", limbs-1, p.MaxLevel())
 		}
 		meta, err := unmarshalMetaData(head[7:])
 		if err != nil {
-			return nil, bad(ErrMalformed, 7, "metadata: %v", err)
+			return bad(ErrMalformed, 7, "metadata: %v", err)
 		}
 		if err := checkMetaData(p, meta); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		size := compactBodyBytes(p, form, degree, limbs)
 		if cap(body) < size {
@@ -261,7 +261,7 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		}
 		body = body[:size]
 		if _, err := io.ReadFull(br, body); err != nil {
-			return nil, fileErr("read %s: truncated: %v", what, err)
+			return fileErr("read %s: truncated: %v", what, err)
 		}
 		level := limbs - 1
 		moduli := p.Q()[:limbs]
@@ -274,21 +274,16 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		}
 		for k := range packed {
 			if limb, j := unpackPoly(ct.Value[k], body[k*polyBytes:], moduli); limb >= 0 {
-				return nil, bad(ErrMalformed, compactEntryHead+k*polyBytes, "ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb])
+				return bad(ErrMalformed, compactEntryHead+k*polyBytes, "ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb])
 			}
 		}
 		ev := EncryptedVector{Values: int(values), Ciphertext: ct}
 		if form == formSeeded {
 			ev.Seed = append([]byte(nil), body[polyBytes:]...)
 		}
-		out = append(out, ev)
-	}
-	// c1 of the seeded entries, on all cores once the file is read.
-	_ = parallel(len(out), func(i int) error {
-		if ev := out[i]; ev.Seed != nil {
-			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+		if err := yield(ev); err != nil {
+			return err
 		}
-		return nil
-	})
-	return out, nil
+	}
+	return nil
 }

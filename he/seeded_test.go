@@ -125,6 +125,16 @@ func TestCompactCiphertextFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		var values []int
+		if err := ScanCiphertextFile(bytes.NewReader(b), p, DefaultLimits, func(ev EncryptedVector) error {
+			values = append(values, ev.Values)
+			return nil
+		}); err != nil || len(values) != len(in) || values[0] != len(in[0]) || values[1] != len(in[1]) || values[2] != len(in[2]) {
+			t.Fatalf("%s: scan saw values %v (%v), want the lengths of %v", name, values, err, in)
+		}
+		if err := ScanCiphertextFile(bytes.NewReader(b[:len(b)-1]), p, DefaultLimits, func(EncryptedVector) error { return nil }); err == nil {
+			t.Fatalf("%s: a truncated file scans without error", name)
+		}
 		for i, ev := range got {
 			out, err := c.Decrypt(ev.Ciphertext, ev.Values)
 			if err != nil {

@@ -126,47 +126,109 @@ func (s *Server) CheckInput(packing Packing, vecs []he.EncryptedVector) (*Input,
 // CheckInputAt is [Server.CheckInput] against another plan of the model: an
 // evaluator's own, such as the naive baseline's [NaivePlan].
 func (s *Server) CheckInputAt(plan Plan, vecs []he.EncryptedVector) (*Input, error) {
-	packing := plan.Packing
-	if _, err := s.Contract(packing); err != nil {
+	c, err := s.newInputCheck(plan)
+	if err != nil {
 		return nil, err
 	}
-	for i, v := range vecs {
-		if err := checkInput(i, v.Ciphertext, s.params, plan.InputLevel, plan.InputScale()); err != nil {
+	for _, v := range vecs {
+		if err := c.add(v); err != nil {
 			return nil, err
 		}
 	}
-	in := &Input{packing: packing}
-	per := 1 // ciphertexts per batch
-	if packing == Batch {
-		per = s.model.Features()
+	shape, err := c.shape()
+	if err != nil {
+		return nil, err
 	}
-	if len(vecs) == 0 || len(vecs)%per != 0 {
-		want := "at least 1"
-		if per > 1 {
-			want = fmt.Sprintf("a multiple of %d (one ciphertext per feature per batch)", per)
-		}
-		return nil, &CiphertextError{Index: -1, Field: "count", Want: want, Got: fmt.Sprint(len(vecs))}
-	}
-	for b := 0; b < len(vecs); b += per {
-		batch := make([]*rlwe.Ciphertext, per)
+	in := &Input{packing: plan.Packing, values: c.values, samples: shape.Samples}
+	for b := 0; b < len(vecs); b += c.per {
+		batch := make([]*rlwe.Ciphertext, c.per)
 		for i := range batch {
-			v := vecs[b+i]
-			if packing == Batch && v.Values != vecs[b].Values {
-				return nil, &CiphertextError{Index: b + i, Field: "values", Want: fmt.Sprint(vecs[b].Values), Got: fmt.Sprint(v.Values)}
-			}
-			batch[i] = v.Ciphertext
+			batch[i] = vecs[b+i].Ciphertext
 		}
 		in.batches = append(in.batches, batch)
-		in.values = append(in.values, vecs[b].Values)
-	}
-	in.samples = len(in.batches)
-	if packing == Batch {
-		in.samples = 0
-		for _, n := range in.values {
-			in.samples += n
-		}
 	}
 	return in, nil
+}
+
+// InputShape is what checking an input tells of it without keeping it.
+type InputShape struct {
+	Batches, Samples int
+}
+
+// ScanInput checks a ciphertext file as [Server.ReadInput] does but holds
+// one ciphertext at a time (he.ScanCiphertextFile), so that an input of
+// any size is checked in a ciphertext's memory, and returns its shape.
+func (s *Server) ScanInput(packing Packing, r io.Reader) (InputShape, error) {
+	ct, err := s.Contract(packing)
+	if err != nil {
+		return InputShape{}, err
+	}
+	c, err := s.newInputCheck(ct.Plan)
+	if err != nil {
+		return InputShape{}, err
+	}
+	if err := he.ScanCiphertextFile(r, s.params, he.Limits{MaxCiphertextDegree: 1}, c.add); err != nil {
+		return InputShape{}, err
+	}
+	return c.shape()
+}
+
+// inputCheck checks an input's ciphertexts one at a time against a plan:
+// each well formed at the plan's input level and scale; in the batch
+// packing, a whole number of batches of one ciphertext per feature, all
+// ciphertexts of a batch holding the same number of samples; in the single
+// packing, at least one query.
+type inputCheck struct {
+	s      *Server
+	plan   Plan
+	per    int   // ciphertexts per batch
+	n      int   // ciphertexts checked
+	values []int // samples in each batch (batch), or features (single)
+}
+
+func (s *Server) newInputCheck(plan Plan) (*inputCheck, error) {
+	if _, err := s.Contract(plan.Packing); err != nil {
+		return nil, err
+	}
+	c := &inputCheck{s: s, plan: plan, per: 1}
+	if plan.Packing == Batch {
+		c.per = s.model.Features()
+	}
+	return c, nil
+}
+
+// add checks the next ciphertext; it does not keep it.
+func (c *inputCheck) add(v he.EncryptedVector) error {
+	if err := checkInput(c.n, v.Ciphertext, c.s.params, c.plan.InputLevel, c.plan.InputScale()); err != nil {
+		return err
+	}
+	switch {
+	case c.n%c.per == 0:
+		c.values = append(c.values, v.Values)
+	case c.plan.Packing == Batch && v.Values != c.values[len(c.values)-1]:
+		return &CiphertextError{Index: c.n, Field: "values", Want: fmt.Sprint(c.values[len(c.values)-1]), Got: fmt.Sprint(v.Values)}
+	}
+	c.n++
+	return nil
+}
+
+// shape checks the count of what was added and returns the input's shape.
+func (c *inputCheck) shape() (InputShape, error) {
+	if c.n == 0 || c.n%c.per != 0 {
+		want := "at least 1"
+		if c.per > 1 {
+			want = fmt.Sprintf("a multiple of %d (one ciphertext per feature per batch)", c.per)
+		}
+		return InputShape{}, &CiphertextError{Index: -1, Field: "count", Want: want, Got: fmt.Sprint(c.n)}
+	}
+	shape := InputShape{Batches: len(c.values), Samples: len(c.values)}
+	if c.plan.Packing == Batch {
+		shape.Samples = 0
+		for _, n := range c.values {
+			shape.Samples += n
+		}
+	}
+	return shape, nil
 }
 
 // EncryptedEvaluator evaluates checked inputs of one packing on one

@@ -60,12 +60,19 @@ func TestServerRoundTrip(t *testing.T) {
 			if err := he.WriteCompactCiphertextFile(&body, km.Params, vecs); err != nil {
 				t.Fatal(err)
 			}
+			shape, err := srv.ScanInput(packing, bytes.NewReader(body.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
 			in, err := srv.ReadInput(packing, &body)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if in.Samples() != n || in.Packing() != packing {
 				t.Fatalf("input of %d samples in %v, want %d in %v", in.Samples(), in.Packing(), n, packing)
+			}
+			if shape != (inference.InputShape{Batches: in.Batches(), Samples: n}) {
+				t.Fatalf("scanned shape %+v, read %d batches of %d samples", shape, in.Batches(), n)
 			}
 			ev, err := srv.NewEvaluator(packing, km.Evaluation)
 			if err != nil {
@@ -151,6 +158,13 @@ func TestServerChecks(t *testing.T) {
 	} {
 		if _, err := srv.CheckInput(tc.packing, tc.in); !errors.Is(err, inference.ErrCiphertext) {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+		var file bytes.Buffer
+		if err := he.WriteCiphertextFile(&file, km.Params, tc.in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.ScanInput(tc.packing, &file); !errors.Is(err, inference.ErrCiphertext) {
+			t.Errorf("%s, scanned: %v", tc.name, err)
 		}
 	}
 	in, err := srv.CheckInput(inference.Batch, vecs)
