@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/jobs"
+	"github.com/aios-edge/aios/internal/store"
 )
 
 // Jobs: every evaluation, synchronous (/models/{id}/infer) or not (/jobs),
@@ -27,16 +29,18 @@ import (
 // inferenceJob is one evaluation of a model on an encrypted input, the
 // jobs.Work of an inference job. A synchronous job holds its decoded
 // input (its request reserved the memory); an asynchronous one, built
-// from its stored input when it starts, holds those bytes (raw) until Run
-// reserved memory for them and decoded them.
+// from its stored input when it starts, knows only the input's shape and
+// how to open it, and Run decodes it from the blob store once it reserved
+// the memory.
 type inferenceJob struct {
 	s       *Server
 	owner   string
 	model   *loadedModel
 	keyID   string
-	input   *inference.Input
 	packing inference.Packing
-	raw     []byte
+	input   *inference.Input
+	shape   inference.InputShape // an asynchronous job's
+	open    jobs.InputOpener     // an asynchronous job's
 }
 
 var _ jobs.Work = (*inferenceJob)(nil)
@@ -45,13 +49,21 @@ var _ jobs.Work = (*inferenceJob)(nil)
 // returns the encoded output batch.
 func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, error) {
 	if j.input == nil {
-		release, err := j.s.mem.wait(ctx, int64(len(j.raw))*jobRunFactor)
+		need, err := j.model.server.WorkingBytes(j.packing, j.shape.Batches)
+		if err != nil {
+			return nil, err
+		}
+		release, err := j.s.mem.wait(ctx, need)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		in, err := j.model.server.ReadInput(j.packing, bytes.NewReader(j.raw))
-		j.raw = nil
+		f, err := j.open()
+		if err != nil {
+			return nil, err
+		}
+		in, err := j.model.server.ReadInput(j.packing, f)
+		f.Close()
 		if err != nil {
 			return nil, err
 		}
@@ -94,76 +106,109 @@ func outputFileBytes(out []he.EncryptedVector) int {
 
 // spec is the job as the row of an asynchronous job shows it.
 func (j *inferenceJob) spec() jobs.Spec {
-	return jobs.Spec{Owner: j.owner, Model: j.model.info.ID, Key: j.keyID, Packing: j.input.Packing().String(),
-		Total: j.input.Batches(), Samples: j.input.Samples()}
+	return jobs.Spec{Owner: j.owner, Model: j.model.info.ID, Key: j.keyID, Packing: j.packing.String(),
+		Total: j.shape.Batches, Samples: j.shape.Samples}
 }
 
-// prepareJob reads and validates an inference request: the model, the
-// packing, the caller's key set (its preset and keys checked against what
-// the packing needs, before the body is read) and the encrypted input
-// (checked against the packing's plan). With keepBody set it returns the
-// request body too, the input an asynchronous job stores; without, the
-// body is decoded as it arrives and never held whole.
-func (s *Server) prepareJob(w http.ResponseWriter, r *http.Request, modelID string, limit int64, keepBody bool) (*inferenceJob, []byte, error) {
+// prepareJob checks an inference request before its body is read: the
+// model, the packing and the caller's key set (its preset and keys
+// checked against what the packing needs).
+func (s *Server) prepareJob(r *http.Request, modelID string) (*inferenceJob, error) {
 	owner := principalOf(r.Context()).TokenID
 	if modelID == "" {
-		return nil, nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
+		return nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
 	}
 	m, err := s.model(modelID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	packing, err := inference.ParsePacking(r.URL.Query().Get("packing"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	keyID := r.URL.Query().Get("key")
 	if keyID == "" {
-		return nil, nil, fmt.Errorf("%w: the query parameter key (an evaluation key set ID) is required", ErrBadRequest)
+		return nil, fmt.Errorf("%w: the query parameter key (an evaluation key set ID) is required", ErrBadRequest)
 	}
 	keyInfo, err := s.keyInfo(r.Context(), owner, keyID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	have := he.KeySpec{Relinearization: keyInfo.Relinearization, GaloisElements: keyInfo.GaloisElements}
 	if err := m.server.CheckKeys(packing, keyInfo.Preset, have); err != nil {
-		return nil, nil, fmt.Errorf("key set %.16s…: %w", keyID, err)
+		return nil, fmt.Errorf("key set %.16s…: %w", keyID, err)
 	}
-	var body []byte
-	var in *inference.Input
-	if keepBody {
-		if body, err = s.readBody(w, r, limit); err != nil {
-			return nil, nil, err
-		}
-		in, err = m.server.ReadInput(packing, bytes.NewReader(body))
-	} else {
-		in, err = s.streamInput(w, r, m, packing, limit)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, input: in}, body, nil
+	return &inferenceJob{s: s, owner: owner, model: m, keyID: keyID, packing: packing}, nil
 }
 
-// streamInput decodes the request body into the model's input as it
-// arrives (see bodyStream).
-func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, m *loadedModel, packing inference.Packing, limit int64) (*inference.Input, error) {
+// streamInput decodes the request body into j's input as it arrives (see
+// bodyStream), checked against the packing's plan.
+func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit int64) error {
+	body, err := s.streamBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	in, err := j.model.server.ReadInput(j.packing, body)
+	body.close()
+	if err != nil {
+		return body.fail(err)
+	}
+	j.input = in
+	return nil
+}
+
+// stageInput writes the request body, an asynchronous job's input, to the
+// blob store as it arrives and checks it on the way (one ciphertext in
+// memory at a time: inference.Server.ScanInput), so that an upload of any
+// allowed size costs a ciphertext's memory, not its own. It sets j's
+// shape; the caller commits the staged blob (jobs.SubmitStaged).
+func (s *Server) stageInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit int64) (*store.StagedBlob, error) {
 	body, err := s.streamBody(w, r, limit)
 	if err != nil {
 		return nil, err
 	}
-	in, err := m.server.ReadInput(packing, body)
-	body.close()
+	staged, err := s.blobs.Stage()
 	if err != nil {
+		body.close()
+		return nil, err
+	}
+	disk := &firstError{w: staged}
+	j.shape, err = j.model.server.ScanInput(j.packing, io.TeeReader(body, disk))
+	body.close()
+	if err == nil {
+		err = disk.err
+	}
+	if err != nil {
+		staged.Abort()
+		if disk.err != nil {
+			return nil, disk.err // the node's own failure, not the body's
+		}
 		return nil, body.fail(err)
 	}
-	return in, nil
+	return staged, nil
+}
+
+// firstError is a writer that remembers its first failure.
+type firstError struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstError) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // handleInfer: POST /v1/models/{id}/infer?key=ID&packing=batch|single, body
 // and response are ciphertext batches. The request waits for the result.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	j, _, err := s.prepareJob(w, r, chi.URLParam(r, "id"), s.cfg.MaxInferBytes, false)
+	j, err := s.prepareJob(r, chi.URLParam(r, "id"))
+	if err == nil {
+		err = s.streamInput(w, r, j, s.cfg.MaxInferBytes)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -184,15 +229,19 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 // handlePostJob: POST /v1/jobs?model=ID&key=ID&packing=…, body a ciphertext
 // batch; 202 with the job.
 func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
-	j, body, err := s.prepareJob(w, r, r.URL.Query().Get("model"), s.cfg.MaxJobBytes, true)
+	j, err := s.prepareJob(r, r.URL.Query().Get("model"))
+	var staged *store.StagedBlob
+	if err == nil {
+		staged, err = s.stageInput(w, r, j, s.cfg.MaxJobBytes)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// The job waits as its stored input alone and is decoded again when it
+	// The job waits as its stored input alone and is decoded when it
 	// starts (resumeWork), so that a queue of large jobs holds no
 	// ciphertexts in memory.
-	info, err := s.jobs.Submit(r.Context(), j.spec(), body, nil)
+	info, err := s.jobs.SubmitStaged(r.Context(), j.spec(), staged, nil)
 	if err != nil {
 		s.writeJobError(w, r, err, "5")
 		return
@@ -240,10 +289,10 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 
 // resumeWork turns an asynchronous job back into its work when it starts,
 // or a job that a previous run left queued or running when the node
-// starts: the model and packing of its row and its stored input, which
-// Run decodes (and so checks again, as a request's) once it reserved the
-// memory.
-func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
+// starts: the model, packing and shape of its row and its stored input,
+// which Run decodes (and so checks again, as a request's) once it
+// reserved the memory.
+func (s *Server) resumeWork(r jobs.Record, input jobs.InputOpener) (jobs.Work, error) {
 	m, err := s.model(r.Model)
 	if err != nil {
 		return nil, err
@@ -252,7 +301,8 @@ func (s *Server) resumeWork(r jobs.Record, input []byte) (jobs.Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, packing: packing, raw: input}, nil
+	return &inferenceJob{s: s, owner: r.Owner, model: m, keyID: r.Key, packing: packing,
+		shape: inference.InputShape{Batches: r.Total, Samples: r.Samples}, open: input}, nil
 }
 
 // evaluatorCache keeps the last few evaluators (model, key set, packing):

@@ -243,16 +243,16 @@ func TestMemoryBudgetUnderLoad(t *testing.T) {
 
 // TestMemoryBudgetRefusals: a body whose reservation could never fit is
 // refused with 413 before it is read; a body of unknown length on a route
-// whose limit exceeds the budget, with 411; an asynchronous job waits as
-// its stored input and runs.
+// whose limit exceeds the budget, with 411.
 func TestMemoryBudgetRefusals(t *testing.T) {
-	n, f, info, key := inferNode(t, Config{MaxMemory: 128 << 20, MaxJobBytes: 100 << 20})
+	n, f, info, key := inferNode(t, Config{MaxMemory: 128 << 20})
 	_, body := encryptFor(t, f, inference.Batch, f.samples[:2])
-	c := rawRequest(t, n, "/v1/jobs?packing=batch&model="+info.ID+"&key="+key, n.tokens[RoleClient], 80<<20, nil)
+	infer := "/v1/models/" + info.ID + "/infer?packing=batch&key=" + key
+	c := rawRequest(t, n, infer, n.tokens[RoleClient], 50<<20, nil)
 	if code := readStatus(c, 3*time.Second); code != http.StatusRequestEntityTooLarge {
-		t.Errorf("a job needing more than the budget: %d, want 413", code)
+		t.Errorf("an inference needing more than the budget: %d, want 413", code)
 	}
-	req, _ := http.NewRequest("POST", n.ts.URL+"/v1/jobs?packing=batch&model="+info.ID+"&key="+key, io.MultiReader(bytes.NewReader(body)))
+	req, _ := http.NewRequest("POST", n.ts.URL+infer, io.MultiReader(bytes.NewReader(body)))
 	req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
 	resp, err := n.ts.Client().Do(req)
 	if err != nil {
@@ -260,22 +260,69 @@ func TestMemoryBudgetRefusals(t *testing.T) {
 	}
 	resp.Body.Close()
 	if req.ContentLength != 0 || resp.StatusCode != http.StatusLengthRequired {
-		t.Errorf("chunked job: %d, want 411", resp.StatusCode)
+		t.Errorf("chunked inference: %d, want 411", resp.StatusCode)
 	}
-	resp, b := n.do("POST", "/v1/jobs?packing=batch&model="+info.ID+"&key="+key, n.tokens[RoleClient], body)
-	var job struct{ ID string }
-	if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil {
-		t.Fatalf("job: %d %s", resp.StatusCode, b)
+}
+
+// TestJobUploadGoesToDisk: an asynchronous job's input is checked on its
+// way to disk, holding one ciphertext at a time, so an upload of more than
+// half the memory budget (which held it twice) is taken, announced or
+// chunked, and runs.
+func TestJobUploadGoesToDisk(t *testing.T) {
+	n, f, info, key := inferNode(t, Config{MaxMemory: 100 << 20, MaxJobBytes: 1 << 30})
+	_, one := encryptFor(t, f, inference.Batch, f.samples[:2])
+	batch, err := he.ReadCiphertextFile(bytes.NewReader(one), f.keys.Params, he.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		resp, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
-		if strings.Contains(string(b), `"done"`) {
-			break
+	var vecs []he.EncryptedVector
+	var body bytes.Buffer
+	for body.Len() <= int(n.srv.cfg.MaxMemory)/2 {
+		vecs = append(vecs, batch...)
+		body.Reset()
+		if err := he.WriteCiphertextFile(&body, f.keys.Params, vecs); err != nil {
+			t.Fatal(err)
 		}
-		if resp.StatusCode != 200 || strings.Contains(string(b), `"failed"`) || time.Now().After(deadline) {
-			t.Fatalf("job: %d %s", resp.StatusCode, b)
+	}
+	path := "/v1/jobs?packing=batch&model=" + info.ID + "&key=" + key
+	for _, chunked := range []bool{false, true} {
+		var r io.Reader = bytes.NewReader(body.Bytes())
+		if chunked {
+			r = io.MultiReader(r)
+		}
+		req, _ := http.NewRequest("POST", n.ts.URL+path, r)
+		req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
+		resp, err := n.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var job struct{ ID string }
+		if resp.StatusCode != 202 || json.Unmarshal(b, &job) != nil {
+			t.Fatalf("a job of %d bytes (chunked %v) under a budget of %d: %d %s", body.Len(), chunked, n.srv.cfg.MaxMemory, resp.StatusCode, b)
+		}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			resp, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
+			var st struct{ Status string }
+			json.Unmarshal(b, &st)
+			if st.Status == "done" {
+				break
+			}
+			if resp.StatusCode != 200 || st.Status == "failed" || time.Now().After(deadline) {
+				t.Fatalf("job: %d %s", resp.StatusCode, b)
+			}
+		}
+		resp, out := n.do("GET", "/v1/jobs/"+job.ID+"/result", n.tokens[RoleClient], nil)
+		got, err := he.ReadCiphertextFile(bytes.NewReader(out), f.keys.Params, he.DefaultLimits)
+		if resp.StatusCode != 200 || err != nil || len(got) != len(vecs)/f.model.Features()*f.model.Layers[len(f.model.Layers)-1].Out {
+			t.Fatalf("result: %d, %d ciphertexts (%v)", resp.StatusCode, len(got), err)
 		}
 	}
+	if peak := n.srv.mem.peakReserved(); peak > n.srv.cfg.MaxMemory {
+		t.Errorf("peak reserved %d, budget %d", peak, n.srv.cfg.MaxMemory)
+	}
+	t.Logf("two jobs of %d bytes under a budget of %d; peak reserved %d", body.Len(), n.srv.cfg.MaxMemory, n.srv.mem.peakReserved())
 }
 
 // TestOpenAPIMessageLimit: the OpenAPI document states the peer-message

@@ -6,19 +6,23 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+
+	"github.com/aios-edge/aios/he"
 )
 
 // Admission against the node's memory budget (Config.MaxMemory). A request
-// that reads a body reserves, before it reads it, its announced length
-// times its route's expansion factor: the body bytes, what decoding them
-// makes (a ciphertext decodes to about as many bytes as its encoding) and
-// what answering makes. It releases the reservation when it is answered.
+// that reads a body reserves, before it reads it, what its route's cost
+// says for its announced length: mostly the length times an expansion
+// factor (the body bytes, what decoding them makes — a ciphertext decodes
+// to about as many bytes as its encoding — and what answering makes); an
+// asynchronous job's upload, which goes to disk as it is checked, a fixed
+// scan buffer. It releases the reservation when it is answered.
 // A request that does not fit now is answered 503 with Retry-After; one
 // that could never fit, 413; a body of unknown length (chunked) reserves
 // its route's limit, and where that alone exceeds the budget it is
 // refused with 411 (send a Content-Length). An asynchronous job reserves
-// again when it starts, for its stored input, decoded input and outputs,
-// and waits for room rather than failing.
+// again when it starts, for its decoded input and outputs
+// (inference.Server.WorkingBytes), and waits for room rather than failing.
 //
 // The budget counts what scales with request sizes and concurrency. What
 // does not is outside it: the key cache (Config.KeyCacheBytes), the
@@ -31,12 +35,8 @@ const (
 	// encoding (smaller than the input for every model with fewer classes
 	// than features; counted as one more input).
 	inferFactor = 3
-	// uploadFactor: the body and what it decodes to (a /jobs input checked
-	// before it is stored, a key set, a model).
+	// uploadFactor: the body and what it decodes to (a key set, a model).
 	uploadFactor = 2
-	// jobRunFactor: an asynchronous job's stored input read back, decoded
-	// and evaluated, as inferFactor.
-	jobRunFactor = inferFactor
 	// mpcInputFactor: a JSON vector decodes to 8 bytes per number, and a
 	// number takes at least 2 bytes ("1,"): 4, plus the body.
 	mpcInputFactor = 5
@@ -125,10 +125,29 @@ func (b *memBudget) peakReserved() int64 {
 	return b.peak
 }
 
-// admit reserves a request's body, announced up to limit, times factor
-// for as long as the request runs. A body announced above limit passes
-// unreserved: the handler refuses it (413) without reading it.
-func (s *Server) admit(factor, limit int64) func(http.Handler) http.Handler {
+// perByte is the cost of a route whose requests hold factor bytes per
+// body byte.
+func perByte(factor int64) func(n int64) int64 {
+	return func(n int64) int64 { return n * factor }
+}
+
+// scanBytes is what checking a job's upload on its way to disk holds: one
+// ciphertext of the largest preset decoded and its read buffer.
+func scanBytes() int64 {
+	var most int
+	for _, p := range he.Presets() {
+		if params, err := he.PresetByName(p.Name); err == nil {
+			most = max(most, he.MaxCiphertextBytes(params, he.Limits{MaxCiphertextDegree: 1}))
+		}
+	}
+	return 2 * int64(most)
+}
+
+// admit reserves cost(announced length) for a request's body, announced
+// up to limit, for as long as the request runs. A body announced above
+// limit passes unreserved: the handler refuses it (413) without reading
+// it.
+func (s *Server) admit(cost func(n int64) int64, limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n := r.ContentLength
@@ -137,12 +156,12 @@ func (s *Server) admit(factor, limit int64) func(http.Handler) http.Handler {
 				return
 			}
 			if n < 0 {
-				if n = limit; n*factor > s.mem.limit {
+				if n = limit; cost(n) > s.mem.limit {
 					s.writeError(w, r, fmt.Errorf("%w: a body of unknown length here may take %d bytes, more than the node's memory budget", ErrLengthRequired, limit))
 					return
 				}
 			}
-			release, err := s.mem.reserve(n * factor)
+			release, err := s.mem.reserve(cost(n))
 			if err != nil {
 				s.writeError(w, r, err)
 				return

@@ -304,6 +304,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) routes() chi.Router {
+	scan := scanBytes()
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.observe, middleware.Recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -318,15 +319,15 @@ func (s *Server) routes() chi.Router {
 		r.Get("/params", s.handleParams)
 		r.Get("/openapi.yaml", s.handleOpenAPI)
 
-		r.With(s.requireRole(RoleClient), s.admit(uploadFactor, s.cfg.MaxKeyBytes)).Post("/keys", s.handlePostKeys)
+		r.With(s.requireRole(RoleClient), s.admit(perByte(uploadFactor), s.cfg.MaxKeyBytes)).Post("/keys", s.handlePostKeys)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/keys/{id}", s.handleGetKey)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Delete("/keys/{id}", s.handleDeleteKey)
 
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models", s.handleListModels)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/models/{id}", s.handleGetModel)
-		r.With(s.requireRole(RoleAdmin), s.admit(uploadFactor, s.cfg.MaxModelBytes)).Post("/models", s.handlePostModel)
-		r.With(s.requireRole(RoleClient), s.admit(inferFactor, s.cfg.MaxInferBytes)).Post("/models/{id}/infer", s.handleInfer)
-		r.With(s.requireRole(RoleClient), s.admit(uploadFactor, s.cfg.MaxJobBytes)).Post("/jobs", s.handlePostJob)
+		r.With(s.requireRole(RoleAdmin), s.admit(perByte(uploadFactor), s.cfg.MaxModelBytes)).Post("/models", s.handlePostModel)
+		r.With(s.requireRole(RoleClient), s.admit(perByte(inferFactor), s.cfg.MaxInferBytes)).Post("/models/{id}/infer", s.handleInfer)
+		r.With(s.requireRole(RoleClient), s.admit(func(int64) int64 { return scan }, s.cfg.MaxJobBytes)).Post("/jobs", s.handlePostJob)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}", s.handleGetJob)
 		r.With(s.requireRole(RoleClient, RoleAdmin)).Get("/jobs/{id}/result", s.handleJobResult)
 
@@ -341,7 +342,7 @@ func (s *Server) routes() chi.Router {
 		r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/audit/export", s.handleAuditExport)
 
 		r.With(s.requireRole(RoleAdmin, RoleClient)).Post("/mpc/sessions", s.handleMPCCreate)
-		r.With(s.requireRole(RoleClient, RoleAdmin), s.admit(mpcInputFactor, maxMPCInputBody)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
+		r.With(s.requireRole(RoleClient, RoleAdmin), s.admit(perByte(mpcInputFactor), maxMPCInputBody)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
 		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
 		s.flRoutes(r)

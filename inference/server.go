@@ -173,6 +173,24 @@ func (s *Server) ScanInput(packing Packing, r io.Reader) (InputShape, error) {
 	return c.shape()
 }
 
+// WorkingBytes bounds the memory an evaluation of batches batches of
+// packing holds beyond the evaluator: its decoded input ciphertexts, its
+// output ciphertexts and their encoding, each ciphertext of degree 1 at
+// the plan's input level (outputs are at that level or below). A node
+// reserves it before it decodes a stored input.
+func (s *Server) WorkingBytes(packing Packing, batches int) (int64, error) {
+	c, err := s.Contract(packing)
+	if err != nil {
+		return 0, err
+	}
+	in, out := 1, 1 // ciphertexts per batch
+	if packing == Batch {
+		in, out = s.model.Features(), s.model.Layers[len(s.model.Layers)-1].Out
+	}
+	ct := int64(2 * s.params.N() * (c.Plan.InputLevel + 1) * 8)
+	return int64(batches) * int64(in+2*out) * ct, nil
+}
+
 // inputCheck checks an input's ciphertexts one at a time against a plan:
 // each well formed at the plan's input level and scale; in the batch
 // packing, a whole number of batches of one ciphertext per feature, all

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -32,9 +33,22 @@ type Work interface {
 	Run(ctx context.Context, progress func(n int)) ([]byte, error)
 }
 
-// ResumeFunc turns a job that a previous run left queued or running (its
-// row and its input bytes) back into its Work.
-type ResumeFunc func(r Record, input []byte) (Work, error)
+// ResumeFunc turns a job that a previous run left queued or running, or
+// one submitted without its Work, back into its Work: from its row and its
+// stored input, which the Work reads (through input, once it is ready to
+// hold what the input decodes to) when it runs.
+type ResumeFunc func(r Record, input InputOpener) (Work, error)
+
+// InputOpener opens a job's stored input; the caller closes it. The reader
+// fails at its end if the stored bytes are not the ones submitted.
+type InputOpener func() (io.ReadCloser, error)
+
+// Staged is an input written to the blob store as it arrives
+// ([store.Blobs.Stage]), not yet stored: [Service.SubmitStaged] commits it.
+type Staged interface {
+	Commit() (string, error)
+	Abort()
+}
 
 // Spec describes an asynchronous job as its row shows it.
 type Spec struct {
@@ -158,10 +172,33 @@ func (s *Service) Run(ctx context.Context, w Work) ([]byte, error) {
 // from its row and input, as after a restart, so that a queued job holds
 // no decoded input in memory.
 func (s *Service) Submit(ctx context.Context, spec Spec, input []byte, w Work) (schema.JobInfo, error) {
+	return s.submit(ctx, spec, func() (string, error) { return s.blobs.Put(input) }, w)
+}
+
+// SubmitStaged is [Service.Submit] for an input already written to the
+// blob store as it arrived: it commits input, or aborts it when the job is
+// not taken.
+func (s *Service) SubmitStaged(ctx context.Context, spec Spec, input Staged, w Work) (schema.JobInfo, error) {
+	committed := false
+	defer func() {
+		if !committed {
+			input.Abort()
+		}
+	}()
+	return s.submit(ctx, spec, func() (string, error) {
+		committed = true
+		return input.Commit()
+	}, w)
+}
+
+// submit stores a job's input (with put, under the lock that keeps a
+// blob from being deleted between its storing and its row), records the
+// job and queues it.
+func (s *Service) submit(ctx context.Context, spec Spec, put func() (string, error), w Work) (schema.JobInfo, error) {
 	j := s.newJob(context.Background(), newID(), w)
 	err := s.enqueue(j, func() error {
 		var err error
-		if j.inputBlob, err = s.blobs.Put(input); err != nil {
+		if j.inputBlob, err = put(); err != nil {
 			return err
 		}
 		r := Record{Owner: spec.Owner, InputBlob: j.inputBlob, JobInfo: schema.JobInfo{
@@ -312,11 +349,12 @@ func (s *Service) build(j *job) (Work, error) {
 	if s.cfg.Resume == nil || j.record == nil {
 		return nil, errors.New("jobs: a job without its Work needs Config.Resume")
 	}
-	input, err := s.blobs.Get(j.inputBlob, s.cfg.MaxInputBytes)
-	if err != nil {
-		return nil, err
-	}
-	return s.cfg.Resume(*j.record, input)
+	return s.cfg.Resume(*j.record, s.opener(j.inputBlob))
+}
+
+// opener opens a job's input blob.
+func (s *Service) opener(blob string) InputOpener {
+	return func() (io.ReadCloser, error) { return s.blobs.Open(blob, s.cfg.MaxInputBytes) }
 }
 
 // progress returns the function through which j's Work reports its steps;

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"log/slog"
 	"strings"
 	"sync"
@@ -226,6 +227,19 @@ func TestQueueFull(t *testing.T) {
 	if n.hasBlob([]byte("c")) {
 		t.Fatal("a refused job's input is stored")
 	}
+	// The same for an input staged as it arrived: not stored, and the
+	// staging file gone.
+	staged, err := n.blobs.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged.Write([]byte("d"))
+	if _, err := n.svc.SubmitStaged(context.Background(), spec("alice"), staged, &fakeWork{}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("staged job on a full queue: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, "blobs", "staging", "*")); n.hasBlob([]byte("d")) || len(left) > 0 {
+		t.Fatalf("a refused staged input is kept: stored %v, staging %v", n.hasBlob([]byte("d")), left)
+	}
 	close(gate)
 	for _, id := range []string{running.ID, queued.ID} {
 		if r := n.wait(id, finished); r.Status != schema.JobDone {
@@ -341,7 +355,16 @@ func TestResumeAfterRestart(t *testing.T) {
 	var mu sync.Mutex
 	var inputs []string
 	gate := make(chan struct{})
-	resume := func(r Record, input []byte) (Work, error) {
+	resume := func(r Record, open InputOpener) (Work, error) {
+		f, err := open()
+		if err != nil {
+			return nil, err
+		}
+		input, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
 		mu.Lock()
 		inputs = append(inputs, string(input))
 		mu.Unlock()

@@ -29,11 +29,7 @@ func (s *Service) requeue(r Record) error {
 	if s.cfg.Resume == nil {
 		return errors.New("this node does not resume jobs")
 	}
-	input, err := s.blobs.Get(r.InputBlob, s.cfg.MaxInputBytes)
-	if err != nil {
-		return err
-	}
-	w, err := s.cfg.Resume(r, input)
+	w, err := s.cfg.Resume(r, s.opener(r.InputBlob))
 	if err != nil {
 		return err
 	}

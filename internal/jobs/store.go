@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/aios-edge/aios/api/schema"
@@ -56,6 +57,9 @@ type Blobs interface {
 	Put(data []byte) (string, error)
 	// Get returns at most limit bytes of blob id.
 	Get(id string, limit int64) ([]byte, error)
+	// Open reads blob id, at most limit bytes, and fails at its end if its
+	// bytes do not match id.
+	Open(id string, limit int64) (io.ReadCloser, error)
 	// Delete removes a blob; deleting a missing blob is not an error.
 	Delete(id string) error
 }

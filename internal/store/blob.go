@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,32 +51,77 @@ func (b *Blobs) path(id string) (string, error) {
 
 // Put stores data and returns its ID.
 func (b *Blobs) Put(data []byte) (string, error) {
-	sum := sha256.Sum256(data)
-	id := hex.EncodeToString(sum[:])
-	p, _ := b.path(id)
+	w, err := b.Stage()
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return "", err
+	}
+	return w.Commit()
+}
+
+// Stage starts a blob whose bytes are written as they come (a large
+// upload goes to disk, not to memory); nothing is stored until Commit.
+func (b *Blobs) Stage() (*StagedBlob, error) {
+	dir := filepath.Join(b.dir, "staging")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	return &StagedBlob{b: b, tmp: tmp, hash: sha256.New()}, nil
+}
+
+// StagedBlob is a blob being written: [Blobs.Stage]. Exactly one of Commit
+// and Abort must be called.
+type StagedBlob struct {
+	b    *Blobs
+	tmp  *os.File
+	hash hash.Hash
+	n    int64
+}
+
+// Write appends p to the blob.
+func (w *StagedBlob) Write(p []byte) (int, error) {
+	n, err := w.tmp.Write(p)
+	w.hash.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("store: blob: %w", err)
+	}
+	return n, nil
+}
+
+// Size is the number of bytes written so far.
+func (w *StagedBlob) Size() int64 { return w.n }
+
+// Commit makes the blob durable under its ID (synced, then renamed into
+// place: a reader never sees it half-written, even after a crash) and
+// returns the ID. A blob with the same bytes already stored is kept and
+// this one dropped.
+func (w *StagedBlob) Commit() (string, error) {
+	defer os.Remove(w.tmp.Name())
+	id := hex.EncodeToString(w.hash.Sum(nil))
+	p, _ := w.b.path(id)
 	if _, err := os.Stat(p); err == nil {
+		w.tmp.Close()
 		return id, nil
+	}
+	if err := w.tmp.Sync(); err != nil {
+		w.tmp.Close()
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", fmt.Errorf("store: blob: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("store: blob: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("store: blob: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("store: blob: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("store: blob: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := os.Rename(w.tmp.Name(), p); err != nil {
 		return "", fmt.Errorf("store: blob: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(p)); err == nil {
@@ -84,6 +130,52 @@ func (b *Blobs) Put(data []byte) (string, error) {
 	}
 	return id, nil
 }
+
+// Abort drops the blob.
+func (w *StagedBlob) Abort() {
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+// Open returns a reader of the blob's bytes, at most limit of them, that
+// checks them against the ID as it reaches the end: a corrupt blob reads
+// as an error at its end, never as a clean EOF.
+func (b *Blobs) Open(id string, limit int64) (io.ReadCloser, error) {
+	p, err := b.path(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
+	}
+	return &blobReader{f: f, id: id, hash: sha256.New()}, nil
+}
+
+// blobReader reads a blob and checks its hash at the end.
+type blobReader struct {
+	f    *os.File
+	id   string
+	hash hash.Hash
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	r.hash.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(r.hash.Sum(nil)) != r.id {
+		return n, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", r.id)
+	}
+	return n, err
+}
+
+func (r *blobReader) Close() error { return r.f.Close() }
 
 // Get returns the blob's bytes, at most limit of them, and checks them
 // against the ID.
