@@ -22,6 +22,8 @@ type metrics struct {
 	predictions  counter
 	bytesIn      counter
 	bytesOut     counter
+	connsOpen    counter // a gauge: accepted connections not yet closed
+	connsRefused counter
 	queueDepth   func() int
 	jobsRunning  func() int
 	keyCacheSize func() int64
@@ -111,6 +113,8 @@ func (m *metrics) write(w io.Writer) {
 		{"aios_predictions_total", "Encrypted predictions computed.", "counter", m.predictions.v.Load()},
 		{"aios_request_bytes_total", "Bytes of request bodies read.", "counter", m.bytesIn.v.Load()},
 		{"aios_response_bytes_total", "Bytes of response bodies written.", "counter", m.bytesOut.v.Load()},
+		{"aios_connections_open", "Connections accepted and not yet closed (LimitConnections).", "gauge", m.connsOpen.v.Load()},
+		{"aios_connections_refused_total", "Connections closed on accept for exceeding the per-address limit.", "counter", m.connsRefused.v.Load()},
 		{"aios_job_queue_depth", "Jobs waiting in the queue.", "gauge", int64(call(m.queueDepth))},
 		{"aios_jobs_running", "Jobs being evaluated.", "gauge", int64(call(m.jobsRunning))},
 		{"aios_key_cache_bytes", "Bytes of deserialized evaluation keys in the cache.", "gauge", call64(m.keyCacheSize)},

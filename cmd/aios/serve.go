@@ -38,6 +38,7 @@ type serveCmd struct {
 	maxInfer, keyCache, maxMemory, minBodyRate                       int64
 	bodyGrace, earlyInputTTL                                         time.Duration
 	insecure                                                         bool
+	maxConns, maxConnsPerAddr                                        int
 	mpc                                                              mpcServeFlags
 	fl                                                               flServeFlags
 }
@@ -62,6 +63,8 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&c.bodyGrace, "body-grace", 10*time.Second, "time every request body gets before --min-body-rate applies")
 	fs.Int64Var(&c.minBodyRate, "min-body-rate", 64<<10, "bytes per second a request body must average after --body-grace (slower: 408)")
 	fs.DurationVar(&c.earlyInputTTL, "early-input-ttl", 5*time.Minute, "how long an MPC input given before its session is known waits for it")
+	fs.IntVar(&c.maxConns, "max-conns", 1024, "connections open at once (more wait to be accepted; 0: no limit)")
+	fs.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", 256, "connections open at once from one IP address (more are closed; 0: no limit)")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts)")
 	c.mpc.declare(fs)
 	c.fl.declare(fs)
@@ -105,7 +108,7 @@ func (c *serveCmd) run(ctx context.Context, e *env) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	ln, url, err := c.listen(hs)
+	ln, url, err := c.listen(hs, srv)
 	if err != nil {
 		return err
 	}
@@ -191,13 +194,14 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// listen opens the listener, with TLS when a certificate is given, and
-// returns it with the node's URL.
-func (c *serveCmd) listen(hs *http.Server) (net.Listener, string, error) {
+// listen opens the listener, with the connection limits and TLS when a
+// certificate is given, and returns it with the node's URL.
+func (c *serveCmd) listen(hs *http.Server, srv *api.Server) (net.Listener, string, error) {
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return nil, "", err
 	}
+	ln = srv.LimitConnections(ln, c.maxConns, c.maxConnsPerAddr)
 	scheme := "http"
 	if c.certFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
