@@ -72,7 +72,7 @@ func (s *Server) startFL() error {
 	if h.member, err = fl.NewMember(fl.MemberConfig{Node: s.mpc.node, Accept: c.Accept, Data: c.TrainData, Logger: s.log}); err != nil {
 		return err
 	}
-	h.coord, err = fl.NewCoordinator(fl.CoordinatorConfig{Node: s.mpc.node, Key: s.key, Publish: s.publishRound, Local: h.member, Logger: s.log,
+	h.coord, err = fl.NewCoordinator(fl.CoordinatorConfig{Node: s.mpc.node, Key: s.key, Publish: s.publishRound, Local: h.member, Ledger: s.ledger, Logger: s.log,
 		Register: func(ctx context.Context, model []byte) (string, error) {
 			info, err := s.AddModel(ctx, model)
 			return info.ID, err
@@ -129,7 +129,7 @@ func flErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	case errors.Is(err, fl.ErrUnknownFederation):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, fl.ErrSpec), errors.Is(err, fl.ErrRecordDP), errors.Is(err, fl.ErrMalformed), errors.Is(err, fl.ErrNoData),
+	case errors.Is(err, fl.ErrSpec), errors.Is(err, fl.ErrMalformed), errors.Is(err, fl.ErrNoData),
 		errors.Is(err, mpc.ErrInvalidSession), errors.Is(err, mpc.ErrMalformed):
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
