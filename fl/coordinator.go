@@ -260,11 +260,21 @@ func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 				break
 			}
 		}
-		agg, err := c.round(ctx, r, i, st)
-		if dpRun && err == nil {
+		agg, rs, err := c.round(ctx, r, i, st)
+		if dpRun {
+			// The round's status appears once its global model is
+			// released (or the round has failed).
 			var values []float64
-			if values, err = c.releaseRound(ctx, r, i, agg); err == nil {
+			if err == nil {
+				values, err = c.releaseRound(ctx, r, i, agg, rs)
+			}
+			if err == nil {
 				params = r.apply(values, st != StageTrain && fed.lit.Compression.Prune > 0)
+			}
+			if rs != nil {
+				r.record(rs)
+			}
+			if err == nil {
 				continue
 			}
 			if ex := (*dp.ExhaustedError)(nil); errors.As(err, &ex) {
@@ -365,7 +375,7 @@ func isWeight(fed *Federation, i int) bool {
 
 // round proposes round i's session, publishes the round to the members and
 // waits for the exact aggregate.
-func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*mpc.Aggregate, error) {
+func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*mpc.Aggregate, *RoundStatus, error) {
 	t0 := c.cfg.Now()
 	r.mu.Lock()
 	g := Global{Mean: slices.Clone(r.global.Mean), Std: slices.Clone(r.global.Std), Params: slices.Clone(r.global.Params)}
@@ -375,15 +385,15 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 	}
 	rd, err := NewRound(r.fed, i, st, g, t0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	msg, err := rd.Encode(c.cfg.Key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := c.cfg.Node.Propose(ctx, rd.Session.Literal())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sent := c.publish(ctx, r.fed, msg)
 	rs := RoundStatus{Index: i, Stage: st, Session: s.IDString()}
@@ -407,12 +417,19 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 	if err != nil {
 		rs.Err = err.Error()
 	}
-	r.mu.Lock()
-	r.status.Rounds = append(r.status.Rounds, rs)
-	r.mu.Unlock()
+	if r.fed.lit.Privacy != RecordDP {
+		r.record(&rs)
+	}
 	c.cfg.Logger.Info("fl: round", "federation", r.fed.lit.Name, "round", i, "stage", st.String(), "included", len(rs.Included),
 		"excluded", len(rs.Excluded), "seconds", rs.Seconds)
-	return agg, err
+	return agg, &rs, err
+}
+
+// record appends a finished round to the status.
+func (r *fedRun) record(rs *RoundStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Rounds = append(r.status.Rounds, *rs)
 }
 
 // publish sends the round message to every member (this node's directly)

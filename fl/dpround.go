@@ -66,7 +66,7 @@ func (c *Coordinator) budgetLeft(ctx context.Context, r *fedRun) (string, error)
 // the global model's step: −LR times the noised sum of clipped gradients
 // divided by the noised count. Without a release nothing is returned, and
 // the global model does not move.
-func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *mpc.Aggregate) ([]float64, error) {
+func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *mpc.Aggregate, rs *RoundStatus) ([]float64, error) {
 	fed := r.fed
 	g, err := fed.noise()
 	if err != nil {
@@ -81,7 +81,7 @@ func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *m
 	q, err := g.Query(ints, agg.Dealers)
 	clear(ints)
 	if err != nil {
-		return nil, c.roundErr(r, i, err)
+		return nil, r.roundErr(rs, err)
 	}
 	id := fed.IDString()
 	if h := c.testOnlyBeforeRelease; h != nil {
@@ -90,7 +90,7 @@ func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *m
 	rel, err := c.cfg.Ledger.Release(ctx, dp.ReleaseRequest{Budget: fed.lit.Budget, Query: q, Requester: "fl:" + fed.lit.Coordinator.Short(),
 		Purpose: fmt.Sprintf("federation %s round %d", id, i), IdempotencyKey: fmt.Sprintf("fl-%s-%d", id[:32], i)})
 	if err != nil {
-		return nil, c.roundErr(r, i, err)
+		return nil, r.roundErr(rs, err)
 	}
 	a, err := c.cfg.Ledger.Accounting(ctx, fed.lit.Budget)
 	if err != nil {
@@ -103,7 +103,6 @@ func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *m
 		step[j] = -fed.lit.LR * rel.Values[j] / count
 	}
 	r.mu.Lock()
-	rs := &r.status.Rounds[len(r.status.Rounds)-1]
 	rs.Epsilon, rs.Spent, rs.Seq, rs.Samples = rel.Epsilon, a.Spent, rel.Seq, math.Round(rel.Values[d]/(countScale*fed.lit.ClipNorm))
 	r.status.Spent = a.Spent
 	r.released++
@@ -111,15 +110,13 @@ func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *m
 	return step, nil
 }
 
-// roundErr records on round i's status that its aggregate was not
+// roundErr records on a round's status that its aggregate was not
 // released, and returns err.
-func (c *Coordinator) roundErr(r *fedRun, i int, err error) error {
+func (r *fedRun) roundErr(rs *RoundStatus, err error) error {
 	err = fmt.Errorf("not released: %w", err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.status.Rounds); n > 0 && r.status.Rounds[n-1].Index == i {
-		r.status.Rounds[n-1].Err = err.Error()
-	}
+	rs.Err, rs.Spent = err.Error(), r.status.Spent
 	return err
 }
 
