@@ -82,7 +82,7 @@ func (f *fedFlags) request(name string, inputs int, classes []string, maxSamples
 		Rounds: f.rounds, LocalEpochs: f.epochs, LR: f.lr, Batch: f.batch, Aggregation: f.aggregation, ProxMu: f.prox, Momentum: f.momentum,
 		ClipNorm: f.clip, Privacy: f.privacy, Prune: f.prune, PruneRounds: pr, Bits: f.bits, QATRounds: f.qatRounds,
 		MaxSamples: maxSamples, FeatureBound: featureBound, PhaseSeconds: f.phase.Seconds(), Seed: f.seed}
-	if f.dpEpsilon > 0 || f.privacy == "record-dp" {
+	if f.dp() {
 		// A record-dp round is one DP-SGD step: no local epochs, the
 		// coordinator's step size and momentum (package fl's doc).
 		req.Privacy, req.Epsilon, req.Delta, req.NoiseMultiplier, req.Budget = "record-dp", f.dpEpsilon, f.dpDelta, f.noise, f.budget
