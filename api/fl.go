@@ -18,12 +18,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/fl"
 	"github.com/aios-edge/aios/inference/dataset"
 	"github.com/aios-edge/aios/mpc"
@@ -72,7 +74,7 @@ func (s *Server) startFL() error {
 	if h.member, err = fl.NewMember(fl.MemberConfig{Node: s.mpc.node, Accept: c.Accept, Data: c.TrainData, Logger: s.log}); err != nil {
 		return err
 	}
-	h.coord, err = fl.NewCoordinator(fl.CoordinatorConfig{Node: s.mpc.node, Key: s.key, Publish: s.publishRound, Local: h.member, Logger: s.log,
+	h.coord, err = fl.NewCoordinator(fl.CoordinatorConfig{Node: s.mpc.node, Key: s.key, Publish: s.publishRound, Local: h.member, Ledger: s.ledger, Logger: s.log,
 		Register: func(ctx context.Context, model []byte) (string, error) {
 			info, err := s.AddModel(ctx, model)
 			return info.ID, err
@@ -129,7 +131,7 @@ func flErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	case errors.Is(err, fl.ErrUnknownFederation):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, fl.ErrSpec), errors.Is(err, fl.ErrRecordDP), errors.Is(err, fl.ErrMalformed), errors.Is(err, fl.ErrNoData),
+	case errors.Is(err, fl.ErrSpec), errors.Is(err, fl.ErrMalformed), errors.Is(err, fl.ErrNoData),
 		errors.Is(err, mpc.ErrInvalidSession), errors.Is(err, mpc.ErrMalformed):
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -142,8 +144,10 @@ func (s *Server) flLiteral(req *schema.FLFederationRequest) (fl.FederationLitera
 		Model:  fl.ModelLiteral{Inputs: req.Inputs, Hidden: req.Hidden, Classes: req.Classes, Activation: req.Activation},
 		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, LR: req.LR, Batch: req.Batch, Aggregation: fl.Aggregation(req.Aggregation),
 		ProxMu: req.ProxMu, Momentum: req.Momentum, ClipNorm: req.ClipNorm, Privacy: fl.Privacy(req.Privacy), Budget: req.Budget,
-		Compression: fl.CompressionLiteral{Prune: req.Prune, PruneRounds: req.PruneRounds, Bits: req.Bits, QATRounds: req.QATRounds},
-		MaxSamples:  req.MaxSamples, FeatureBound: req.FeatureBound, PhaseSeconds: req.PhaseSeconds, Seed: req.Seed}
+		Epsilon: dp.MicroEpsilon(math.Round(req.Epsilon * float64(dp.MicroPerEpsilon))), Delta: dp.PicoDelta(math.Round(req.Delta * float64(dp.PicoPerUnit))),
+		NoiseMultiplier: req.NoiseMultiplier,
+		Compression:     fl.CompressionLiteral{Prune: req.Prune, PruneRounds: req.PruneRounds, Bits: req.Bits, QATRounds: req.QATRounds},
+		MaxSamples:      req.MaxSamples, FeatureBound: req.FeatureBound, PhaseSeconds: req.PhaseSeconds, Seed: req.Seed}
 	var err error
 	if len(req.Members) == 0 {
 		lit.Members = append([]mpc.NodeID{s.mpc.self}, s.mpc.others...)
@@ -157,6 +161,16 @@ func (s *Server) flLiteral(req *schema.FLFederationRequest) (fl.FederationLitera
 	}
 	if _, err := rand.Read(lit.Nonce[:]); err != nil {
 		return lit, err
+	}
+	if lit.Privacy == fl.RecordDP {
+		if lit.Budget == "" {
+			lit.Budget = "fl-" + hex.EncodeToString(lit.Nonce[:8])
+		}
+		if lit.NoiseMultiplier == 0 {
+			if lit.NoiseMultiplier, err = fl.NoiseMultiplierFor(lit); err != nil {
+				return lit, err
+			}
+		}
 	}
 	return lit, nil
 }
@@ -212,10 +226,22 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 	}
 	out := &schema.FLFederationStatus{ID: st.ID, Name: st.Name, State: st.State, Privacy: string(st.Privacy), Epsilon: "none",
 		Spec: string(fed.Canonical()), Signature: hex.EncodeToString(sig), PlannedRounds: st.Planned, Rounds: []schema.FLRound{},
-		ModelID: st.ModelID, Error: st.Err}
+		ModelID: st.ModelID, Error: st.Err, Stopped: st.Stopped}
+	dpFed := st.Privacy == fl.RecordDP
+	if dpFed {
+		lit := fed.Literal()
+		out.Epsilon, out.EpsilonTotal, out.Delta, out.Budget, out.NoiseMultiplier = st.Spent.String(), lit.Epsilon.String(), lit.Delta.Float64(),
+			lit.Budget, lit.NoiseMultiplier
+	}
 	for _, rs := range st.Rounds {
 		fr := schema.FLRound{Round: rs.Index, Stage: rs.Stage.String(), Session: rs.Session, Members: len(rs.Included), Included: ids(rs.Included),
 			Excluded: []schema.FLExcluded{}, Samples: rs.Samples, Seconds: rs.Seconds, BytesSent: rs.BytesSent, Epsilon: "none", Error: rs.Err}
+		if dpFed {
+			fr.Epsilon, fr.LedgerSeq = rs.Spent.String(), rs.Seq
+			if rs.Seq != 0 {
+				fr.EpsilonRound = rs.Epsilon.String()
+			}
+		}
 		for _, e := range rs.Excluded {
 			fr.Excluded = append(fr.Excluded, schema.FLExcluded{Node: e.Node.String(), Reason: e.Reason, Cheating: e.Cheating})
 		}

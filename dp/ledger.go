@@ -209,6 +209,9 @@ type BudgetStatus struct {
 	Remaining   MicroEpsilon `json:"remaining_micro_epsilon"`
 	Releases    int64        `json:"releases"`
 	CreatedAt   time.Time    `json:"created_at"`
+	// Delta is the δ of an (ε, δ) budget (its Spent is then the composed
+	// ε at that δ), 0 for a pure-ε budget.
+	Delta PicoDelta `json:"delta_pico"`
 }
 
 // CreateBudget records a new budget and its creation entry in the chain;
@@ -267,7 +270,7 @@ func (l *Ledger) Budget(ctx context.Context, name string) (BudgetStatus, error) 
 func (l *Ledger) Budgets(ctx context.Context) ([]BudgetStatus, error) { return l.budgets(ctx, "") }
 
 func (l *Ledger) budgets(ctx context.Context, name string) ([]BudgetStatus, error) {
-	q := `SELECT b.name, b.description, b.total_micro, b.spent_micro, b.created_at,
+	q := `SELECT b.name, b.description, b.total_micro, b.spent_micro, b.created_at, b.delta_pico,
 		(SELECT COUNT(*) FROM dp_entries e WHERE e.budget = b.name AND e.kind = 'spend')
 		FROM dp_budgets b`
 	var args []any
@@ -284,7 +287,7 @@ func (l *Ledger) budgets(ctx context.Context, name string) ([]BudgetStatus, erro
 	for rows.Next() {
 		var b BudgetStatus
 		var created int64
-		if err := rows.Scan(&b.Name, &b.Description, &b.Total, &b.Spent, &created, &b.Releases); err != nil {
+		if err := rows.Scan(&b.Name, &b.Description, &b.Total, &b.Spent, &created, &b.Delta, &b.Releases); err != nil {
 			return nil, fmt.Errorf("dp: read budgets: %w", err)
 		}
 		b.Remaining = b.Total - b.Spent

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/train"
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -29,8 +30,11 @@ type CoordinatorConfig struct {
 	// Register makes the final model available for encrypted inference
 	// and returns its id; nil keeps it only in the status.
 	Register func(ctx context.Context, model []byte) (string, error)
-	Logger   *slog.Logger // never given an update or an aggregate
-	Now      func() time.Time
+	// Ledger pays for record-level DP rounds (required for them): each
+	// round's release is debited there before the global model moves.
+	Ledger *dp.Ledger
+	Logger *slog.Logger // never given an update or an aggregate
+	Now    func() time.Time
 }
 
 // Coordinator runs federations whose coordinator is this node.
@@ -41,6 +45,9 @@ type Coordinator struct {
 	mu   sync.Mutex
 	runs map[[32]byte]*fedRun
 	wg   sync.WaitGroup
+	// testOnlyBeforeRelease, set by tests, runs before a record-level DP
+	// round's release.
+	testOnlyBeforeRelease func(round int)
 }
 
 // NewCoordinator returns a coordinator.
@@ -68,6 +75,10 @@ func (c *Coordinator) Close() {
 const (
 	StateRunning = "running"
 	StateDone    = "done"
+	// StateStopped: ended cleanly before its plan, because the privacy
+	// budget admits no further round (Status.Stopped says why); the final
+	// model is built from the last released global model.
+	StateStopped = "stopped"
 	StateFailed  = "failed"
 )
 
@@ -90,7 +101,11 @@ type RoundStatus struct {
 	// BytesSent is what the coordinator sent in the round: its MPC
 	// messages and the round messages.
 	BytesSent int64
-	Err       string
+	// Epsilon is what the round's release debited, Spent the budget's
+	// composed ε after it, Seq its ledger entry (record-level DP only).
+	Epsilon, Spent dp.MicroEpsilon
+	Seq            int64
+	Err            string
 }
 
 // Status is a federation as its coordinator sees it. It holds the final
@@ -101,6 +116,12 @@ type Status struct {
 	State   string
 	Err     string
 	Privacy Privacy
+	// Budget, Delta and Spent (composed ε, from the ledger) with
+	// record-level DP.
+	Budget  string
+	Delta   dp.PicoDelta
+	Spent   dp.MicroEpsilon
+	Stopped string // why the federation stopped before its plan
 	Rounds  []RoundStatus
 	Planned int
 	Model   []byte // the final .aios model, once done
@@ -113,6 +134,7 @@ type fedRun struct {
 	status   Status
 	global   Global
 	velocity []float64
+	released int // record-level DP rounds released
 	done     chan struct{}
 }
 
@@ -124,6 +146,12 @@ func (c *Coordinator) Start(fed *Federation) error {
 	}
 	r := &fedRun{fed: fed, done: make(chan struct{}),
 		status: Status{ID: fed.IDString(), Name: fed.lit.Name, State: StateRunning, Privacy: fed.lit.Privacy, Planned: len(fed.Plan())}}
+	if fed.lit.Privacy == RecordDP {
+		if err := c.openBudget(fed); err != nil {
+			return err
+		}
+		r.status.Budget, r.status.Delta = fed.lit.Budget, fed.lit.Delta
+	}
 	c.mu.Lock()
 	if _, dup := c.runs[fed.ID()]; dup {
 		c.mu.Unlock()
@@ -142,6 +170,9 @@ func (c *Coordinator) Start(fed *Federation) error {
 			return
 		}
 		r.status.State = StateDone
+		if r.status.Stopped != "" {
+			r.status.State = StateStopped
+		}
 	})
 	return nil
 }
@@ -196,14 +227,24 @@ func (c *Coordinator) get(id [32]byte) (*fedRun, error) {
 	return r, nil
 }
 
-// run runs every round of the plan, then builds the final model.
+// run runs every round of the plan, then builds the final model. With
+// record-level DP it stops early, cleanly, when the budget admits no
+// further round or a round's debit is refused for want of budget.
 func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 	fed := r.fed
 	plan := fed.Plan()
 	init := train.NewNet(fed.Sizes(), fed.act, false, rand.New(rand.NewPCG(fed.lit.Seed, 1)))
 	params := flatten(init)
+	dpRun := fed.lit.Privacy == RecordDP
+	if dpRun {
+		std := fed.PublicStandardizer()
+		r.mu.Lock()
+		r.global.Mean, r.global.Std = std.Mean, std.Std
+		r.mu.Unlock()
+		r.setParams(params)
+	}
 	for i, st := range plan {
-		if st == StagePrune && plan[i-1] == StageTrain {
+		if st == StagePrune && (i == 0 || plan[i-1] != StagePrune) {
 			n, _ := netOf(fed, params, false)
 			if err := train.Prune(n, fed.lit.Compression.Prune); err != nil {
 				return err
@@ -211,7 +252,36 @@ func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 			params = flatten(n)
 			r.setParams(params)
 		}
-		agg, err := c.round(ctx, r, i, st)
+		if dpRun {
+			if why, err := c.budgetLeft(ctx, r); err != nil {
+				return fmt.Errorf("round %d (%s): %w", i, st, err)
+			} else if why != "" {
+				r.stop(why)
+				break
+			}
+		}
+		agg, rs, err := c.round(ctx, r, i, st)
+		if dpRun {
+			// The round's status appears once its global model is
+			// released (or the round has failed).
+			var values []float64
+			if err == nil {
+				values, err = c.releaseRound(ctx, r, i, agg, rs)
+			}
+			if err == nil {
+				params = r.apply(values, st != StageTrain && fed.lit.Compression.Prune > 0)
+			}
+			if rs != nil {
+				r.record(rs)
+			}
+			if err == nil {
+				continue
+			}
+			if ex := (*dp.ExhaustedError)(nil); errors.As(err, &ex) {
+				r.stop(fmt.Sprintf("round %d was not released: %v", i, err))
+				break
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("round %d (%s): %w", i, st, err)
 		}
@@ -225,7 +295,17 @@ func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 			params = r.apply(agg.Values, st != StageTrain && fed.lit.Compression.Prune > 0)
 		}
 	}
-	return nil
+	if !dpRun {
+		return errors.New("the plan has no bounds round")
+	}
+	return c.finish(ctx, r, nil)
+}
+
+// stop records why a federation ends before its plan.
+func (r *fedRun) stop(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Stopped = why
 }
 
 func (r *fedRun) setParams(p []float64) {
@@ -295,7 +375,7 @@ func isWeight(fed *Federation, i int) bool {
 
 // round proposes round i's session, publishes the round to the members and
 // waits for the exact aggregate.
-func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*mpc.Aggregate, error) {
+func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*mpc.Aggregate, *RoundStatus, error) {
 	t0 := c.cfg.Now()
 	r.mu.Lock()
 	g := Global{Mean: slices.Clone(r.global.Mean), Std: slices.Clone(r.global.Std), Params: slices.Clone(r.global.Params)}
@@ -305,15 +385,15 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 	}
 	rd, err := NewRound(r.fed, i, st, g, t0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	msg, err := rd.Encode(c.cfg.Key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := c.cfg.Node.Propose(ctx, rd.Session.Literal())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sent := c.publish(ctx, r.fed, msg)
 	rs := RoundStatus{Index: i, Stage: st, Session: s.IDString()}
@@ -330,19 +410,26 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 		}
 		rs.BytesSent = o.Stats.BytesSent + sent
 	}
-	if agg != nil {
+	if agg != nil && r.fed.lit.Privacy != RecordDP {
 		rs.Samples = agg.Weight
 	}
 	rs.Seconds = c.cfg.Now().Sub(t0).Seconds()
 	if err != nil {
 		rs.Err = err.Error()
 	}
-	r.mu.Lock()
-	r.status.Rounds = append(r.status.Rounds, rs)
-	r.mu.Unlock()
+	if r.fed.lit.Privacy != RecordDP {
+		r.record(&rs)
+	}
 	c.cfg.Logger.Info("fl: round", "federation", r.fed.lit.Name, "round", i, "stage", st.String(), "included", len(rs.Included),
 		"excluded", len(rs.Excluded), "seconds", rs.Seconds)
-	return agg, err
+	return agg, &rs, err
+}
+
+// record appends a finished round to the status.
+func (r *fedRun) record(rs *RoundStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Rounds = append(r.status.Rounds, *rs)
 }
 
 // publish sends the round message to every member (this node's directly)
@@ -386,15 +473,33 @@ func (c *Coordinator) finish(ctx context.Context, r *fedRun, sums []float64) err
 	if err != nil {
 		return err
 	}
-	b := inference.Bounds{MaxAbsInput: sums[0], MaxAbsPreActivation: sums[1], MaxAbsLogit: sums[2]}
-	for k := 3; k+3 < len(sums); k += 4 {
-		b.Layers = append(b.Layers, inference.LayerBounds{MaxAbsPre: sums[k], MaxAbsSum: sums[k+1], MaxAbsMsg: sums[k+2], MaxAbsNext: sums[k+3]})
+	var b inference.Bounds
+	if sums == nil { // record-level DP: from the public feature bound only
+		ev, err := inference.NewEvaluator(m)
+		if err != nil {
+			return err
+		}
+		b = ev.Envelope(fed.lit.FeatureBound)
+	} else {
+		b = inference.Bounds{MaxAbsInput: sums[0], MaxAbsPreActivation: sums[1], MaxAbsLogit: sums[2]}
+		for k := 3; k+3 < len(sums); k += 4 {
+			b.Layers = append(b.Layers, inference.LayerBounds{MaxAbsPre: sums[k], MaxAbsSum: sums[k+1], MaxAbsMsg: sums[k+2], MaxAbsNext: sums[k+3]})
+		}
 	}
 	m.Meta.Bounds, m.Meta.Seed = b, fed.lit.Seed
 	m.Meta.Name, m.Meta.Dataset, m.Meta.CreatedBy = fed.lit.Name, "federated:"+hex.EncodeToString(fed.id[:8]), "aios fl"
 	m.Meta.Training = fmt.Sprintf("federation %s: %d members, t = %d, %d rounds × %d local epochs, %s, prune %g (%d rounds), %d bits (%d QAT rounds)",
 		fed.IDString(), len(fed.lit.Members), fed.lit.Threshold, fed.lit.Rounds, fed.lit.LocalEpochs, fed.lit.Aggregation,
 		fed.lit.Compression.Prune, fed.lit.Compression.PruneRounds, fed.lit.Compression.Bits, fed.lit.Compression.QATRounds)
+	if fed.lit.Privacy == RecordDP {
+		r.mu.Lock()
+		m.Meta.Training += fmt.Sprintf("; record-level DP, budget %s: (ε, δ) = (%s, %s) spent of (%s, %s), noise multiplier %g, clip %g, %d released rounds",
+			fed.lit.Budget, r.status.Spent, fed.lit.Delta, fed.lit.Epsilon, fed.lit.Delta, fed.lit.NoiseMultiplier, fed.lit.ClipNorm, r.released)
+		if r.status.Stopped != "" {
+			m.Meta.Training += " (stopped: " + r.status.Stopped + ")"
+		}
+		r.mu.Unlock()
+	}
 	if m.Meta.Preset, m.Meta.InputLevel, err = inference.ChoosePreset(b); err != nil {
 		return err
 	}

@@ -34,7 +34,9 @@
 // standardizer, so no member's data is standardised by anyone else's
 // raw statistics); the float rounds; the masked rounds after magnitude
 // pruning of the global model; the quantization-aware rounds; one bounds
-// round. In round i the coordinator:
+// round (with record-level DP, only the training rounds: see below, which
+// also says how those rounds differ from the following). In round i the
+// coordinator:
 //
 //  1. builds the round's MPC session: a weighted mean over every member
 //     (a sum for the bounds round), threshold t, clamp [−C, C] with C the
@@ -64,7 +66,8 @@
 // # Unit of privacy and threat model
 //
 // The data of a member is its training set; the unit of privacy of the
-// secure-aggregation level is one member's update in one round. Against a
+// secure-aggregation level ([SecureAggregation]) is one member's update in
+// one round. Against a
 // coordinator and up to t−1 colluding members that are semi-honest, or
 // malicious in the ways mpc detects (inconsistent shares, false
 // accusations, wrong output shares), a member's update stays hidden: the
@@ -79,14 +82,73 @@
 // clipping norm (an update is bounded, not checked for honesty), and
 // can withhold their input.
 //
-// Record-level differential privacy (each member clips per-example
-// contributions and adds its share of discrete Gaussian noise before
-// sharing, accounted with an RDP accountant in dp) is declared as
-// [RecordDP] and refused with [ErrRecordDP]: dp has no Gaussian release
-// or accountant in this build. The seam is [LocalInput] (where the member
-// would clip per example and add its noise share) and the round's session
-// (which would release through dp's path for already-noised values,
-// debited before the global model moves), not mpc.ReleaseExact.
+// # Record-level differential privacy
+//
+// With privacy level [RecordDP] the unit of privacy is one training
+// record of one member: the sequence of released global models (and
+// everything computed from them, the final model included) is (ε, δ)
+// differentially private with respect to adding or removing any single
+// record on any node, for the spec's (Epsilon, Delta). The threat model is
+// the one above (a coordinator and up to t−1 members, semi-honest or
+// malicious in the ways mpc detects) plus: every party, the coordinator
+// included, and everyone the global models reach see only noised
+// aggregates. It assumes that at least Threshold members in each round
+// are honest in adding their noise share (a member that omits its share
+// lowers the noise; t honest shares carry all of it) and that members clip
+// honestly (a member can always leak its own data). Members' own data are
+// not protected from themselves.
+//
+// Each record-dp round is one step of distributed DP-SGD (DP-FedSGD: Abadi
+// et al., CCS 2016, Algorithm 1 with the whole data as the lot; McMahan et
+// al., "Learning Differentially Private Recurrent Language Models", ICLR
+// 2018, for the federated form), with noise from Kairouz, Liu and Steinke,
+// ICML 2021 (dp.DistributedGaussian):
+//
+//  1. every member computes, at the global model, the sum over its records
+//     of each record's cross-entropy gradient clipped to ℓ2 norm C
+//     (train.ClippedGradientSum; after pruning, masked weights get none;
+//     in quantization-aware rounds the gradient is taken at the
+//     fake-quantized weights), and appends its record count scaled by
+//     γ·C (γ = 1/4), so one record moves the vector by at most
+//     C' = C·√(1+γ²) in ℓ2 norm;
+//  2. it encodes the vector in the session's fixed point (round(x·2^f)),
+//     adds its share of discrete Gaussian noise, variance
+//     (z·C'·2^f)²/t per coordinate (z the spec's noise multiplier), and
+//     gives the noised integers (scaled by 2^-f, which mpc's encoding maps
+//     back to the same integers) to the round's session: a sum, clamped
+//     to a member's largest possible sum plus 64 standard deviations of
+//     its noise, a clamp that a discrete Gaussian reaches with
+//     probability below e^-2000;
+//  3. the coordinator reconstructs the sum of the included members'
+//     noised vectors (at least t shares of noise), and releases it through
+//     its ledger (dp.DistributedGaussian.Query, dp.Ledger.Release): the
+//     round's RDP is debited from the federation's (ε, δ) budget,
+//     durably, before the values come back. Only then does it compute the
+//     step: the noised gradient sum divided by the noised count (the
+//     denominator is not public: it is released with the sum, at no extra
+//     cost, and floored at 1), times −LR, with server momentum β under
+//     fedavgm, and move the global model, which it then publishes.
+//
+// A round whose release fails is not released: the global model does not
+// move. Before each round the coordinator asks the ledger whether the
+// budget admits one more round at z (dp.DistributedGaussian.RoundsAllowed
+// on its accounting); if not, or if the round's debit is refused for want
+// of budget (another spender of the same budget), the federation stops
+// cleanly (state stopped, with the reason) and its final model is built
+// from the last released global model. Another ledger error fails it.
+// The spec's plan must fit its budget at z ([NoiseMultiplierFor] finds the
+// smallest z that does), so a federation alone on its budget never stops
+// early.
+//
+// What ε means here: RDP composed over the released rounds, converted to
+// (ε, δ) at the budget's δ by the ledger (dp's package doc); each round
+// uses every record of every member (no amplification by subsampling is
+// claimed). The standardizer is public (x/(B/2) from the spec's feature
+// bound B: no stats round), and so are the CKKS bounds of the final model
+// (inference.Evaluator.Envelope at B: no bounds round), so no aggregate of
+// the data leaves a node except noised through the ledger. Local epochs
+// must be 1 and FedProx is refused: a round trains no local model. LR is
+// the coordinator's step size on the noised mean gradient.
 //
 // # Data stays home
 //

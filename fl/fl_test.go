@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/inference/dataset"
 	"github.com/aios-edge/aios/internal/nodekey"
@@ -169,11 +170,46 @@ func TestSpec(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	l := f.literal()
-	l.Privacy, l.Budget = RecordDP, "fl"
-	if _, err := NewFederationFromLiteral(l); !errors.Is(err, ErrRecordDP) {
-		t.Fatalf("record DP: %v", err)
+	// Record-level DP: the smallest noise multiplier that fits is found
+	// and accepted, one a little smaller refused, and so are the settings
+	// DP rounds do not take.
+	l := f.dpLiteral(t, 8)
+	fed, err = NewFederationFromLiteral(l)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if again, err := DecodeFederation(fed.Canonical()); err != nil || again.ID() != fed.ID() || again.Literal().NoiseMultiplier != l.NoiseMultiplier {
+		t.Fatalf("record-dp spec does not decode to itself: %v", err)
+	}
+	for name, mod := range map[string]func(*FederationLiteral){
+		"noise":   func(l *FederationLiteral) { l.NoiseMultiplier -= 0.01 },
+		"epochs":  func(l *FederationLiteral) { l.LocalEpochs = 2 },
+		"fedprox": func(l *FederationLiteral) { l.Aggregation, l.Momentum, l.ProxMu = FedProx, 0, 1 },
+		"delta":   func(l *FederationLiteral) { l.Delta = 0 },
+		"budget":  func(l *FederationLiteral) { l.Budget = "" },
+		"secagg":  func(l *FederationLiteral) { l.Privacy = SecureAggregation },
+	} {
+		l := f.dpLiteral(t, 8)
+		mod(&l)
+		if _, err := NewFederationFromLiteral(l); !errors.Is(err, ErrSpec) {
+			t.Errorf("record-dp %s: %v", name, err)
+		}
+	}
+}
+
+// dpLiteral is a small record-level DP federation with budget (ε, 10^-5)
+// and the smallest noise multiplier that fits it.
+func (f *testFed) dpLiteral(t *testing.T, eps float64) FederationLiteral {
+	t.Helper()
+	l := f.literal()
+	l.Privacy, l.Budget, l.Epsilon, l.Delta = RecordDP, "fl-test", dp.MicroEpsilon(eps*1e6), dp.PicoDelta(1e7)
+	l.Rounds, l.LocalEpochs, l.LR, l.Aggregation, l.Momentum, l.ClipNorm, l.MaxSamples = 12, 1, 0.5, FedAvgM, 0.9, 1, 1000
+	z, err := NoiseMultiplierFor(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.NoiseMultiplier = z
+	return l
 }
 
 // TestRefuseUnconfigured: a member refuses a round of a federation it was

@@ -173,6 +173,9 @@ func LocalInput(ctx context.Context, r *Round, d *dataset.Dataset) (mpc.Input, e
 	case StageBounds:
 		return boundsInput(r, d)
 	}
+	if l.Privacy == RecordDP {
+		return dpInput(r, d, nil)
+	}
 	global, err := r.Net()
 	if err != nil {
 		return mpc.Input{}, err

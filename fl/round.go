@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/inference/train"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
@@ -42,10 +43,17 @@ func (s Stage) String() string {
 	return fmt.Sprintf("stage(%d)", uint8(s))
 }
 
-// Plan returns the stage of every round, round 0 first.
+// Plan returns the stage of every round, round 0 first. With RecordDP
+// there is neither a stats round nor a bounds round: the standardizer and
+// the CKKS bounds are public ([Federation.PublicStandardizer],
+// inference.Evaluator.Envelope), so that every aggregate released is a
+// noised one.
 func (f *Federation) Plan() []Stage {
 	c := f.lit.Compression
-	plan := []Stage{StageStats}
+	var plan []Stage
+	if f.lit.Privacy != RecordDP {
+		plan = append(plan, StageStats)
+	}
 	for range f.lit.Rounds {
 		plan = append(plan, StageTrain)
 	}
@@ -55,7 +63,59 @@ func (f *Federation) Plan() []Stage {
 	for range c.QATRounds {
 		plan = append(plan, StageQAT)
 	}
+	if f.lit.Privacy == RecordDP {
+		return plan
+	}
 	return append(plan, StageBounds)
+}
+
+// dpRounds is the number of rounds that spend privacy budget.
+func (f *Federation) dpRounds() int {
+	c := f.lit.Compression
+	return f.lit.Rounds + c.PruneRounds + c.QATRounds
+}
+
+// countScale is γ: with RecordDP a record adds γ·C to the count
+// coordinate of its member's vector, so that the noised count (the
+// denominator of the mean gradient) is released with the gradient sum,
+// and a record's whole contribution has ℓ2 norm at most C·√(1+γ²).
+const countScale = 0.25
+
+// dpClip is C' = C·√(1+γ²), the ℓ2 bound of one record's contribution
+// (its clipped gradient and its count).
+func (f *Federation) dpClip() float64 {
+	return f.lit.ClipNorm * math.Sqrt(1+countScale*countScale)
+}
+
+// dpBound is the clamp of a record-dp round's session: a member's sum of
+// at most MaxSamples contributions, each coordinate at most C' in
+// magnitude, plus 64 standard deviations of its noise share (which a
+// discrete Gaussian exceeds with probability below e^-2000; the clamp is
+// then never reached in practice, and the reconstructed sum is the sum
+// of the noised vectors).
+func (f *Federation) dpBound() float64 {
+	sd := f.lit.NoiseMultiplier * f.dpClip() / math.Sqrt(float64(f.lit.Threshold))
+	return float64(f.lit.MaxSamples)*f.dpClip() + 64*sd
+}
+
+// noise is the distributed discrete Gaussian of a record-dp round: the
+// gradient sum and the count, in the round session's fixed point, with
+// Threshold members' shares carrying the whole noise.
+func (f *Federation) noise() (*dp.DistributedGaussian, error) {
+	l := &f.lit
+	return dp.NewDistributedGaussianFromLiteral(dp.DistributedGaussianLiteral{ClipNorm: f.dpClip(), NoiseMultiplier: l.NoiseMultiplier,
+		FracBits: fracBits(len(l.Members), f.dpBound()), Dimension: f.Parameters() + 1, MinMembers: l.Threshold, Members: len(l.Members)})
+}
+
+// PublicStandardizer is the standardizer of a RecordDP federation, from
+// the public feature bound B alone: x ↦ x/(B/2), so that features in
+// [−B, B] map into [−2, 2]. No member's data is read for it.
+func (f *Federation) PublicStandardizer() train.Standardizer {
+	mean, std := make([]float64, f.lit.Model.Inputs), make([]float64, f.lit.Model.Inputs)
+	for j := range std {
+		std[j] = f.lit.FeatureBound / 2
+	}
+	return train.Standardizer{Mean: mean, Std: std}
 }
 
 // boundsCap is the clamp of the bounds round: circuit magnitudes up to
@@ -99,6 +159,13 @@ func (f *Federation) sessionShape(st Stage, nonce [16]byte, now time.Time) mpc.S
 		lit.Operation, lit.MaxWeight = mpc.OpSum, 0
 		lit.Dimension, lit.Lower, lit.Upper, lit.FracBits = f.boundsWidth(), 0, boundsCap, boundsFrac
 	default:
+		if l.Privacy == RecordDP {
+			// Each member gives its noised sum and count (package doc).
+			b := f.dpBound()
+			lit.Operation, lit.MaxWeight = mpc.OpSum, 0
+			lit.Dimension, lit.Lower, lit.Upper, lit.FracBits = f.Parameters()+1, -b, b, fracBits(n, b)
+			break
+		}
 		lit.Dimension, lit.Lower, lit.Upper = f.Parameters(), -l.ClipNorm, l.ClipNorm
 		lit.FracBits = fracBits(n, lit.MaxWeight*max(l.ClipNorm, 1))
 	}

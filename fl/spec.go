@@ -26,10 +26,13 @@ const (
 	// the coordinator reconstructs the aggregate of each round exactly
 	// (mpc.ReleaseExact). No differential privacy is claimed.
 	SecureAggregation Privacy = "secure-aggregation"
-	// RecordDP is record-level differential privacy with noise added by
-	// the members before sharing. It is declared so that a spec can name
-	// it, and refused by [NewFederationFromLiteral] with ErrRecordDP until
-	// dp accounts Gaussian releases.
+	// RecordDP is record-level differential privacy with distributed
+	// noise (package doc, "Record-level differential privacy"): every
+	// round is one DP-SGD step whose per-record clipped gradient sums the
+	// members noise with their shares of discrete Gaussian noise before
+	// sharing; each round's RDP is debited from the federation's (ε, δ)
+	// budget in the coordinator's ledger before the new global model is
+	// released.
 	RecordDP Privacy = "record-dp"
 )
 
@@ -73,8 +76,6 @@ const (
 var (
 	// ErrSpec: an invalid federation spec (wrapped by *SpecError).
 	ErrSpec = errors.New("fl: invalid federation spec")
-	// ErrRecordDP: record-level DP is not available in this build.
-	ErrRecordDP = errors.New("fl: record-level differential privacy needs dp's Gaussian releases and RDP accountant, which this build does not have; use privacy level " + string(SecureAggregation))
 	// ErrNotAccepted: a member was not configured to join this federation.
 	ErrNotAccepted = errors.New("fl: this node is not configured to join the federation")
 	// ErrAuth: a bad signature (one opaque error).
@@ -136,14 +137,25 @@ type FederationLiteral struct {
 	Aggregation Aggregation
 	ProxMu      float64 // FedProx μ (> 0 with FedProx, else 0)
 	Momentum    float64 // FedAvgM β in (0, 1) (else 0)
-	// ClipNorm bounds the L2 norm of each member's update; every
-	// coordinate is then in [−ClipNorm, ClipNorm], the MPC clamp.
+	// ClipNorm bounds the L2 norm of each member's update (secure
+	// aggregation: every coordinate is then in [−ClipNorm, ClipNorm], the
+	// MPC clamp), or, with RecordDP, of each record's gradient.
 	ClipNorm float64
 	Privacy  Privacy
-	// Budget is the dp budget that pays for record-level DP rounds; empty
-	// with SecureAggregation, which spends no ε.
-	Budget      string
-	Compression CompressionLiteral
+	// Budget is the (ε, δ) dp budget in the coordinator's ledger that pays
+	// for record-level DP rounds; the coordinator creates it with total
+	// Epsilon and δ Delta if it does not exist. Budget, Epsilon, Delta and
+	// NoiseMultiplier are empty with SecureAggregation, which spends no ε.
+	Budget  string
+	Epsilon dp.MicroEpsilon
+	Delta   dp.PicoDelta
+	// NoiseMultiplier z: the noise of Threshold members' shares together
+	// has standard deviation z·C' per coordinate (C' the record's clip
+	// norm with its count, see the package doc). The plan's rounds must
+	// fit (Epsilon, Delta) at z; [NoiseMultiplierFor] gives the smallest z
+	// that does.
+	NoiseMultiplier float64
+	Compression     CompressionLiteral
 	// MaxSamples bounds a member's sample count, the weight of its
 	// update.
 	MaxSamples int
@@ -186,6 +198,9 @@ type wireSpec struct {
 	ClipNorm     float64     `json:"clip_norm"`
 	Privacy      Privacy     `json:"privacy"`
 	Budget       string      `json:"budget"`
+	Epsilon      int64       `json:"epsilon_micro"`
+	Delta        int64       `json:"delta_pico"`
+	Noise        float64     `json:"noise_multiplier"`
 	Prune        float64     `json:"prune"`
 	PruneRounds  int         `json:"prune_rounds"`
 	Bits         int         `json:"bits"`
@@ -216,10 +231,10 @@ func NewFederationFromLiteral(lit FederationLiteral) (*Federation, error) {
 	if err := lit.checkTraining(); err != nil {
 		return nil, err
 	}
-	if err := lit.checkPrivacy(); err != nil {
+	f := &Federation{lit: lit, act: act}
+	if err := f.checkPrivacy(); err != nil {
 		return nil, err
 	}
-	f := &Federation{lit: lit, act: act}
 	if f.canonical, err = json.Marshal(f.wire()); err != nil {
 		return nil, err
 	}
@@ -343,20 +358,70 @@ func (l *FederationLiteral) checkTraining() error {
 	return nil
 }
 
-func (l *FederationLiteral) checkPrivacy() error {
+func (f *Federation) checkPrivacy() error {
+	l := &f.lit
 	switch l.Privacy {
 	case SecureAggregation:
-		if l.Budget != "" {
-			return specErr("budget", "secure aggregation spends no ε: leave the budget empty")
+		if l.Budget != "" || l.Epsilon != 0 || l.Delta != 0 || l.NoiseMultiplier != 0 {
+			return specErr("budget", "secure aggregation spends no ε: leave the budget, ε, δ and noise multiplier empty")
 		}
 		return nil
 	case RecordDP:
-		if _, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: l.Budget, Total: 1}); err != nil {
-			return specErr("budget", "record-level DP needs a dp budget name: %v", err)
-		}
-		return ErrRecordDP
+	default:
+		return specErr("privacy", "%q: want %s or %s", l.Privacy, SecureAggregation, RecordDP)
 	}
-	return specErr("privacy", "%q: want %s or %s", l.Privacy, SecureAggregation, RecordDP)
+	if _, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: l.Budget, Total: l.Epsilon, Delta: l.Delta}); err != nil {
+		return specErr("budget", "record-level DP needs an (ε, δ) dp budget: %v", err)
+	}
+	switch {
+	case l.LocalEpochs != 1:
+		return specErr("local_epochs", "a record-level DP round is one DP-SGD step: local epochs must be 1")
+	case l.Aggregation == FedProx:
+		return specErr("aggregation", "record-level DP rounds train no local model: use %s or %s", FedAvg, FedAvgM)
+	case f.Parameters()+1 > maxDPDimension:
+		return specErr("model", "%d parameters: record-level DP releases at most %d", f.Parameters(), maxDPDimension-1)
+	}
+	g, err := f.noise()
+	if err != nil {
+		return specErr("noise_multiplier", "%v", err)
+	}
+	if k, n := g.RoundsAllowed(&dp.BudgetAccounting{Total: l.Epsilon, Delta: l.Delta}), f.dpRounds(); k < int64(n) {
+		return specErr("noise_multiplier", "(ε, δ) = (%s, %s) admits %d rounds at z = %g, the plan has %d: raise z, raise ε or plan fewer rounds",
+			l.Epsilon, l.Delta, k, l.NoiseMultiplier, n)
+	}
+	return nil
+}
+
+// maxDPDimension mirrors dp's limit on coordinates per vector release.
+const maxDPDimension = 1 << 16
+
+// NoiseMultiplierFor returns the smallest noise multiplier z, to three
+// decimals and rounded up, at which lit's planned rounds fit its (ε, δ),
+// for a literal otherwise valid with RecordDP.
+func NoiseMultiplierFor(lit FederationLiteral) (float64, error) {
+	fits := func(z float64) error {
+		l := lit
+		l.NoiseMultiplier = z
+		_, err := NewFederationFromLiteral(l)
+		return err
+	}
+	hi := 1.0
+	for ; fits(hi) != nil; hi *= 2 {
+		if hi > dp.MaxNoiseMultiplier {
+			return 0, fits(dp.MaxNoiseMultiplier)
+		}
+	}
+	lo := 0.0
+	for hi-lo > 0.0005 {
+		mid := (lo + hi) / 2
+		if mid >= dp.MinNoiseMultiplier && fits(mid) == nil {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	z := math.Ceil(hi*1000) / 1000
+	return z, fits(z)
 }
 
 func (f *Federation) wire() wireSpec {
@@ -369,7 +434,7 @@ func (f *Federation) wire() wireSpec {
 	return wireSpec{V: specVersion, Name: l.Name, Coordinator: l.Coordinator.String(), Members: members, Threshold: l.Threshold,
 		Inputs: l.Model.Inputs, Hidden: l.Model.Hidden, Classes: l.Model.Classes, Activation: l.Model.Activation,
 		Rounds: l.Rounds, LocalEpochs: l.LocalEpochs, LR: l.LR, Batch: l.Batch, Aggregation: l.Aggregation, ProxMu: l.ProxMu,
-		Momentum: l.Momentum, ClipNorm: l.ClipNorm, Privacy: l.Privacy, Budget: l.Budget, Prune: c.Prune, PruneRounds: c.PruneRounds,
+		Momentum: l.Momentum, ClipNorm: l.ClipNorm, Privacy: l.Privacy, Budget: l.Budget, Epsilon: int64(l.Epsilon), Delta: int64(l.Delta), Noise: l.NoiseMultiplier, Prune: c.Prune, PruneRounds: c.PruneRounds,
 		Bits: c.Bits, QATRounds: c.QATRounds, MaxSamples: l.MaxSamples, FeatureBound: l.FeatureBound, PhaseSeconds: l.PhaseSeconds,
 		Seed: l.Seed, Nonce: hex.EncodeToString(l.Nonce[:])}
 }
@@ -388,7 +453,7 @@ func DecodeFederation(b []byte) (*Federation, error) {
 	}
 	lit := FederationLiteral{Name: w.Name, Threshold: w.Threshold, Model: ModelLiteral{Inputs: w.Inputs, Hidden: w.Hidden, Classes: w.Classes, Activation: w.Activation},
 		Rounds: w.Rounds, LocalEpochs: w.LocalEpochs, LR: w.LR, Batch: w.Batch, Aggregation: w.Aggregation, ProxMu: w.ProxMu, Momentum: w.Momentum,
-		ClipNorm: w.ClipNorm, Privacy: w.Privacy, Budget: w.Budget,
+		ClipNorm: w.ClipNorm, Privacy: w.Privacy, Budget: w.Budget, Epsilon: dp.MicroEpsilon(w.Epsilon), Delta: dp.PicoDelta(w.Delta), NoiseMultiplier: w.Noise,
 		Compression: CompressionLiteral{Prune: w.Prune, PruneRounds: w.PruneRounds, Bits: w.Bits, QATRounds: w.QATRounds},
 		MaxSamples:  w.MaxSamples, FeatureBound: w.FeatureBound, PhaseSeconds: w.PhaseSeconds, Seed: w.Seed}
 	var err error

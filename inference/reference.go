@@ -155,6 +155,51 @@ func (e *Evaluator) Trace(x [][]float64) (Bounds, error) {
 	return b, nil
 }
 
+// Envelope returns bounds that hold for every input whose features are all
+// in [−maxAbsInput, maxAbsInput], by interval arithmetic through the
+// circuit: |u_o| ≤ Σ_i |W_oi|·H_i with H the bound of the layer's inputs,
+// |v_o| ≤ |u_o| + |c_o|, a hidden layer's outputs bounded by v_o², the
+// output layer's by |OutScale_o|·|v_o|. It reads no data: a model trained
+// where no aggregate of the data may be released exactly (package fl's
+// record-level DP) gets its CKKS plan from it. The bounds are worst cases,
+// so they may need a larger preset than [Evaluator.Trace]'s. Features is
+// left empty.
+func (e *Evaluator) Envelope(maxAbsInput float64) Bounds {
+	b := Bounds{MaxAbsInput: maxAbsInput, Layers: make([]LayerBounds, len(e.circuit))}
+	h := make([]float64, e.features)
+	for i := range h {
+		h[i] = maxAbsInput
+	}
+	last := len(e.circuit) - 1
+	for li := range e.circuit {
+		c := &e.circuit[li]
+		lb := &b.Layers[li]
+		next := make([]float64, c.Out)
+		for o := range c.Out {
+			u := 0.0
+			for i, w := range c.W[o*c.In : (o+1)*c.In] {
+				u += math.Abs(float64(w)) * h[i]
+			}
+			v := u + math.Abs(c.Add[o])
+			z := math.Abs(e.scale[li][o])*u + math.Abs(e.bias[li][o])
+			lb.MaxAbsSum, lb.MaxAbsMsg, lb.MaxAbsPre = max(lb.MaxAbsSum, u), max(lb.MaxAbsMsg, v), max(lb.MaxAbsPre, z)
+			if li < last {
+				lb.MaxAbsNext = max(lb.MaxAbsNext, v*v)
+				b.MaxAbsPreActivation = max(b.MaxAbsPreActivation, z)
+			} else {
+				b.MaxAbsLogit = max(b.MaxAbsLogit, z)
+			}
+			if c.Square {
+				next[o] = v * v
+			} else {
+				next[o] = math.Abs(c.OutScale[o]) * v
+			}
+		}
+		h = next
+	}
+	return b
+}
+
 // Argmax returns the index of the largest value of each row (the first on
 // ties).
 func Argmax(logits [][]float64) []int {

@@ -268,17 +268,19 @@
 // Only the coordinator reconstructs. A session's release mode is part of
 // its canonical encoding, so every participant that accepts has seen it.
 //
-// ReleaseExact (secure aggregation only, for package fl's federated rounds)
-// reconstructs the aggregate without noise and hands it, post-processed as
+// ReleaseExact (for package fl's federated rounds) reconstructs the aggregate without noise and hands it, post-processed as
 // below, once to the coordinator's in-process caller ([Node.TakeAggregate]);
 // it is not in the Outcome, so no status route shows it, and it is not
 // debited from or recorded in the dp ledger: it claims no ε, and the
 // ledger holds only releases that are differentially private. It releases
 // the inputs of exactly the parties whose callers gave an input to that
 // session id, which is their consent; a participant that gives none learns
-// nothing beyond its shares. Record-level DP for federations adds its noise
-// at the members, before sharing, and releases through dp's path for
-// already-noised values, not through this mode.
+// nothing beyond its shares. Package fl's record-level DP rounds use this
+// mode too: there the members noise their inputs before sharing (each adds
+// its share of distributed discrete Gaussian noise), so the exact
+// aggregate is already a noised one, and fl releases it through dp
+// (dp.DistributedGaussian's query, debited in the ledger) before it uses
+// it; mpc itself claims nothing for it.
 //
 // ReleaseLaplace, the default: the coordinator decodes the aggregate and
 // hands it to dp.Ledger.Release (debit first, then Laplace noise on dp's integer

@@ -69,8 +69,9 @@ const (
 	// reconstructed without noise, claims no differential privacy, debits
 	// no budget, and is handed once to the coordinator's in-process caller
 	// by [Node.TakeAggregate]; Outcome.Release stays nil, so no status
-	// shows it. Package fl uses it for federated rounds whose privacy
-	// level is secure aggregation.
+	// shows it. Package fl uses it for federated rounds: of privacy level
+	// secure aggregation, and of record-level DP, whose inputs the members
+	// noised before sharing and whose aggregate fl releases through dp.
 	ReleaseExact ReleaseMode = 1
 )
 

@@ -6,30 +6,38 @@ type FLFederationRequest struct {
 	Name string `json:"name"`
 	// Members are node ids; empty: this node, then every peer in the peers
 	// file. This node must be one of them.
-	Members      []string `json:"members,omitempty"`
-	Threshold    int      `json:"threshold"`
-	Inputs       int      `json:"inputs"`
-	Hidden       []int    `json:"hidden"`
-	Classes      []string `json:"classes"`
-	Activation   string   `json:"activation"`
-	Rounds       int      `json:"rounds"`
-	LocalEpochs  int      `json:"local_epochs"`
-	LR           float64  `json:"lr"`
-	Batch        int      `json:"batch"`
-	Aggregation  string   `json:"aggregation"`
-	ProxMu       float64  `json:"prox_mu,omitempty"`
-	Momentum     float64  `json:"momentum,omitempty"`
-	ClipNorm     float64  `json:"clip_norm"`
-	Privacy      string   `json:"privacy"`
-	Budget       string   `json:"budget,omitempty"`
-	Prune        float64  `json:"prune,omitempty"`
-	PruneRounds  int      `json:"prune_rounds,omitempty"`
-	Bits         int      `json:"bits"`
-	QATRounds    int      `json:"qat_rounds,omitempty"`
-	MaxSamples   int      `json:"max_samples"`
-	FeatureBound float64  `json:"feature_bound"`
-	PhaseSeconds float64  `json:"phase_seconds"`
-	Seed         uint64   `json:"seed,omitempty"`
+	Members     []string `json:"members,omitempty"`
+	Threshold   int      `json:"threshold"`
+	Inputs      int      `json:"inputs"`
+	Hidden      []int    `json:"hidden"`
+	Classes     []string `json:"classes"`
+	Activation  string   `json:"activation"`
+	Rounds      int      `json:"rounds"`
+	LocalEpochs int      `json:"local_epochs"`
+	LR          float64  `json:"lr"`
+	Batch       int      `json:"batch"`
+	Aggregation string   `json:"aggregation"`
+	ProxMu      float64  `json:"prox_mu,omitempty"`
+	Momentum    float64  `json:"momentum,omitempty"`
+	ClipNorm    float64  `json:"clip_norm"`
+	Privacy     string   `json:"privacy"`
+	// Budget, Epsilon, Delta and NoiseMultiplier: record-dp only. Budget
+	// is the (ε, δ) budget in this node's ledger that pays for the rounds
+	// (created with total Epsilon and δ Delta unless it exists; empty:
+	// "fl-" and 16 hex digits of the federation's nonce); NoiseMultiplier
+	// 0 takes the smallest that fits the planned rounds.
+	Budget          string  `json:"budget,omitempty"`
+	Epsilon         float64 `json:"epsilon,omitempty"`
+	Delta           float64 `json:"delta,omitempty"`
+	NoiseMultiplier float64 `json:"noise_multiplier,omitempty"`
+	Prune           float64 `json:"prune,omitempty"`
+	PruneRounds     int     `json:"prune_rounds,omitempty"`
+	Bits            int     `json:"bits"`
+	QATRounds       int     `json:"qat_rounds,omitempty"`
+	MaxSamples      int     `json:"max_samples"`
+	FeatureBound    float64 `json:"feature_bound"`
+	PhaseSeconds    float64 `json:"phase_seconds"`
+	Seed            uint64  `json:"seed,omitempty"`
 }
 
 // FLExcluded is a member left out of a round.
@@ -51,10 +59,15 @@ type FLRound struct {
 	Samples   float64 `json:"samples"`
 	Seconds   float64 `json:"seconds"`
 	BytesSent int64   `json:"bytes_sent"`
-	// Epsilon is the round's ε: "none" for secure aggregation, which
-	// claims no differential privacy and debits nothing.
-	Epsilon string `json:"epsilon"`
-	Error   string `json:"error,omitempty"`
+	// Epsilon is the budget's composed ε spent after the round (record-dp:
+	// cumulative, from the ledger), or "none" for secure aggregation,
+	// which claims no differential privacy and debits nothing.
+	// EpsilonRound is what the round's release debited, LedgerSeq its
+	// ledger entry (record-dp only).
+	Epsilon      string `json:"epsilon"`
+	EpsilonRound string `json:"epsilon_round,omitempty"`
+	LedgerSeq    int64  `json:"ledger_seq,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 // FLFederationStatus is a federation as its coordinator sees it.
@@ -63,7 +76,16 @@ type FLFederationStatus struct {
 	Name    string `json:"name"`
 	State   string `json:"state"`
 	Privacy string `json:"privacy"`
-	Epsilon string `json:"epsilon"`
+	// Epsilon is the composed ε spent so far ("none" for secure
+	// aggregation); with record-dp, EpsilonTotal, Delta, Budget and
+	// NoiseMultiplier are the spec's, and Stopped says why a federation
+	// in state "stopped" ended before its plan.
+	Epsilon         string  `json:"epsilon"`
+	EpsilonTotal    string  `json:"epsilon_total,omitempty"`
+	Delta           float64 `json:"delta,omitempty"`
+	Budget          string  `json:"budget,omitempty"`
+	NoiseMultiplier float64 `json:"noise_multiplier,omitempty"`
+	Stopped         string  `json:"stopped,omitempty"`
 	// Spec is the canonical spec (its JSON text, byte for byte, so that
 	// the signature can be checked); Signature the coordinator's, in hex.
 	Spec          string    `json:"spec"`

@@ -126,9 +126,13 @@ func (c *budgetShowCmd) run(ctx context.Context, e *env) error {
 
 func budgetTable(w io.Writer, bs []dp.BudgetStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTOTAL ε\tSPENT ε\tREMAINING ε\tRELEASES\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tTOTAL ε\tSPENT ε\tREMAINING ε\tδ\tRELEASES\tDESCRIPTION")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", b.Name, b.Total, b.Spent, b.Remaining, b.Releases, b.Description)
+		delta := "-" // pure ε
+		if b.Delta != 0 {
+			delta = b.Delta.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Name, b.Total, b.Spent, b.Remaining, delta, b.Releases, b.Description)
 	}
 	return tw.Flush()
 }

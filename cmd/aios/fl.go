@@ -24,7 +24,7 @@ func init() {
 				usage: "FEDERATION --server URL --token T [--wait] [--json]",
 				new:   func() runner { return new(flStatusCmd) }},
 			{name: "demo", summary: "start nodes as local processes, split a data set among them and train one model federated",
-				usage: "--data FILE [--nodes 10] [--threshold 6] [--partition iid|dirichlet:ALPHA] [--rounds R] [--drop K] [--cheat K] [--out model.aios] [--json]",
+				usage: "--data FILE [--nodes 10] [--threshold 6] [--partition iid|dirichlet:ALPHA] [--rounds R] [--dp-epsilon E --dp-delta D [--dp-clip C]] [--drop K] [--cheat K] [--out model.aios] [--json]",
 				new:   func() runner { return new(flDemoCmd) }},
 		},
 	})
@@ -33,8 +33,9 @@ func init() {
 // fedFlags are the federation settings that create and demo share.
 type fedFlags struct {
 	threshold, rounds, epochs, batch, bits, pruneRounds, qatRounds int
-	hidden, act, aggregation, privacy                              string
+	hidden, act, aggregation, privacy, budget                      string
 	lr, clip, prox, momentum, prune                                float64
+	dpEpsilon, dpDelta, dpClip, dpLR, dpMomentum, noise            float64
 	phase                                                          time.Duration
 	seed                                                           uint64
 }
@@ -51,7 +52,14 @@ func (f *fedFlags) declare(fs *flag.FlagSet, threshold, rounds int) {
 	fs.Float64Var(&f.prox, "prox-mu", 0, "FedProx μ")
 	fs.Float64Var(&f.momentum, "momentum", 0, "FedAvgM server momentum β")
 	fs.Float64Var(&f.clip, "clip", 10, "L2 clipping norm of each member's update")
-	fs.StringVar(&f.privacy, "privacy", "secure-aggregation", "secure-aggregation (record-dp is refused until dp has Gaussian releases)")
+	fs.StringVar(&f.privacy, "privacy", "secure-aggregation", "secure-aggregation, or record-dp (implied by --dp-epsilon)")
+	fs.Float64Var(&f.dpEpsilon, "dp-epsilon", 0, "record-level DP: the federation's total ε (0: secure aggregation only)")
+	fs.Float64Var(&f.dpDelta, "dp-delta", 1e-5, "record-level DP: δ")
+	fs.Float64Var(&f.dpClip, "dp-clip", 1, "record-level DP: L2 clipping norm of each record's gradient")
+	fs.Float64Var(&f.dpLR, "dp-lr", 0.5, "record-level DP: the coordinator's step size on the noised mean gradient")
+	fs.Float64Var(&f.dpMomentum, "dp-momentum", 0.9, "record-level DP: server momentum β (0: none)")
+	fs.Float64Var(&f.noise, "noise-multiplier", 0, "record-level DP: noise multiplier z (0: the smallest at which the rounds fit ε, δ)")
+	fs.StringVar(&f.budget, "budget", "", "record-level DP: the coordinator's (ε, δ) budget to pay from (default: a new one per federation)")
 	fs.Float64Var(&f.prune, "prune", 0.5, "weight sparsity after the float rounds (0: none)")
 	fs.IntVar(&f.pruneRounds, "prune-rounds", 3, "masked fine-tuning rounds after pruning")
 	fs.IntVar(&f.bits, "bits", 8, "weight bits of the final int8 model")
@@ -70,11 +78,24 @@ func (f *fedFlags) request(name string, inputs int, classes []string, maxSamples
 	if f.prune == 0 {
 		pr = 0
 	}
-	return schema.FLFederationRequest{Name: name, Threshold: f.threshold, Inputs: inputs, Hidden: hidden, Classes: classes, Activation: f.act,
+	req := schema.FLFederationRequest{Name: name, Threshold: f.threshold, Inputs: inputs, Hidden: hidden, Classes: classes, Activation: f.act,
 		Rounds: f.rounds, LocalEpochs: f.epochs, LR: f.lr, Batch: f.batch, Aggregation: f.aggregation, ProxMu: f.prox, Momentum: f.momentum,
 		ClipNorm: f.clip, Privacy: f.privacy, Prune: f.prune, PruneRounds: pr, Bits: f.bits, QATRounds: f.qatRounds,
-		MaxSamples: maxSamples, FeatureBound: featureBound, PhaseSeconds: f.phase.Seconds(), Seed: f.seed}, nil
+		MaxSamples: maxSamples, FeatureBound: featureBound, PhaseSeconds: f.phase.Seconds(), Seed: f.seed}
+	if f.dp() {
+		// A record-dp round is one DP-SGD step: no local epochs, the
+		// coordinator's step size and momentum (package fl's doc).
+		req.Privacy, req.Epsilon, req.Delta, req.NoiseMultiplier, req.Budget = "record-dp", f.dpEpsilon, f.dpDelta, f.noise, f.budget
+		req.ClipNorm, req.LR, req.LocalEpochs, req.ProxMu, req.Momentum, req.Aggregation = f.dpClip, f.dpLR, 1, 0, f.dpMomentum, "fedavgm"
+		if f.dpMomentum == 0 {
+			req.Aggregation = "fedavg"
+		}
+	}
+	return req, nil
 }
+
+// dp reports whether the flags ask for record-level DP.
+func (f *fedFlags) dp() bool { return f.dpEpsilon > 0 || f.privacy == "record-dp" }
 
 // flCreateCmd is `aios fl create`.
 type flCreateCmd struct {
@@ -129,7 +150,7 @@ type flStatusCmd struct {
 
 func (c *flStatusCmd) declare(fs *flag.FlagSet) {
 	c.serverFlags.declare(fs, "", "admin or auditor")
-	fs.BoolVar(&c.wait, "wait", false, "wait until the federation is done or failed")
+	fs.BoolVar(&c.wait, "wait", false, "wait until the federation is done, stopped or failed")
 	jsonFlag(fs, &c.asJSON)
 }
 
@@ -159,6 +180,12 @@ func (c *flStatusCmd) run(ctx context.Context, e *env) error {
 
 func printFederation(w io.Writer, st *schema.FLFederationStatus) error {
 	fmt.Fprintf(w, "federation %s (%s): %s, privacy %s, ε %s, %d of %d rounds\n", st.Name, st.ID, st.State, st.Privacy, st.Epsilon, len(st.Rounds), st.PlannedRounds)
+	if st.Budget != "" {
+		fmt.Fprintf(w, "record-level DP: budget %s, ε %s of %s spent at δ = %g, noise multiplier %g\n", st.Budget, st.Epsilon, st.EpsilonTotal, st.Delta, st.NoiseMultiplier)
+	}
+	if st.Stopped != "" {
+		fmt.Fprintf(w, "stopped: %s\n", st.Stopped)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "round\tstage\tmembers\texcluded\tsamples\tseconds\tbytes sent\tε")
 	for _, r := range st.Rounds {

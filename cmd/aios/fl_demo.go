@@ -50,7 +50,7 @@ type flDemoRound struct {
 	Stage        string   `json:"stage"`
 	Members      int      `json:"members"`
 	Accuracy     *float64 `json:"accuracy"` // of the global model on the test part; null for the stats round
-	Epsilon      *float64 `json:"epsilon"`  // null: secure aggregation claims no DP
+	Epsilon      *float64 `json:"epsilon"`  // cumulative ε spent (ledger); null: secure aggregation claims no DP
 	Seconds      float64  `json:"seconds"`
 	BytesPerNode int64    `json:"bytes_per_node"`
 	Excluded     []string `json:"excluded,omitempty"`
@@ -81,6 +81,9 @@ type flDemoReport struct {
 	Final               flDemoFinal   `json:"final"`
 	Killed              []int         `json:"killed,omitempty"`
 	Cheater             []int         `json:"cheater,omitempty"`
+	Budget              string        `json:"budget,omitempty"` // record-dp: the coordinator's (ε, δ) budget
+	NoiseMultiplier     float64       `json:"noise_multiplier,omitempty"`
+	Stopped             string        `json:"stopped,omitempty"`
 	WallSeconds         float64       `json:"wall_seconds"`
 	Dir                 string        `json:"dir,omitempty"`
 }
@@ -284,8 +287,20 @@ func (d *flDemo) follow(ctx context.Context) error {
 		switch st.State {
 		case "failed":
 			return fmt.Errorf("federation failed: %s", st.Error)
-		case "done":
+		case "done", "stopped":
+			if st.Stopped != "" {
+				fmt.Fprintf(d.e.stderr, "federation stopped: %s\n", st.Stopped)
+				d.rep.Stopped = st.Stopped
+			}
 			d.rep.Final.ModelID = st.ModelID
+			if st.Budget != "" {
+				eps, err := strconv.ParseFloat(st.Epsilon, 64)
+				if err != nil {
+					return fmt.Errorf("federation ε %q: %w", st.Epsilon, err)
+				}
+				delta := st.Delta
+				d.rep.Final.Epsilon, d.rep.Final.Delta, d.rep.Budget, d.rep.NoiseMultiplier = &eps, &delta, st.Budget, st.NoiseMultiplier
+			}
 			return nil
 		}
 		select {
@@ -299,6 +314,14 @@ func (d *flDemo) follow(ctx context.Context) error {
 // roundLine scores the global model after a round and prints the line.
 func (d *flDemo) roundLine(ctx context.Context, r schema.FLRound) error {
 	line := flDemoRound{Round: r.Round, Stage: r.Stage, Members: r.Members, Seconds: r.Seconds}
+	epsText := "none"
+	if r.Epsilon != "none" {
+		eps, err := strconv.ParseFloat(r.Epsilon, 64)
+		if err != nil {
+			return fmt.Errorf("round %d ε %q: %w", r.Round, r.Epsilon, err)
+		}
+		line.Epsilon, epsText = &eps, fmt.Sprintf("%.3f", eps)
+	}
 	for _, x := range r.Excluded {
 		tag := x.Reason
 		if x.Cheating {
@@ -332,8 +355,8 @@ func (d *flDemo) roundLine(ctx context.Context, r schema.FLRound) error {
 	if line.Accuracy != nil {
 		acc = fmt.Sprintf("%.4f", *line.Accuracy)
 	}
-	fmt.Fprintf(d.e.stderr, "round %3d %-6s members %2d  test acc %s  ε none  %.2fs  %d B/node  %s\n",
-		r.Round, r.Stage, r.Members, acc, r.Seconds, line.BytesPerNode, strings.Join(line.Excluded, "; "))
+	fmt.Fprintf(d.e.stderr, "round %3d %-6s members %2d  test acc %s  ε %s  %.2fs  %d B/node  %s %s\n",
+		r.Round, r.Stage, r.Members, acc, epsText, r.Seconds, line.BytesPerNode, strings.Join(line.Excluded, "; "), r.Error)
 	return nil
 }
 

@@ -112,6 +112,11 @@ func (d *flDemo) printSummary(w io.Writer) error {
 	fmt.Fprintf(w, "federated, float:            %.4f\n", f.Accuracy)
 	fmt.Fprintf(w, "federated, int8 (%d/%d non-zero): %.4f\n", f.NonZero, f.Weights, f.CompressedAccuracy)
 	fmt.Fprintf(w, "encrypted (CKKS %s):          %.4f, agreement with int8 %.4f\n", f.Preset, f.EncryptedAccuracy, f.EncryptedAgreement)
+	if f.Epsilon != nil {
+		fmt.Fprintf(w, "privacy: record-level DP, (ε, δ) = (%.4f, %g) spent from budget %s (noise multiplier %g); model %s on node 0; %.1f s wall\n",
+			*f.Epsilon, *f.Delta, r.Budget, r.NoiseMultiplier, f.ModelID, r.WallSeconds)
+		return nil
+	}
 	fmt.Fprintf(w, "privacy: secure aggregation only (no ε claimed); model %s on node 0; %.1f s wall\n", f.ModelID, r.WallSeconds)
 	return nil
 }

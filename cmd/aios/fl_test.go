@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/mpc"
 )
 
@@ -50,4 +54,75 @@ func TestFLDemoProcesses(t *testing.T) {
 		t.Fatalf("final %+v", f)
 	}
 	t.Logf("centralized %.4f, federated %.4f, int8 %.4f, encrypted %.4f", rep.CentralizedAccuracy, f.Accuracy, f.CompressedAccuracy, f.EncryptedAccuracy)
+}
+
+// TestFLDemoRecordDP is the multi-process test of record-level DP: `aios fl
+// demo --dp-epsilon` on digits with 4 nodes, t = 3; every round is debited
+// from the coordinator's ledger, the per-round ε is the budget's composed
+// ε, `aios audit verify` passes on the coordinator's data directory
+// afterwards, and the ε spent is both the sum of the spend entries and the
+// accountant's composition of their RDP at δ.
+func TestFLDemoRecordDP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four server processes")
+	}
+	t.Setenv("AIOS_TEST_MAIN", "1")
+	out := mustRun(t, "fl", "demo", "--data", "../../testvectors/datasets/digits.csv.gz", "--nodes", "4", "--threshold", "3",
+		"--rounds", "8", "--hidden", "8", "--prune-rounds", "1", "--qat-rounds", "1", "--dp-epsilon", "8", "--dp-delta", "1e-5",
+		"--phase", "1s", "--keep", "--json")
+	var rep flDemoReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() { os.RemoveAll(rep.Dir) })
+	f := rep.Final
+	if len(rep.Rounds) != 8+1+1 || f.Epsilon == nil || f.Delta == nil || *f.Delta != 1e-5 || *f.Epsilon > 8 || rep.Stopped != "" {
+		t.Fatalf("rounds %d, final %+v, stopped %q", len(rep.Rounds), f, rep.Stopped)
+	}
+	prev := 0.0
+	for _, r := range rep.Rounds {
+		if r.Members != 4 || r.Epsilon == nil || *r.Epsilon <= prev {
+			t.Fatalf("round %d: %d members, ε %v after %g", r.Round, r.Members, r.Epsilon, prev)
+		}
+		prev = *r.Epsilon
+	}
+	if prev != *f.Epsilon || f.EncryptedAgreement != 1 {
+		t.Fatalf("last round's ε %g, final %g; encrypted agreement %g", prev, *f.Epsilon, f.EncryptedAgreement)
+	}
+	coord := filepath.Join(rep.Dir, "node0")
+	mustRun(t, "audit", "checkpoint", "--data-dir", coord)
+	mustRun(t, "audit", "verify", "--data-dir", coord)
+
+	ctx := context.Background()
+	led, err := dp.OpenNode(ctx, coord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	entries, err := led.Entries(ctx, rep.Budget, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum dp.MicroEpsilon
+	var acc dp.RDP
+	spends := 0
+	for _, e := range entries {
+		if e.Kind != "spend" {
+			continue
+		}
+		spends++
+		sum += e.Epsilon
+		var r dp.RDP
+		copy(r[:], e.RDP)
+		acc = acc.Add(r)
+	}
+	composed, _, err := acc.Epsilon(dp.PicoDelta(1e7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spends != len(rep.Rounds) || sum.Float64() != *f.Epsilon || composed != sum {
+		t.Fatalf("%d spends summing to ε %s, accountant %s; the demo reports %g over %d rounds", spends, sum, composed, *f.Epsilon, len(rep.Rounds))
+	}
+	t.Logf("ε %g at δ %g (z = %g): float %.4f, int8 %.4f, encrypted %.4f; centralized %.4f", *f.Epsilon, *f.Delta, rep.NoiseMultiplier,
+		f.Accuracy, f.CompressedAccuracy, f.EncryptedAccuracy, rep.CentralizedAccuracy)
 }
