@@ -1,0 +1,502 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/dp"
+	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/mpc"
+)
+
+// The console's tests drive headless Chromium against real nodes. They
+// skip where no browser is installed. Screenshots go to the directory in
+// AIOS_UI_SCREENSHOTS, or to the test's temporary directory.
+
+// uiBrowser is one headless Chromium tab with the console messages it
+// has seen.
+type uiBrowser struct {
+	t       *testing.T
+	ctx     context.Context
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+func newUIBrowser(t *testing.T) *uiBrowser {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("no chromium, chromium-browser or google-chrome on PATH: the console's browser tests need one (Debian: apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.DisableGPU, chromedp.WindowSize(1280, 900))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to sandbox as root
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	b := &uiBrowser{t: t, ctx: ctx}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// open loads url and waits until the console has loaded everything and
+// verified the export.
+func (b *uiBrowser) open(url string) uiPage {
+	b.t.Helper()
+	// From a blank page: a URL that differs from the current one only in
+	// its fragment would not load the page again.
+	if err := chromedp.Do(b.ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url)); err != nil {
+		b.t.Fatalf("navigate: %v", err)
+	}
+	return b.waitLoaded()
+}
+
+func (b *uiBrowser) waitLoaded() uiPage {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.body.dataset.loaded === "1"`, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		b.t.Fatalf("the console did not finish loading: %v", err)
+	}
+	p, err := chromedp.Run(b.ctx, chromedp.Evaluate[uiPage](uiPageScript))
+	if err != nil {
+		b.t.Fatalf("read the page: %v", err)
+	}
+	if p.Error != "" {
+		b.t.Fatalf("the console reports an error: %s", p.Error)
+	}
+	return p
+}
+
+// screenshot saves the whole page as name.png.
+func (b *uiBrowser) screenshot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("AIOS_UI_SCREENSHOTS")
+	if dir == "" {
+		dir = b.t.TempDir()
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s (%d bytes)", file, len(png))
+}
+
+// noConsoleErrors fails on any error or uncaught exception the pages
+// wrote to the console.
+func (b *uiBrowser) noConsoleErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.console {
+		if m.Type == chromedp.ConsoleError || m.IsException() {
+			b.t.Errorf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
+		}
+	}
+}
+
+// uiPage is what the console shows, read from its DOM by uiPageScript.
+type uiPage struct {
+	State          string     `json:"state"`
+	Text           string     `json:"text"`
+	Verified       int64      `json:"verified"`
+	Signed         int64      `json:"signed"`
+	FailSeq        int64      `json:"failSeq"`
+	FailCheckpoint int        `json:"failCheckpoint"`
+	FailBudget     string     `json:"failBudget"`
+	Pinned         int64      `json:"pinned"`
+	Budgets        []uiBudget `json:"budgets"`
+	Sessions       []struct {
+		ID       string `json:"id"`
+		State    string `json:"state"`
+		Included string `json:"included"`
+		Excluded string `json:"excluded"`
+		Release  string `json:"release"`
+	} `json:"sessions"`
+	Node        map[string]string `json:"node"`
+	ScrollWidth int               `json:"scrollWidth"`
+	InnerWidth  int               `json:"innerWidth"`
+	Error       string            `json:"error"`
+}
+
+type uiBudget struct {
+	Name   string            `json:"name"`
+	Fields map[string]string `json:"fields"`
+	Check  string            `json:"check"`
+	Rows   []int64           `json:"rows"`
+	Values []string          `json:"values"`
+	Pager  string            `json:"pager"`
+}
+
+const uiPageScript = `(() => {
+  const r = document.getElementById("verify-result");
+  const fields = (root) => Object.fromEntries([...root.querySelectorAll("[data-field]")].map((d) => [d.dataset.field, d.textContent]));
+  return {
+    state: r.dataset.state, text: r.textContent,
+    verified: Number(r.dataset.verified || 0), signed: Number(r.dataset.signed || 0),
+    failSeq: Number(r.dataset.failSeq || 0), failCheckpoint: Number(r.dataset.failCheckpoint || 0), failBudget: r.dataset.failBudget || "",
+    pinned: Number(document.getElementById("verify-pin")?.dataset.pinned || 0),
+    budgets: [...document.querySelectorAll("[data-budget]")].map((c) => ({
+      name: c.dataset.budget, fields: fields(c.querySelector(".facts")), check: c.querySelector("[data-check]").dataset.check,
+      rows: [...c.querySelectorAll("tr[data-seq]")].map((tr) => Number(tr.dataset.seq)),
+      values: [...c.querySelectorAll("tr[data-seq]")].map((tr) => tr.lastChild.textContent),
+      pager: c.querySelector(".pageno").textContent,
+    })),
+    sessions: [...document.querySelectorAll("tr[data-session]")].map((tr) => ({
+      id: tr.dataset.session, state: tr.dataset.state || "",
+      included: tr.querySelector("[data-field=included]")?.textContent || "",
+      excluded: tr.querySelector("[data-field=excluded]")?.textContent || "",
+      release: tr.lastChild.textContent,
+    })),
+    node: { ...fields(document.getElementById("node-info")), ...fields(document.getElementById("node-rates")) },
+    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    error: document.body.dataset.error || "",
+  };
+})()`
+
+// consoleNode is a coordinator of a finished MPC session (one dealer
+// excluded for a bad share) with two more budgets: "clinic" (pure ε, a
+// dozen releases, checkpoints between them) and "fed" (ε, δ), whose
+// entries are of version 3.
+func consoleNode(t *testing.T) (*mpcNode, *schema.MPCSessionStatus) {
+	t.Helper()
+	nodes := newMPCCluster(t, 3, map[int]bool{2: true}, nil)
+	st := runHTTPSession(t, nodes, randVectors(3, 4, 11), 2)
+	if st.State != "done" || len(st.Excluded) != 1 {
+		t.Fatalf("session %s (%s), excluded %+v", st.State, st.Error, st.Excluded)
+	}
+	n := nodes[0]
+	ctx := context.Background()
+	if code := n.json("POST", "/v1/budgets", "admin", map[string]string{"name": "clinic", "epsilon": "2", "description": "ward statistics"}, nil); code != 201 {
+		t.Fatalf("budget: %d", code)
+	}
+	fed, err := dp.NewBudgetFromLiteral(dp.BudgetLiteral{Name: "fed", Total: 8 * dp.MicroPerEpsilon, Delta: 10_000_000, Description: "(ε, δ)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.srv.Ledger().CreateBudget(ctx, fed, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	release := func(budget string, eps dp.MicroEpsilon, i int) {
+		m, err := dp.NewLaplaceFromLiteral(dp.LaplaceLiteral{Epsilon: eps, Lower: 0, Upper: 1, FracBits: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := m.Query(0.25 * float64(i%4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.srv.Ledger().Release(ctx, dp.ReleaseRequest{Budget: budget, Query: q, Requester: fmt.Sprintf("analyst-%d", i%3),
+			Purpose: "weekly count", IdempotencyKey: fmt.Sprintf("%s-%02d", budget, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 12 {
+		release("clinic", dp.MicroEpsilon(50_000+10_000*i), i)
+		if i%5 == 4 {
+			if code := n.json("GET", "/v1/audit/checkpoint", "auditor", nil, nil); code != 200 {
+				t.Fatalf("checkpoint: %d", code)
+			}
+		}
+	}
+	release("fed", 200_000, 0)
+	release("fed", 300_000, 1)
+	return n, st
+}
+
+// consoleURL opens the console on base signed in as the auditor with the
+// node's key pinned.
+func consoleURL(base string, n *mpcNode) string {
+	return base + "/ui/#token=" + n.tokens[RoleAuditor] + "&key=" + n.srv.NodeID()
+}
+
+// TestConsole drives the console in Chromium against a node with budgets,
+// releases and a finished MPC session: the numbers on the page are the
+// API's, the page verifies the export itself, tampered exports fail at the
+// entry or checkpoint that was changed (as the Go verifier says), a
+// rollback below the checkpoint pinned on the last visit is caught, the
+// page fits a phone's width, and no page writes an error to the console.
+func TestConsole(t *testing.T) {
+	b := newUIBrowser(t)
+	n, session := consoleNode(t)
+	pub := nodekey.PublicKey(n.id)
+
+	p := b.open(consoleURL(n.ts.URL, n))
+	resp, export := n.do("GET", "/v1/audit/export", n.tokens[RoleAuditor], nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	rep, err := dp.VerifyExport(bytes.NewReader(export), pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != "ok" || p.Verified != rep.Entries || p.Signed != rep.SignedEntries {
+		t.Errorf("page says %s %q (verified %d, signed %d); Go verifies %d entries, %d signed", p.State, p.Text, p.Verified, p.Signed, rep.Entries, rep.SignedEntries)
+	}
+	checkBudgets(t, n, p)
+	checkSession(t, p, session)
+	if p.Node["key"] != "the key you pinned" || p.Node["version"] != n.srv.cfg.Version || !strings.HasPrefix(p.Node["accel"], n.srv.cfg.Accel.Name()) {
+		t.Errorf("node facts: %v", p.Node)
+	}
+	b.screenshot("console")
+
+	// Paging: the second page of clinic's releases holds the two oldest.
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { const c = document.querySelector('[data-budget="clinic"]'); c.querySelector(".pager button:last-child").click(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	second, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int64](`[...document.querySelectorAll('[data-budget="clinic"] tr[data-seq]')].map((tr) => Number(tr.dataset.seq))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clinic := spendSeqs(t, n, "clinic")
+	if !slices.Equal(second, []int64{clinic[1], clinic[0]}) {
+		t.Errorf("second page of clinic's releases: seqs %v, want %v", second, []int64{clinic[1], clinic[0]})
+	}
+
+	// At a phone's width nothing is wider than the screen.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.waitLoaded(); p.ScrollWidth > p.InnerWidth {
+		t.Errorf("at phone width the page is %d px wide, the screen %d", p.ScrollWidth, p.InnerWidth)
+	}
+	b.screenshot("console-phone")
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
+	testTamperedExports(t, b, n, export)
+	b.noConsoleErrors()
+}
+
+// checkBudgets compares each budget card with GET /v1/budgets and the
+// budget's ledger.
+func checkBudgets(t *testing.T, n *mpcNode, p uiPage) {
+	t.Helper()
+	var list struct {
+		Budgets []dp.BudgetStatus `json:"budgets"`
+	}
+	if code := n.json("GET", "/v1/budgets", "auditor", nil, &list); code != 200 || len(list.Budgets) != 3 {
+		t.Fatalf("budgets: %d %+v", code, list)
+	}
+	if len(p.Budgets) != len(list.Budgets) {
+		t.Fatalf("page shows %d budgets, the API %d", len(p.Budgets), len(list.Budgets))
+	}
+	for i, want := range list.Budgets {
+		got := p.Budgets[i]
+		if got.Name != want.Name || got.Fields["spent"] != want.Spent.String() || got.Fields["total"] != want.Total.String() ||
+			got.Fields["remaining"] != want.Remaining.String() || got.Fields["releases"] != strconv.FormatInt(want.Releases, 10) {
+			t.Errorf("budget card %+v, API %+v", got, want)
+		}
+		if got.Check != "ok" {
+			t.Errorf("budget %s: the page does not find the API's figures in the verified chain (%q)", got.Name, got.Check)
+		}
+		seqs := spendSeqs(t, n, want.Name)
+		slices.Reverse(seqs)
+		if newest := seqs[:min(len(seqs), 10)]; !slices.Equal(got.Rows, newest) {
+			t.Errorf("budget %s: release rows %v, want the newest %v", got.Name, got.Rows, newest)
+		}
+		if wantPager := fmt.Sprintf("page 1 of %d (%d releases)", (len(seqs)+9)/10, len(seqs)); got.Pager != wantPager {
+			t.Errorf("budget %s: pager %q, want %q", got.Name, got.Pager, wantPager)
+		}
+	}
+	if d := p.Budgets[slices.IndexFunc(p.Budgets, func(b uiBudget) bool { return b.Name == "fed" })].Fields["delta"]; d != "1e-05" {
+		t.Errorf("fed's δ shown as %q, want 1e-05", d)
+	}
+}
+
+// spendSeqs is the seqs of a budget's spends, oldest first, from the API.
+func spendSeqs(t *testing.T, n *mpcNode, budget string) []int64 {
+	t.Helper()
+	var l struct {
+		Entries []dp.Entry `json:"entries"`
+	}
+	if code := n.json("GET", "/v1/budgets/"+budget+"/ledger", "auditor", nil, &l); code != 200 {
+		t.Fatalf("ledger: %d", code)
+	}
+	var seqs []int64
+	for _, e := range l.Entries {
+		if e.Kind == dp.KindSpend {
+			seqs = append(seqs, e.Seq)
+		}
+	}
+	return seqs
+}
+
+// checkSession compares the session row with the session's status, and
+// the release value in the mpc budget's table with its release.
+func checkSession(t *testing.T, p uiPage, st *schema.MPCSessionStatus) {
+	t.Helper()
+	if len(p.Sessions) != 1 {
+		t.Fatalf("page lists sessions %+v, want the one that released", p.Sessions)
+	}
+	s := p.Sessions[0]
+	if s.ID != st.ID || s.State != st.State || s.Included != strconv.Itoa(len(st.Included)) ||
+		!strings.Contains(s.Excluded, mpc.ReasonBadShare) || !strings.Contains(s.Excluded, "cheating") {
+		t.Errorf("session row %+v, status %+v", s, st)
+	}
+	if st.Release == nil || s.Release == "" || s.Release == "—" {
+		t.Fatalf("release shown as %q (status %+v)", s.Release, st.Release)
+	}
+	if got, want := strings.Count(s.Release, ",")+1, len(st.Release.Values); got != want {
+		t.Errorf("release shows %d values, the session released %d", got, want)
+	}
+	mpcCard := p.Budgets[slices.IndexFunc(p.Budgets, func(b uiBudget) bool { return b.Name == "mpc" })]
+	if len(mpcCard.Values) != 1 || mpcCard.Values[0] != s.Release {
+		t.Errorf("the mpc budget's release row shows %q, the session %q", mpcCard.Values, s.Release)
+	}
+}
+
+// testTamperedExports serves tampered copies of export from a node that
+// lies only about its export, and checks that the page fails where the Go
+// verifier does, at the entry or checkpoint that was changed.
+func testTamperedExports(t *testing.T, b *uiBrowser, n *mpcNode, export []byte) {
+	var serve atomic.Pointer[[]byte]
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if doc := serve.Load(); doc != nil && r.URL.Path == "/v1/audit/export" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(*doc)
+			return
+		}
+		n.srv.Handler().ServeHTTP(w, r)
+	}))
+	defer liar.Close()
+	pub := nodekey.PublicKey(n.id)
+	var pin *dp.Pin
+	check := func(name string, doc []byte, wantSeq int64, wantCheckpoint int, wantReason string) {
+		t.Helper()
+		serve.Store(&doc)
+		p := b.open(consoleURL(liar.URL, n))
+		_, err := dp.VerifyExport(bytes.NewReader(doc), pub, pin)
+		var ae *dp.AuditError
+		if !errors.As(err, &ae) {
+			t.Fatalf("%s: the Go verifier says %v", name, err)
+		}
+		if ae.Seq != wantSeq || ae.Checkpoint != wantCheckpoint || !strings.Contains(ae.Reason, wantReason) {
+			t.Fatalf("%s: the Go verifier fails with %v, want entry %d checkpoint %d %q", name, err, wantSeq, wantCheckpoint, wantReason)
+		}
+		if p.State != "fail" || p.FailSeq != wantSeq || p.FailCheckpoint != wantCheckpoint || !strings.Contains(p.Text, ae.Reason) {
+			t.Errorf("%s: page says %s %q (entry %d, checkpoint %d); want a failure at entry %d checkpoint %d: %s",
+				name, p.State, p.Text, p.FailSeq, p.FailCheckpoint, wantSeq, wantCheckpoint, ae.Reason)
+		}
+		b.screenshot("console-" + name)
+	}
+	spend := spendSeqs(t, n, "clinic")[3] // a spend in the middle of the chain
+	check("epsilon-edited", editExport(t, export, func(d map[string]any) {
+		e := entriesOf(d)[spend-1]
+		e["epsilon_micro"] = json.Number(strconv.FormatInt(jsonInt(t, e["epsilon_micro"])+1, 10))
+	}), spend, 0, "hash does not match the entry's contents")
+	check("entry-deleted", editExport(t, export, func(d map[string]any) {
+		es := d["entries"].([]any)
+		d["entries"] = slices.Delete(es, int(spend-1), int(spend))
+	}), spend, 0, fmt.Sprintf("entry missing or out of order (found seq %d)", spend+1))
+	check("signature-flipped", editExport(t, export, func(d map[string]any) {
+		cp := d["checkpoints"].([]any)[1].(map[string]any)
+		sig := []byte(cp["signature"].(string))
+		if sig[10] == '0' {
+			sig[10] = '1'
+		} else {
+			sig[10] = '0'
+		}
+		cp["signature"] = string(sig)
+	}), 0, 2, "bad signature")
+
+	// An honest visit pins the signed head; a later export that lost
+	// entries below it is a rollback.
+	serve.Store(nil)
+	p := b.open(consoleURL(liar.URL, n))
+	if p.State != "ok" {
+		t.Fatalf("honest export through the proxy: %s %q", p.State, p.Text)
+	}
+	rep, err := dp.VerifyExport(bytes.NewReader(export), pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin = rep.Pin()
+	keep := pin.EntryCount - 3
+	check("rolled-back", editExport(t, export, func(d map[string]any) {
+		d["entries"] = d["entries"].([]any)[:keep]
+		var cps []any
+		for _, c := range d["checkpoints"].([]any) {
+			if jsonInt(t, c.(map[string]any)["entry_count"]) <= keep {
+				cps = append(cps, c)
+			}
+		}
+		d["checkpoints"] = cps
+	}), 0, 0, fmt.Sprintf("pinned checkpoint covers %d entries, the chain has %d (entries were removed)", pin.EntryCount, keep))
+}
+
+// editExport decodes an export generically (numbers kept exact), lets
+// edit change it, and encodes it again.
+func editExport(t *testing.T, export []byte, edit func(map[string]any)) []byte {
+	t.Helper()
+	var d map[string]any
+	dec := json.NewDecoder(bytes.NewReader(export))
+	dec.UseNumber()
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	edit(d)
+	out, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func entriesOf(d map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, e := range d["entries"].([]any) {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+func jsonInt(t *testing.T, v any) int64 {
+	t.Helper()
+	n, err := v.(json.Number).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
