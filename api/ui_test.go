@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -498,5 +499,256 @@ func jsonInt(t *testing.T, v any) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// TestConsoleVerifierMatchesGo runs the page's verifier (verify.js, in
+// Chromium) and dp.VerifyExport on hundreds of altered exports, every field
+// of every entry changed, removed or nulled and the document's structure
+// broken in each way, and requires the same verdict: both accept with the
+// same report, both reject the document as malformed, or both fail at the
+// same entry, checkpoint or budget for the same reason. The exports are a
+// node's (entries of versions 2 and 3, several checkpoints) and the legacy
+// version-1 export of the dp tests.
+func TestConsoleVerifierMatchesGo(t *testing.T) {
+	b := newUIBrowser(t)
+	n := newTestNode(t, Config{})
+	ctx := context.Background()
+	l := n.srv.Ledger()
+	for _, lit := range []dp.BudgetLiteral{{Name: "pure", Total: 2 * dp.MicroPerEpsilon}, {Name: "fed", Total: 8 * dp.MicroPerEpsilon, Delta: 10_000_000}} {
+		bud, err := dp.NewBudgetFromLiteral(lit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.CreateBudget(ctx, bud, "operator"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, budget := range []string{"pure", "fed", "pure", "fed", "pure"} {
+		m, err := dp.NewLaplaceFromLiteral(dp.LaplaceLiteral{Epsilon: dp.MicroEpsilon(100_000 * (i + 1)), Lower: -1, Upper: 1, FracBits: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := m.Query(0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Release(ctx, dp.ReleaseRequest{Budget: budget, Query: q, Requester: "r", Purpose: "p"}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			if _, err := l.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, export := n.do("GET", "/v1/audit/export", n.tokens[RoleAuditor], nil)
+	legacy, err := os.ReadFile(filepath.Join("..", "dp", "testdata", "audit-v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(n.ts.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`typeof window.aiosVerify === "function"`)); err != nil {
+		t.Fatal(err)
+	}
+	var counts [3]int // accepted, malformed, failed
+	for _, base := range [][]byte{export, legacy} {
+		var head struct {
+			NodeID string `json:"node_id"`
+		}
+		if err := json.Unmarshal(base, &head); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := nodekey.ParsePublicKey(head.NodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := exportVariants(t, base)
+		for start := 0; start < len(docs); start += 64 {
+			batch := docs[start:min(len(docs), start+64)]
+			texts := make([]string, len(batch))
+			for i, d := range batch {
+				texts[i] = string(d.doc)
+			}
+			arg, _ := json.Marshal(texts)
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]verdict](fmt.Sprintf(jsVerdicts, arg, head.NodeID), chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range batch {
+				want := goVerdict(d.doc, pub)
+				if got[i] != want {
+					t.Errorf("%s: the page says %+v, Go %+v", d.name, got[i], want)
+				}
+				switch {
+				case want.OK:
+					counts[0]++
+				case want.Malformed:
+					counts[1]++
+				default:
+					counts[2]++
+				}
+			}
+		}
+	}
+	t.Logf("%d variants: %d accepted, %d malformed, %d failed verification, with the same verdict in the page and in Go",
+		counts[0]+counts[1]+counts[2], counts[0], counts[1], counts[2])
+	if counts[0] < 3 || counts[1] < 50 || counts[2] < 200 {
+		t.Errorf("too few variants of each kind: %v", counts)
+	}
+	b.noConsoleErrors()
+}
+
+// verdict is a verification's outcome as both verifiers are compared on it.
+type verdict struct {
+	OK         bool   `json:"ok"`
+	Malformed  bool   `json:"malformed"` // not a valid document (no reason compared)
+	Seq        int64  `json:"seq"`
+	Checkpoint int    `json:"checkpoint"`
+	Budget     string `json:"budget"`
+	Reason     string `json:"reason"`
+	Entries    int64  `json:"entries"`
+	Signed     int64  `json:"signed"`
+	Releases   int64  `json:"releases"`
+	Legacy     int64  `json:"legacy"`
+	Head       string `json:"head"`
+}
+
+const jsVerdicts = `Promise.all(%s.map(async (text) => {
+  const r = await window.aiosVerify(text, %q);
+  if (r.report) return { ok: true, malformed: false, seq: 0, checkpoint: 0, budget: "", reason: "",
+    entries: r.report.entries, signed: r.report.signed_entries, releases: r.report.releases, legacy: r.report.legacy_entries, head: r.report.head_hash };
+  const e = r.error;
+  return { ok: false, malformed: e.decode, seq: e.decode ? 0 : e.seq, checkpoint: e.decode ? 0 : e.checkpoint, budget: e.decode ? "" : e.budget,
+    reason: e.decode ? "" : e.reason, entries: 0, signed: 0, releases: 0, legacy: 0, head: "" };
+}))`
+
+func goVerdict(doc []byte, pub nodekey.PublicKey) verdict {
+	rep, err := dp.VerifyExport(bytes.NewReader(doc), pub)
+	var ae *dp.AuditError
+	switch {
+	case err == nil:
+		return verdict{OK: true, Entries: rep.Entries, Signed: rep.SignedEntries, Releases: rep.Releases, Legacy: rep.LegacyEntries, Head: rep.HeadHash.String()}
+	case errors.As(err, &ae):
+		return verdict{Seq: ae.Seq, Checkpoint: ae.Checkpoint, Budget: ae.Budget, Reason: ae.Reason}
+	case errors.Is(err, dp.ErrInvalidExport):
+		return verdict{Malformed: true}
+	}
+	return verdict{Reason: "unexpected: " + err.Error()}
+}
+
+type exportVariant struct {
+	name string
+	doc  []byte
+}
+
+// exportVariants returns base unchanged and altered in every way listed
+// here: each field of each entry, checkpoint and budget row changed,
+// removed, nulled or given a value of the wrong type, fields added, and
+// entries and checkpoints removed, swapped and repeated.
+func exportVariants(t *testing.T, base []byte) []exportVariant {
+	t.Helper()
+	out := []exportVariant{{"unchanged", base}}
+	add := func(name string, edit func(map[string]any)) {
+		out = append(out, exportVariant{name, editExport(t, base, edit)})
+	}
+	d0 := editExport(t, base, func(map[string]any) {})
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(d0))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	v3 := []string{"delta_pico", "log_inv_delta_micro", "rdp_orders_milli", "noise_multiplier_micro", "sample_rate_ppb", "steps", "noise_shares", "rdp_micro"}
+	objects := map[string]int{"entries": len(doc["entries"].([]any)), "checkpoints": len(doc["checkpoints"].([]any)), "budgets": len(doc["budgets"].([]any))}
+	for _, list := range slices.Sorted(maps.Keys(objects)) {
+		for i := range objects[list] {
+			obj := doc[list].([]any)[i].(map[string]any)
+			fields := slices.Sorted(maps.Keys(obj))
+			if list == "entries" {
+				fields = append(fields, "release_commitment", "version")
+				fields = append(fields, v3...)
+			}
+			for _, f := range slices.Compact(slices.Sorted(slices.Values(fields))) {
+				at := func(d map[string]any) map[string]any { return d[list].([]any)[i].(map[string]any) }
+				name := fmt.Sprintf("%s[%d].%s", list, i, f)
+				for _, m := range valueMutations(obj[f]) {
+					add(name+" "+m.name, func(d map[string]any) { at(d)[f] = m.value })
+				}
+				if _, ok := obj[f]; ok {
+					add(name+" removed", func(d map[string]any) { delete(at(d), f) })
+					add(name+" null", func(d map[string]any) { at(d)[f] = nil })
+					add(name+" in upper case", func(d map[string]any) { v := at(d)[f]; delete(at(d), f); at(d)[strings.ToUpper(f)] = v })
+				}
+			}
+			add(fmt.Sprintf("%s[%d] unknown field", list, i), func(d map[string]any) { d[list].([]any)[i].(map[string]any)["extra"] = 1 })
+			add(fmt.Sprintf("%s[%d] removed", list, i), func(d map[string]any) { d[list] = slices.Delete(slices.Clone(d[list].([]any)), i, i+1) })
+			add(fmt.Sprintf("%s[%d] repeated", list, i), func(d map[string]any) { d[list] = slices.Insert(slices.Clone(d[list].([]any)), i, d[list].([]any)[i]) })
+			if i > 0 {
+				add(fmt.Sprintf("%s[%d] swapped with the one before", list, i), func(d map[string]any) {
+					l := d[list].([]any)
+					l[i-1], l[i] = l[i], l[i-1]
+				})
+			}
+			add(fmt.Sprintf("%s[%d] null", list, i), func(d map[string]any) { d[list].([]any)[i] = nil })
+		}
+		add(list+" null", func(d map[string]any) { d[list] = nil })
+		add(list+" empty", func(d map[string]any) { d[list] = []any{} })
+		add(list+" not an array", func(d map[string]any) { d[list] = "x" })
+	}
+	for _, f := range []string{"format", "node_id", "exported_at"} {
+		add(f+" changed", func(d map[string]any) { d[f] = d[f].(string) + "0" })
+		add(f+" removed", func(d map[string]any) { delete(d, f) })
+	}
+	add("unknown top-level field", func(d map[string]any) { d["extra"] = true })
+	out = append(out, exportVariant{"trailing data", append(slices.Clone(base), []byte(" {}")...)},
+		exportVariant{"not JSON", []byte("{")}, exportVariant{"empty", nil})
+	return out
+}
+
+type namedValue struct {
+	name  string
+	value any
+}
+
+// valueMutations are the changed values tried for a field's value v (nil
+// when the field is absent: values of each type are added).
+func valueMutations(v any) []namedValue {
+	switch v := v.(type) {
+	case json.Number:
+		n, _ := v.Int64()
+		return []namedValue{{"+1", json.Number(strconv.FormatInt(n+1, 10))}, {"-1", json.Number(strconv.FormatInt(n-1, 10))},
+			{"zero", json.Number("0")}, {"negated", json.Number(strconv.FormatInt(-n, 10))},
+			{"beyond int64", json.Number("9223372036854775808")}, {"fractional", json.Number(string(v) + ".5")},
+			{"exponent", json.Number("1e3")}, {"a string", string(v)}}
+	case string:
+		out := []namedValue{{"appended", v + "x"}, {"emptied", ""}, {"a number", json.Number("1")}}
+		if len(v) >= 2 && strings.Trim(v, "0123456789abcdef") == "" {
+			flip := []byte(v)
+			flip[len(flip)-1] ^= 1 // another hex digit ('0'↔'1', 'a'↔'`' is not hex: skip)
+			if strings.ContainsRune("0123456789abcdef", rune(flip[len(flip)-1])) {
+				out = append(out, namedValue{"a hex digit changed", string(flip)})
+			}
+			out = append(out, namedValue{"in upper case", strings.ToUpper(v)}, namedValue{"one byte shorter", v[:len(v)-2]})
+		}
+		return out
+	case []any:
+		out := []namedValue{{"one more element", append(slices.Clone(v), json.Number("1"))}, {"a string", "1"}}
+		if len(v) > 0 {
+			out = append(out, namedValue{"last element removed", slices.Clone(v[:len(v)-1])},
+				namedValue{"first element +1", append([]any{json.Number(strconv.FormatInt(mustInt64(v[0])+1, 10))}, v[1:]...)})
+		}
+		return out
+	case nil:
+		return []namedValue{{"added as 1", json.Number("1")}, {"added as [1001]", []any{json.Number("1001")}},
+			{"added as a 32-byte hex string", strings.Repeat("ab", 32)}}
+	}
+	return nil
+}
+
+func mustInt64(v any) int64 {
+	n, _ := v.(json.Number).Int64()
 	return n
 }
