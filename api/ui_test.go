@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,13 +36,13 @@ import (
 // uiBrowser is one headless Chromium tab with the console messages it
 // has seen.
 type uiBrowser struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
 }
 
-func newUIBrowser(t *testing.T) *uiBrowser {
+func newUIBrowser(t testing.TB) *uiBrowser {
 	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -123,6 +124,24 @@ func (b *uiBrowser) screenshot(name string) {
 	b.t.Logf("screenshot %s (%d bytes)", file, len(png))
 }
 
+func (b *uiBrowser) messages() []chromedp.ConsoleMessage {
+	time.Sleep(100 * time.Millisecond) // let the messages of the last action arrive
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.console)
+}
+
+// forget drops the console messages from index from on that contain
+// expected: errors that a step provokes on purpose.
+func (b *uiBrowser) forget(from int, expected string) {
+	b.messages()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.console = append(b.console[:from:from], slices.DeleteFunc(b.console[from:], func(m chromedp.ConsoleMessage) bool {
+		return strings.Contains(m.Text, expected)
+	})...)
+}
+
 // noConsoleErrors fails on any error or uncaught exception the pages
 // wrote to the console.
 func (b *uiBrowser) noConsoleErrors() {
@@ -155,6 +174,7 @@ type uiPage struct {
 		Release  string `json:"release"`
 	} `json:"sessions"`
 	Node        map[string]string `json:"node"`
+	Hash        string            `json:"hash"`
 	ScrollWidth int               `json:"scrollWidth"`
 	InnerWidth  int               `json:"innerWidth"`
 	Error       string            `json:"error"`
@@ -190,7 +210,7 @@ const uiPageScript = `(() => {
       release: tr.lastChild.textContent,
     })),
     node: { ...fields(document.getElementById("node-info")), ...fields(document.getElementById("node-rates")) },
-    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    hash: location.hash, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     error: document.body.dataset.error || "",
   };
 })()`
@@ -274,6 +294,9 @@ func TestConsole(t *testing.T) {
 	if p.State != "ok" || p.Verified != rep.Entries || p.Signed != rep.SignedEntries {
 		t.Errorf("page says %s %q (verified %d, signed %d); Go verifies %d entries, %d signed", p.State, p.Text, p.Verified, p.Signed, rep.Entries, rep.SignedEntries)
 	}
+	if p.Hash != "" {
+		t.Errorf("the token stays in the address bar: %q", p.Hash)
+	}
 	checkBudgets(t, n, p)
 	checkSession(t, p, session)
 	if p.Node["key"] != "the key you pinned" || p.Node["version"] != n.srv.cfg.Version || !strings.HasPrefix(p.Node["accel"], n.srv.cfg.Accel.Name()) {
@@ -306,8 +329,48 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	testSignIn(t, b, n)
 	testTamperedExports(t, b, n, export)
 	b.noConsoleErrors()
+}
+
+// testSignIn signs out, is refused with a client's token (the browser logs
+// the 403, which is expected here), and signs in through the form.
+func testSignIn(t *testing.T, b *uiBrowser, n *mpcNode) {
+	t.Helper()
+	visible := func() bool {
+		t.Helper()
+		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.getElementById("signin").hidden && document.getElementById("console").hidden`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(document.getElementById("signout").click(), true)`)); err != nil {
+		t.Fatal(err)
+	}
+	if !visible() {
+		t.Fatal("signing out does not show the sign-in form")
+	}
+	submit := func(token string) {
+		t.Helper()
+		js := fmt.Sprintf(`(document.body.dataset.loaded = "", document.getElementById("signin-token").value = %q,
+			document.getElementById("signin-form").requestSubmit(), true)`, token)
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(b.messages())
+	submit(n.tokens[RoleClient])
+	msg, err := chromedp.Run(b.ctx, chromedp.Poll[string](`!document.getElementById("signin-error").hidden && document.getElementById("signin-error").textContent`))
+	if err != nil || !strings.Contains(msg, "refused the token") || !visible() {
+		t.Fatalf("a client's token: %q %v", msg, err)
+	}
+	b.forget(before, "status of 403")
+	submit(n.tokens[RoleAuditor])
+	if p := b.waitLoaded(); p.State != "ok" || len(p.Budgets) != 3 {
+		t.Errorf("after signing in with the form: %s %q, %d budgets", p.State, p.Text, len(p.Budgets))
+	}
 }
 
 // checkBudgets compares each budget card with GET /v1/budgets and the
@@ -751,4 +814,79 @@ func valueMutations(v any) []namedValue {
 func mustInt64(v any) int64 {
 	n, _ := v.(json.Number).Int64()
 	return n
+}
+
+// syntheticExport is an export of one budget and n-1 releases (entries of
+// version 2) with one checkpoint signed by a fresh key over the whole chain.
+func syntheticExport(tb testing.TB, n int) ([]byte, nodekey.PublicKey) {
+	tb.Helper()
+	key, err := nodekey.Generate(crand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc := &dp.AuditDocument{Format: dp.ExportFormat, NodeID: key.ID(), ExportedAt: time.Unix(1_800_000_000, 0).UTC()}
+	var prev dp.Hash
+	t0 := int64(1_800_000_000_000_000)
+	for i := range n {
+		e := dp.Entry{Seq: int64(i + 1), Version: dp.EntryV2, Kind: dp.KindSpend, Budget: "b", Epsilon: 1, Mechanism: "laplace",
+			L0: 1, LInf: 1, FracBits: 16, Upper: 65536, Requester: "token:abc", Purpose: "bench", Time: t0 + int64(i)*1000,
+			IdempotencyKey: fmt.Sprintf("k-%d", i), ReleaseCommitment: make(dp.HexBytes, 32), PrevHash: prev}
+		if i == 0 {
+			e.Kind, e.Epsilon, e.Mechanism, e.L0, e.LInf, e.FracBits, e.Upper, e.ReleaseCommitment = dp.KindBudget, dp.MaxEpsilon, "", 0, 0, 0, 0, nil
+		}
+		crand.Read(e.ReleaseCommitment)
+		e.Hash = e.ChainHash()
+		prev = e.Hash
+		doc.Entries = append(doc.Entries, e)
+	}
+	cp := dp.Checkpoint{EntryCount: int64(n), HeadHash: prev, Time: t0 + int64(n)*1000}
+	if cp.Signature, err = key.Sign(cp.Message(key.Public())); err != nil {
+		tb.Fatal(err)
+	}
+	doc.Checkpoints = []dp.Checkpoint{cp}
+	doc.Budgets = []dp.BudgetTotals{{Name: "b", Total: dp.MaxEpsilon, Spent: dp.MicroEpsilon(n - 1)}}
+	var buf bytes.Buffer
+	if err := dp.WriteExport(&buf, doc); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes(), key.Public()
+}
+
+// BenchmarkConsoleVerify verifies a 10 000-entry export in the page
+// (verify.js in Chromium: decoding, SHA-256 chain and Ed25519 with
+// WebCrypto) against the Go verifier on the same document as the baseline.
+func BenchmarkConsoleVerify(b *testing.B) {
+	const entries = 10_000
+	doc, pub := syntheticExport(b, entries)
+	b.Run("go", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := dp.VerifyExport(bytes.NewReader(doc), pub); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+	b.Run("browser", func(b *testing.B) {
+		br := newUIBrowser(b)
+		n := newTestNode(b, Config{})
+		if err := chromedp.Do(br.ctx, chromedp.Navigate(n.ts.URL+"/ui/")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := chromedp.Run(br.ctx, chromedp.Poll[bool](`typeof window.aiosVerify === "function"`)); err != nil {
+			b.Fatal(err)
+		}
+		// The document goes to the page once; each iteration verifies it there.
+		arg, _ := json.Marshal(string(doc))
+		if _, err := chromedp.Run(br.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(window.benchDoc = %s, true)`, arg))); err != nil {
+			b.Fatal(err)
+		}
+		check := fmt.Sprintf(`window.aiosVerify(window.benchDoc, %q).then((r) => r.report ? r.report.entries : -1)`, pub.String())
+		for b.Loop() {
+			got, err := chromedp.Run(br.ctx, chromedp.Evaluate[int](check, chromedp.EvalAwaitPromise))
+			if err != nil || got != entries {
+				b.Fatalf("page verified %d entries: %v", got, err)
+			}
+		}
+		b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
 }
