@@ -64,7 +64,9 @@ export class DecodeError extends Error {}
 export function parseJSON(text) {
   let i = 0;
   const fail = (why) => { throw new DecodeError(`JSON at offset ${i}: ${why}`); };
-  const ws = () => { while (i < text.length && " \t\n\r".includes(text[i])) i++; };
+  const ws = () => {
+    for (let c = text.charCodeAt(i); c === 32 || c === 10 || c === 9 || c === 13; c = text.charCodeAt(++i));
+  };
   const value = (depth) => {
     if (depth > 10000) fail("nested too deeply");
     ws();
@@ -102,10 +104,11 @@ export function parseJSON(text) {
       }
     }
     if (c === '"') return { str: string() };
-    for (const [lit, v] of [["true", { bool: true }], ["false", { bool: false }], ["null", { nul: true }]]) {
+    for (const [lit, v] of LITERALS) {
       if (text.startsWith(lit, i)) { i += lit.length; return v; }
     }
-    const m = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
     if (!m) fail("unexpected character");
     i += m[0].length;
     return { num: m[0] };
@@ -114,14 +117,15 @@ export function parseJSON(text) {
     i++; // opening quote
     let out = "";
     for (;;) {
+      PLAIN.lastIndex = i;
+      const run = PLAIN.exec(text); // the characters up to a quote, a backslash or a control character
+      if (run) { out += run[0]; i += run[0].length; }
       if (i >= text.length) fail("unterminated string");
       const c = text[i];
       if (c === '"') { i++; return out; }
       if (c < " ") fail("control character in string");
-      if (c !== "\\") { out += c; i++; continue; }
       const e = text[i + 1];
-      const simple = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
-      if (e in simple) { out += simple[e]; i += 2; continue; }
+      if (Object.hasOwn(ESCAPES, e)) { out += ESCAPES[e]; i += 2; continue; }
       if (e !== "u" || !/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail("bad escape");
       out += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
       i += 6;
@@ -133,6 +137,11 @@ export function parseJSON(text) {
   return v;
 }
 
+const LITERALS = [["true", { bool: true }], ["false", { bool: false }], ["null", { nul: true }]];
+const ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const PLAIN = /[^"\\\x00-\x1f]+/y;
+
 // foldKey is encoding/json's case folding of a field name.
 const foldKey = (k) => Array.from(k, (c) => c.toLowerCase().toUpperCase()).join("");
 
@@ -142,11 +151,17 @@ const foldKey = (k) => Array.from(k, (c) => c.toLowerCase().toUpperCase()).join(
 // value. Unlike encoding/json, which lets a later duplicate overwrite (or,
 // for an array of objects, merge into) an earlier one, a field given twice
 // is refused: no honest node writes one.
+const foldedNames = new WeakMap(); // fields → Map(folded name → name)
+
 function decodeStruct(v, fields, zero, what) {
   const out = zero();
   if (v.nul) return out;
   if (!v.obj) throw new DecodeError(`${what}: not an object`);
-  const folded = new Map(Object.keys(fields).map((k) => [foldKey(k), k]));
+  let folded = foldedNames.get(fields);
+  if (!folded) {
+    folded = new Map(Object.keys(fields).map((k) => [foldKey(k), k]));
+    foldedNames.set(fields, folded);
+  }
   const seen = new Set();
   for (const [k, val] of v.obj) {
     const name = Object.hasOwn(fields, k) ? k : folded.get(foldKey(k));
@@ -183,11 +198,17 @@ function array(dec) {
   };
 }
 
+const HEX = new Uint8Array(128);
+for (const [k, c] of Array.from("0123456789abcdef").entries()) {
+  HEX[c.charCodeAt(0)] = k;
+  HEX[c.toUpperCase().charCodeAt(0)] = k;
+}
+
 // hexBytes is Go's hex.Decode (either case), as dp.HexBytes and dp.Hash.
 function hexBytes(s, what) {
   if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new DecodeError(`${what}: not hex`);
   const out = new Uint8Array(s.length / 2);
-  for (let k = 0; k < out.length; k++) out[k] = parseInt(s.slice(2 * k, 2 * k + 2), 16);
+  for (let k = 0; k < out.length; k++) out[k] = (HEX[s.charCodeAt(2 * k)] << 4) | HEX[s.charCodeAt(2 * k + 1)];
   return out;
 }
 
@@ -259,6 +280,8 @@ export function decodePin(text) {
 
 // ---- canonical encodings (dp.Entry.Canonical, dp.Checkpoint.Message) ----
 
+const UTF8 = new TextEncoder();
+
 class Builder {
   constructor() { this.parts = []; this.len = 0; }
   bytes(b) { this.parts.push(b); this.len += b.length; }
@@ -274,7 +297,7 @@ class Builder {
     this.bytes(l);
     this.bytes(b);
   }
-  str(s) { this.raw(new TextEncoder().encode(s)); }
+  str(s) { this.raw(UTF8.encode(s)); }
   i64s(vs) { this.i64(BigInt(vs.length)); for (const v of vs) this.i64(v); }
   done() {
     const out = new Uint8Array(this.len);
@@ -494,6 +517,12 @@ export async function verify(doc, nodeKey, pin = null) {
   if (doc.format !== EXPORT_FORMAT) throw new AuditError({ reason: "unknown document format" });
   if (doc.node_id !== nodeKey.hex) throw new AuditError({ reason: "document is from another node than the trusted key" });
   if (pin) await checkPin(pin, nodeKey);
+  // The hashes are independent of each other (each is over the entry's own
+  // prev_hash field): compute them all at once, check them in order below.
+  const digests = await Promise.all(doc.entries.map((e) => {
+    const c = canonical(e);
+    return c === null ? null : sha256(e.prev_hash, c);
+  }));
   const chain = new Map();
   let prev = ZERO_HASH();
   const heads = [prev];
@@ -505,7 +534,7 @@ export async function verify(doc, nodeKey, pin = null) {
     checkVersion(e, legacy < k);
     if (version(e) === 1n) legacy++;
     if (!eq(e.prev_hash, prev)) throw new AuditError({ seq, reason: "prev_hash does not match the previous entry's hash" });
-    if (!eq(await sha256(e.prev_hash, canonical(e)), e.hash)) throw new AuditError({ seq, reason: "hash does not match the entry's contents" });
+    if (!eq(digests[k], e.hash)) throw new AuditError({ seq, reason: "hash does not match the entry's contents" });
     if (e.epsilon_micro <= 0n || e.epsilon_micro > MAX_EPSILON) throw new AuditError({ seq, reason: "epsilon out of range" });
     if (e.kind === KIND_BUDGET) {
       if (chain.has(e.budget)) throw new AuditError({ seq, reason: "budget created twice" });
