@@ -455,11 +455,16 @@ func checkSession(t *testing.T, p uiPage, st *schema.MPCSessionStatus) {
 // lies only about its export, and checks that the page fails where the Go
 // verifier does, at the entry or checkpoint that was changed.
 func testTamperedExports(t *testing.T, b *uiBrowser, n *mpcNode, export []byte) {
-	var serve atomic.Pointer[[]byte]
+	var serve, budgets atomic.Pointer[[]byte]
 	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if doc := serve.Load(); doc != nil && r.URL.Path == "/v1/audit/export" {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(*doc)
+			return
+		}
+		if list := budgets.Load(); list != nil && r.URL.Path == "/v1/budgets" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(*list)
 			return
 		}
 		n.srv.Handler().ServeHTTP(w, r)
@@ -505,10 +510,30 @@ func testTamperedExports(t *testing.T, b *uiBrowser, n *mpcNode, export []byte) 
 		cp["signature"] = string(sig)
 	}), 0, 2, "bad signature")
 
+	// A node whose budget list understates what clinic spent, with an
+	// honest export: the export verifies, and the card says that the API's
+	// figures are not the chain's.
+	serve.Store(nil)
+	_, list := n.do("GET", "/v1/budgets", n.tokens[RoleAuditor], nil)
+	lie := bytes.Replace(list, []byte(`"spent_micro_epsilon": 1260000`), []byte(`"spent_micro_epsilon": 260000`), 1)
+	if bytes.Equal(lie, list) {
+		t.Fatalf("clinic's spent ε is not 1.26 in %s", list)
+	}
+	budgets.Store(&lie)
+	p := b.open(consoleURL(liar.URL, n))
+	for _, c := range p.Budgets {
+		if want := map[bool]string{true: "differs", false: "ok"}[c.Name == "clinic"]; c.Check != want {
+			t.Errorf("budget %s with the understated list: check %q, want %q", c.Name, c.Check, want)
+		}
+	}
+	if p.State != "ok" {
+		t.Errorf("honest export, lying budget list: verification %s %q", p.State, p.Text)
+	}
+	budgets.Store(nil)
+
 	// An honest visit pins the signed head; a later export that lost
 	// entries below it is a rollback.
-	serve.Store(nil)
-	p := b.open(consoleURL(liar.URL, n))
+	p = b.open(consoleURL(liar.URL, n))
 	if p.State != "ok" {
 		t.Fatalf("honest export through the proxy: %s %q", p.State, p.Text)
 	}

@@ -23,6 +23,7 @@ function h(tag, attrs = {}, ...children) {
   return e;
 }
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 const short = (id) => (id.length > 16 ? id.slice(0, 8) + "…" + id.slice(-4) : id);
 const time = (micro) => new Date(Number(micro) / 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
@@ -122,8 +123,8 @@ async function runVerification() {
   box.dataset.signed = r.signed_entries;
   box.textContent = `Verified up to entry ${r.entries}, signed up to entry ${r.signed_entries}` +
     (r.unsigned_entries > 0 ? ` (entries ${r.signed_entries + 1}–${r.entries} are not covered by a signature yet)` : "");
-  details.append(h("li", {}, `${r.entries} entries, ${r.releases} releases; chain head `, h("code", {}, short(r.head_hash)), "."));
-  details.append(h("li", {}, `${r.checkpoints} checkpoints, every signature valid for the pinned key `, h("code", {}, short(key)), "."));
+  details.append(h("li", {}, `${plural(r.entries, "entry", "entries")}, ${plural(r.releases, "release", "releases")}; chain head `, h("code", {}, short(r.head_hash)), "."));
+  details.append(h("li", {}, `${plural(r.checkpoints, "checkpoint", "checkpoints")}, every signature valid for the pinned key `, h("code", {}, short(key)), "."));
   if (r.legacy_entries > 0) details.append(h("li", {}, `${r.legacy_entries} entries of version 1 predate release commitments.`));
   const pinLine = h("li", { id: "verify-pin" });
   if (r.pins > 0) {
