@@ -26,7 +26,10 @@
 //     use a session on this node (its owner, input_from, release_to) is
 //     api's own, in memory (mpcacl.go);
 //   - the request and response bodies are api/schema's, which the SDK
-//     (api/client) shares without linking this package.
+//     (api/client) shares without linking this package;
+//   - the auditor's console at /ui/ is api/ui's: static files that call
+//     the /v1 routes with the auditor's token and verify the audit export
+//     in the browser.
 //
 // A request to POST /v1/models/{id}/infer goes: auth and rate limit
 // (auth.go) → prepareJob: the model's inference.Server, the packing parsed

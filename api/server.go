@@ -17,6 +17,7 @@ import (
 
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/api/ui"
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
@@ -314,6 +315,11 @@ func (s *Server) routes() chi.Router {
 		writeJSON(w, http.StatusMethodNotAllowed, schema.NewErrorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
 	})
 	r.Get("/metrics", s.handleMetrics)
+	// The auditor's console (package ui): static files, no token needed to
+	// load them; the page then calls /v1 with the token it is given.
+	console := http.StripPrefix("/ui", ui.Handler())
+	r.Get("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently).ServeHTTP)
+	r.Get("/ui/*", console.ServeHTTP)
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/health", s.handleHealth)
 		r.Get("/params", s.handleParams)

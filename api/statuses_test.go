@@ -52,6 +52,9 @@ var routeStatuses = map[string]struct {
 	"GET /v1/health":       {ok: []int{200}},
 	"GET /v1/params":       {ok: []int{200}},
 	"GET /v1/openapi.yaml": {ok: []int{200}},
+	// The console's files (package ui): 301 from /ui to /ui/ (and from
+	// /ui/index.html to /ui/), 404 for a file it does not have.
+	"GET /ui": {ok: []int{200, 301, 404}},
 
 	"POST /v1/keys":        {[]int{200, 201}, [][]error{tokenErrors, admitErrors, bodyErrors, {he.ErrUnknownPreset, he.ErrMalformed, he.ErrTooLarge, he.ErrParamsMismatch}}},
 	"GET /v1/keys/{id}":    {[]int{200}, [][]error{tokenErrors, {ErrNotFound}}},

@@ -519,6 +519,7 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 		*rdpAcc      // nil for a pure-ε budget
 	}
 	chain := map[string]*acc{}
+	var created []string // budget names in the order of their creation entries
 	var prev Hash
 	heads := make([]Hash, len(doc.Entries)+1) // heads[n] = hash after n entries
 	rep := &VerifyReport{NodeID: doc.NodeID}
@@ -552,6 +553,7 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 				return nil, err
 			}
 			chain[e.Budget] = &acc{total: e.Epsilon, rdpAcc: ra}
+			created = append(created, e.Budget)
 		case KindSpend:
 			a := chain[e.Budget]
 			if a == nil {
@@ -617,7 +619,7 @@ func Verify(doc *AuditDocument, pub nodekey.PublicKey, pins ...*Pin) (*VerifyRep
 		seen[b.Name] = true
 		rep.Budgets = append(rep.Budgets, b)
 	}
-	for name := range chain {
+	for _, name := range created { // in chain order, so that the error names the same budget every time
 		if !seen[name] {
 			return nil, &AuditError{Budget: name, Reason: "budget in the chain is missing from the budgets table"}
 		}

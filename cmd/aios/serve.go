@@ -112,7 +112,8 @@ func (c *serveCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "url", url, "node_id", srv.NodeID(), "accel", backend.Name(), "data_dir", c.dataDir)
+	logger.Info("serving", "url", url, "node_id", srv.NodeID(), "accel", backend.Name(), "data_dir", c.dataDir,
+		"console", url+"/ui/")
 	if c.readyFile != "" {
 		if err := os.WriteFile(c.readyFile, []byte(url+"\n"), 0o644); err != nil {
 			return err
