@@ -84,8 +84,11 @@ type LedgerOptions struct {
 }
 
 // Ledger is the privacy-budget ledger and audit log of one node. It is safe
-// for concurrent use, and several processes may share one database: every
-// spend runs in a write-locking (BEGIN IMMEDIATE) transaction.
+// for concurrent use, and several processes (tools beside a node on SQLite,
+// a node's replicas on PostgreSQL) may share one database: every write runs
+// in a transaction serialized on the chain head ([store.DB.BeginSerial]:
+// BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so checks and
+// debits are atomic and the chain has one order across processes.
 type Ledger struct {
 	db    *store.DB
 	key   *nodekey.Key
@@ -418,7 +421,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		// 2. Check and debit. (PostgreSQL: SELECT … FOR UPDATE here.)
+		// 2. Check and debit (the transaction is serialized: see inTx).
 		var total MicroEpsilon
 		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -515,9 +518,15 @@ func requestHash(req ReleaseRequest, s Sensitivity) [32]byte {
 	return sha256.Sum256(b.buf)
 }
 
-// inTx runs f in a read-write (immediate) transaction and commits it.
+// chainLock is the name of the lock that serializes the ledger's writers
+// across processes ([store.DB.BeginSerial]): one chain per node, so one
+// lock.
+const chainLock = "dp/chain"
+
+// inTx runs f in a read-write transaction serialized with every other
+// writer of the ledger, in this process and in others, and commits it.
 func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := l.db.SQL().BeginTx(ctx, nil)
+	tx, err := l.db.BeginSerial(ctx, chainLock)
 	if err != nil {
 		return fmt.Errorf("dp: begin: %w", err)
 	}
@@ -693,8 +702,6 @@ func collectEntries(rows *sql.Rows) ([]Entry, error) {
 	}
 	return out, nil
 }
-
-var sqlReadOnly = sql.TxOptions{ReadOnly: true}
 
 func scanEntriesTx(ctx context.Context, tx *sql.Tx) ([]Entry, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM dp_entries ORDER BY seq`)
