@@ -29,6 +29,9 @@ import (
 // Config configures a node. The zero value of every limit means its default.
 type Config struct {
 	DataDir string
+	// DB is the node's database when its replicas share one: a postgres://
+	// URL (store.Options.URL). Empty: SQLite in DataDir.
+	DB      string
 	Version string
 	Logger  *slog.Logger
 
@@ -158,7 +161,8 @@ type Server struct {
 	closeOnce    sync.Once
 }
 
-// New opens (creating) the node's data directory: its SQLite store with
+// New opens (creating) the node's data directory and database (SQLite in
+// the directory, or the PostgreSQL database of Config.DB): the store with
 // migrations, blob store, node key and DP ledger.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
@@ -169,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DataDir)
+	db, err := store.OpenWithOptions(ctx, cfg.DataDir, store.Options{URL: cfg.DB})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +192,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return fail(err)
 		}
 	}
-	if s.blobs, err = store.OpenBlobs(cfg.DataDir); err != nil {
+	// Replicas on one PostgreSQL database share their blobs through it; a
+	// node on SQLite keeps them as files beside its database.
+	if db.Backend() == store.Postgres {
+		s.blobs, err = store.OpenBlobsIn(ctx, db)
+	} else {
+		s.blobs, err = store.OpenBlobs(cfg.DataDir)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if s.ledger, err = dp.NewLedger(ctx, db, key, dp.LedgerOptions{}); err != nil {

@@ -117,11 +117,18 @@ func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOp
 // OpenNode opens the ledger in a node's data directory: its store and its
 // node key (created on first use). Close closes the store.
 func OpenNode(ctx context.Context, dataDir string) (*Ledger, error) {
+	return OpenNodeAt(ctx, dataDir, "")
+}
+
+// OpenNodeAt is [OpenNode] for a node whose database is dbURL (a
+// PostgreSQL URL shared by its replicas; "" is SQLite in dataDir). The
+// node key is still the one in dataDir.
+func OpenNodeAt(ctx context.Context, dataDir, dbURL string) (*Ledger, error) {
 	key, err := nodekey.LoadOrCreate(dataDir, nil)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, dataDir)
+	db, err := store.OpenWithOptions(ctx, dataDir, store.Options{URL: dbURL})
 	if err != nil {
 		return nil, err
 	}

@@ -30,20 +30,21 @@ func init() {
 
 // serveCmd is `aios serve`.
 type serveCmd struct {
-	dataDir, addr, certFile, keyFile, logFormat, logLevel, readyFile string
-	modelFiles                                                       stringList
-	grace, retention                                                 time.Duration
-	queue, burst                                                     int
-	rate                                                             float64
-	maxInfer, keyCache, maxMemory, minBodyRate                       int64
-	bodyGrace, earlyInputTTL                                         time.Duration
-	insecure                                                         bool
-	mpc                                                              mpcServeFlags
-	fl                                                               flServeFlags
+	dataDir, db, addr, certFile, keyFile, logFormat, logLevel, readyFile string
+	modelFiles                                                           stringList
+	grace, retention                                                     time.Duration
+	queue, burst                                                         int
+	rate                                                                 float64
+	maxInfer, keyCache, maxMemory, minBodyRate                           int64
+	bodyGrace, earlyInputTTL                                             time.Duration
+	insecure                                                             bool
+	mpc                                                                  mpcServeFlags
+	fl                                                                   flServeFlags
 }
 
 func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "the node's data directory (created if missing)")
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")
 	fs.Var(&c.modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate (PEM)")
@@ -138,7 +139,7 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 	if err != nil {
 		return nil, err
 	}
-	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
+	return api.New(ctx, api.Config{DataDir: c.dataDir, DB: c.db, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
 		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
 		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // ErrBlobNotFound is returned for an unknown blob ID.
@@ -17,12 +20,161 @@ var ErrBlobNotFound = errors.New("store: blob not found")
 // ErrBlobTooLarge is returned when a blob exceeds the caller's limit.
 var ErrBlobTooLarge = errors.New("store: blob too large")
 
-// Blobs is a content-addressed file store: a blob's ID is the hex SHA-256 of
-// its bytes and it lives at DIR/blobs/ab/cdef…. Writes go to a temporary
-// file that is synced and renamed into place, so a reader never sees a
-// half-written blob, even after a crash.
+// Blobs is a content-addressed store of large objects: a blob's ID is the
+// hex SHA-256 of its bytes.
+//
+// A node on SQLite keeps its blobs as files ([OpenBlobs]), at
+// DIR/blobs/ab/cdef…; writes go to a temporary file that is synced and
+// renamed into place, so a reader never sees a half-written blob, even after
+// a crash.
+//
+// A node whose replicas share a PostgreSQL database keeps them in it
+// ([OpenBlobsIn]), so that a key set or job input uploaded through one
+// replica is read through any other: one row per blob in store_blobs and its
+// bytes in rows of at most [BlobChunkSize] bytes in store_blob_chunks,
+// written in one transaction (a reader sees a blob whole or not at all).
+// Chunked rows rather than one bytea value or a large object: a bytea value
+// travels whole in one protocol message and is capped at 1 GB, which job
+// inputs reach, while a chunk bounds what one message and the server hold;
+// large objects live outside the tables (a deleted row leaves its object
+// behind until lo_unlink), need their own privileges and exist on
+// PostgreSQL alone, whereas chunked rows are plain rows that migrations,
+// backups and DELETE treat like any other.
 type Blobs struct {
 	dir string
+	db  *DB // blobs in the database when set
+}
+
+// BlobChunkSize is the size of the rows that hold a blob in the database.
+const BlobChunkSize = 1 << 20
+
+// blobTimeout bounds one blob operation on the database (Blobs' methods
+// take no context).
+const blobTimeout = 10 * time.Minute
+
+func blobMigrations() []Migration {
+	return []Migration{{Version: 1, Name: "blobs", SQL: `
+CREATE TABLE store_blobs (
+	id         TEXT    PRIMARY KEY,
+	size       INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE store_blob_chunks (
+	id   TEXT    NOT NULL REFERENCES store_blobs (id),
+	n    INTEGER NOT NULL,
+	data BLOB    NOT NULL,
+	PRIMARY KEY (id, n)
+);`}}
+}
+
+// OpenBlobsIn opens the blob store in db, applying its migrations
+// (component "blobs").
+func OpenBlobsIn(ctx context.Context, db *DB) (*Blobs, error) {
+	if err := db.Migrate(ctx, "blobs", blobMigrations()); err != nil {
+		return nil, err
+	}
+	return &Blobs{db: db}, nil
+}
+
+func blobID(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func (b *Blobs) putRows(data []byte) (string, error) {
+	id := blobID(data)
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	// The blob's row first: a concurrent Put of the same bytes waits on its
+	// key and then finds it, and inserts nothing.
+	res, err := tx.ExecContext(ctx, `INSERT INTO store_blobs (id, size, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		id, len(data), time.Now().UnixMicro())
+	if err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return id, err // stored already
+	}
+	for n := 0; n*BlobChunkSize < len(data) || n == 0; n++ {
+		chunk := data[n*BlobChunkSize : min((n+1)*BlobChunkSize, len(data))]
+		if chunk == nil {
+			chunk = []byte{} // an empty blob, not NULL
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO store_blob_chunks (id, n, data) VALUES (?, ?, ?)`, id, n, chunk); err != nil {
+			return "", fmt.Errorf("store: blob: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	return id, nil
+}
+
+func (b *Blobs) getRows(id string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.BeginSnapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var size int64
+	if err := tx.QueryRowContext(ctx, `SELECT size FROM store_blobs WHERE id = ?`, id).Scan(&size); errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
+	} else if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM store_blob_chunks WHERE id = ? ORDER BY n`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	defer rows.Close()
+	data := make([]byte, 0, size)
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, fmt.Errorf("store: blob: %w", err)
+		}
+		if int64(len(data)+len(chunk)) > size {
+			return nil, fmt.Errorf("store: blob %s is corrupt (longer than its size)", id)
+		}
+		data = append(data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if blobID(data) != id {
+		return nil, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", id)
+	}
+	return data, nil
+}
+
+func (b *Blobs) deleteRows(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blob_chunks WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blobs WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	return nil
 }
 
 var blobIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -50,8 +202,10 @@ func (b *Blobs) path(id string) (string, error) {
 
 // Put stores data and returns its ID.
 func (b *Blobs) Put(data []byte) (string, error) {
-	sum := sha256.Sum256(data)
-	id := hex.EncodeToString(sum[:])
+	if b.db != nil {
+		return b.putRows(data)
+	}
+	id := blobID(data)
 	p, _ := b.path(id)
 	if _, err := os.Stat(p); err == nil {
 		return id, nil
@@ -92,6 +246,9 @@ func (b *Blobs) Get(id string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.db != nil {
+		return b.getRows(id, limit)
+	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
@@ -107,7 +264,7 @@ func (b *Blobs) Get(id string, limit int64) ([]byte, error) {
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != id {
+	if blobID(data) != id {
 		return nil, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", id)
 	}
 	return data, nil
@@ -118,6 +275,9 @@ func (b *Blobs) Delete(id string) error {
 	p, err := b.path(id)
 	if err != nil {
 		return err
+	}
+	if b.db != nil {
+		return b.deleteRows(id)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: blob: %w", err)
