@@ -65,6 +65,11 @@ type Config struct {
 	// JobRetention is how long a finished job and its result are kept
 	// (default 24 h); a job's input is deleted as soon as it finishes.
 	JobRetention time.Duration
+	// JobLease is how long a replica on a shared PostgreSQL database (DB
+	// set) holds an asynchronous job before it must renew its lease
+	// (default 30s): a job whose replica died is taken over by another
+	// that long after its last renewal (see internal/jobs, Config.Lease).
+	JobLease time.Duration
 	// MaxMemory is the node's memory budget for request bodies and what
 	// they decode to (default 2 GiB, for a 4 GiB edge box; see memory.go
 	// for what it counts): a request that does not fit now gets 503 with
@@ -119,6 +124,9 @@ func (c *Config) defaults() {
 	}
 	if c.JobWorkers <= 0 {
 		c.JobWorkers = 1
+	}
+	if c.JobLease <= 0 {
+		c.JobLease = 30 * time.Second
 	}
 	if c.JobRetention <= 0 {
 		c.JobRetention = 24 * time.Hour
@@ -228,8 +236,13 @@ func (s *Server) startJobs(ctx context.Context) (*jobs.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := jobs.Start(ctx, st, s.blobs, jobs.Config{QueueSize: s.cfg.QueueSize, Workers: s.cfg.JobWorkers,
-		Retention: s.cfg.JobRetention, MaxInputBytes: s.cfg.MaxJobBytes, Resume: s.resumeWork, Public: isPublic, Logger: s.log})
+	cfg := jobs.Config{QueueSize: s.cfg.QueueSize, Workers: s.cfg.JobWorkers,
+		Retention: s.cfg.JobRetention, MaxInputBytes: s.cfg.MaxJobBytes, Resume: s.resumeWork, Public: isPublic, Logger: s.log}
+	if s.db.Backend() == store.Postgres {
+		// Replicas share the jobs: each runs under a lease.
+		cfg.Lease = s.cfg.JobLease
+	}
+	svc, err := jobs.Start(ctx, st, s.blobs, cfg)
 	if err != nil {
 		return nil, err
 	}

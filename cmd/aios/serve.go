@@ -32,7 +32,7 @@ func init() {
 type serveCmd struct {
 	dataDir, db, addr, certFile, keyFile, logFormat, logLevel, readyFile string
 	modelFiles                                                           stringList
-	grace, retention                                                     time.Duration
+	grace, retention, jobLease                                           time.Duration
 	queue, burst                                                         int
 	rate                                                                 float64
 	maxInfer, keyCache, maxMemory, minBodyRate                           int64
@@ -55,6 +55,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
 	fs.IntVar(&c.queue, "queue", 16, "bounded job queue size")
 	fs.DurationVar(&c.retention, "job-retention", 24*time.Hour, "how long finished jobs and their encrypted results are kept")
+	fs.DurationVar(&c.jobLease, "job-lease", 30*time.Second, "with --db: how long a replica holds a job between renewals; a job whose replica died is taken over that long after")
 	fs.Float64Var(&c.rate, "rate", 50, "requests per second per token (negative: unlimited)")
 	fs.IntVar(&c.burst, "burst", 100, "burst per token")
 	fs.Int64Var(&c.maxInfer, "max-infer-bytes", 64<<20, "largest /infer request body")
@@ -140,7 +141,7 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 		return nil, err
 	}
 	return api.New(ctx, api.Config{DataDir: c.dataDir, DB: c.db, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
-		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
+		Accel: backend, QueueSize: c.queue, JobRetention: c.retention, JobLease: c.jobLease,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
 		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})
 }

@@ -32,6 +32,7 @@ import (
 //   - Go bools as arguments, stored as INTEGER 0 and 1 (boolsAsIntegers);
 //   - upserts as INSERT … ON CONFLICT (…) DO NOTHING / DO UPDATE, which both
 //     understand (never INSERT OR IGNORE / OR REPLACE);
+//   - claims of rows (a queue's) with [DB.SkipLocked];
 //   - serialized writers through [DB.BeginSerial]: SQLite's BEGIN IMMEDIATE
 //     (every writer takes the database's one write lock when it begins), a
 //     transaction-scoped advisory lock on PostgreSQL; consistent reads
@@ -111,6 +112,17 @@ func (db *DB) BeginSnapshot(ctx context.Context) (*sql.Tx, error) {
 		opt.Isolation = sql.LevelRepeatableRead
 	}
 	return db.sql.BeginTx(ctx, &opt)
+}
+
+// SkipLocked returns the clause that ends a SELECT of rows to claim: FOR
+// UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers each lock another
+// row instead of queueing on the same one), nothing on SQLite (whose
+// writers are serialized anyway).
+func (db *DB) SkipLocked() string {
+	if db.backend == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
 }
 
 // IsUniqueViolation reports whether err is a failed insert of a row whose
