@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,9 @@ type Config struct {
 	MaxAttempts int
 	// Poll is how often an idle replica looks for waiting jobs (default 1s).
 	Poll time.Duration
+	// Holder names this replica in its lease tokens, "HOLDER/random"
+	// (default host:pid), so that an operator sees who holds a job.
+	Holder string
 }
 
 // Service is the job service. Create it with [Start] and stop it with
@@ -143,6 +147,10 @@ func Start(ctx context.Context, st Store, blobs Blobs, cfg Config) (*Service, er
 		}
 		if s.cfg.Poll <= 0 {
 			s.cfg.Poll = time.Second
+		}
+		if s.cfg.Holder == "" {
+			host, _ := os.Hostname()
+			s.cfg.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -31,7 +31,7 @@ import (
 // poll), and starts its renewals; run is false when j must not run here.
 func (s *Service) lease(j *job) (run bool, err error) {
 	if j.lease == "" {
-		j.lease = newID()
+		j.lease = s.leaseToken()
 		now := time.Now()
 		r, attempts, ok, err := s.leaser.Claim(context.Background(), j.id, j.lease, now, now.Add(s.cfg.Lease))
 		if err != nil || !ok {
@@ -46,6 +46,9 @@ func (s *Service) lease(j *job) (run bool, err error) {
 	go s.renew(j)
 	return true, nil
 }
+
+// leaseToken returns a new lease token of this replica.
+func (s *Service) leaseToken() string { return s.cfg.Holder + "/" + newID() }
 
 // giveUp fails a job that was leased too many times.
 func (s *Service) giveUp(j *job, attempts int) {
@@ -101,7 +104,7 @@ func (s *Service) poll(ctx context.Context) {
 // takeOne leases the oldest waiting job and queues it here; it reports
 // whether it found one.
 func (s *Service) takeOne() bool {
-	token := newID()
+	token := s.leaseToken()
 	now := time.Now()
 	r, attempts, ok, err := s.leaser.Claim(context.Background(), "", token, now, now.Add(s.cfg.Lease))
 	if err != nil {
