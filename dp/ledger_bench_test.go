@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
 // BenchmarkConcurrentSpend measures committed releases per second with 64
@@ -17,9 +19,25 @@ import (
 //
 //	go test ./dp -run '^$' -bench ConcurrentSpend -benchtime 2000x
 func BenchmarkConcurrentSpend(b *testing.B) {
-	const spenders = 64
+	benchSpend(b, []*Ledger{newTestLedger(b, b.TempDir(), LedgerOptions{})}, 64)
+}
+
+// BenchmarkConcurrentSpendPostgres is BenchmarkConcurrentSpend on
+// PostgreSQL with three replicas' ledgers (each its own pool of
+// connections, as three aios serve processes have) of 64 spenders each.
+// It needs AIOS_TEST_POSTGRES; for durable commits run it under
+// AIOS_PG_FSYNC=on scripts/with-postgres.sh.
+func BenchmarkConcurrentSpendPostgres(b *testing.B) {
+	loc := storetest.Postgres(b)
+	benchSpend(b, []*Ledger{newLedgerOn(b, loc, LedgerOptions{}), newLedgerOn(b, loc, LedgerOptions{}), newLedgerOn(b, loc, LedgerOptions{})}, 64)
+}
+
+// benchSpend has perLedger spenders on each ledger release against one
+// budget until b.N releases are committed.
+func benchSpend(b *testing.B, ledgers []*Ledger, perLedger int) {
+	spenders := perLedger * len(ledgers)
 	ctx := context.Background()
-	l := newTestLedger(b, b.TempDir(), LedgerOptions{})
+	l := ledgers[0]
 	mustBudget(b, l, "bench", MaxEpsilon)
 	q := mustQuery(b, 1, 0.5)
 	var next atomic.Int64
@@ -36,7 +54,7 @@ func BenchmarkConcurrentSpend(b *testing.B) {
 				if i > int64(b.N) {
 					return
 				}
-				_, err := l.Release(ctx, ReleaseRequest{Budget: "bench", Query: q, Requester: "bench",
+				_, err := ledgers[w%len(ledgers)].Release(ctx, ReleaseRequest{Budget: "bench", Query: q, Requester: "bench",
 					IdempotencyKey: fmt.Sprintf("w%d-%d", w, i)})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					failed.Add(1)
