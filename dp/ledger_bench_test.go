@@ -18,8 +18,17 @@ import (
 // debited, chained and durable before it returns.
 //
 //	go test ./dp -run '^$' -bench ConcurrentSpend -benchtime 2000x
+//
+// The sub-benchmark group=1 is the baseline without group commit (each
+// release its own transaction and fsync); group=256 is the ledger's.
 func BenchmarkConcurrentSpend(b *testing.B) {
-	benchSpend(b, []*Ledger{newTestLedger(b, b.TempDir(), LedgerOptions{})}, 64)
+	for _, group := range []int{1, maxGroup} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
+			l := newTestLedger(b, b.TempDir(), LedgerOptions{})
+			l.group = group
+			benchSpend(b, []*Ledger{l}, 64)
+		})
+	}
 }
 
 // BenchmarkConcurrentSpendPostgres is BenchmarkConcurrentSpend on
@@ -28,8 +37,18 @@ func BenchmarkConcurrentSpend(b *testing.B) {
 // It needs AIOS_TEST_POSTGRES; for durable commits run it under
 // AIOS_PG_FSYNC=on scripts/with-postgres.sh.
 func BenchmarkConcurrentSpendPostgres(b *testing.B) {
-	loc := storetest.Postgres(b)
-	benchSpend(b, []*Ledger{newLedgerOn(b, loc, LedgerOptions{}), newLedgerOn(b, loc, LedgerOptions{}), newLedgerOn(b, loc, LedgerOptions{})}, 64)
+	for _, group := range []int{1, maxGroup} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
+			loc := storetest.Postgres(b)
+			var ledgers []*Ledger
+			for range 3 {
+				l := newLedgerOn(b, loc, LedgerOptions{})
+				l.group = group
+				ledgers = append(ledgers, l)
+			}
+			benchSpend(b, ledgers, 64)
+		})
+	}
 }
 
 // benchSpend has perLedger spenders on each ledger release against one

@@ -403,9 +403,11 @@ func (s *Service) finish(j *job, result []byte) {
 		s.setStatus(j, Update{Status: schema.JobFailed, Error: "internal error", FinishedAt: time.Now().UTC()})
 		return
 	}
-	if !s.setStatus(j, Update{Status: schema.JobDone, ResultBlob: blob, ResultBytes: int64(len(result)), FinishedAt: time.Now().UTC()}) {
-		s.deleteUnreferenced(blob) // another replica's result stands
-	}
+	// When the lease was lost, another replica's result stands; this one's
+	// blob is left, not deleted: it may be the very bytes that the other
+	// replica is storing (blobs are content-addressed), and this process's
+	// lock does not keep the other replica from recording them in between.
+	s.setStatus(j, Update{Status: schema.JobDone, ResultBlob: blob, ResultBytes: int64(len(result)), FinishedAt: time.Now().UTC()})
 }
 
 // setStatus records u for job j, under its lease if it holds one, and

@@ -98,7 +98,9 @@ func startNodeOn(t *testing.T, loc storetest.DB, cfg Config) *node {
 	orDefault(&cfg.Workers, 1)
 	orDefault(&cfg.Retention, time.Hour)
 	orDefault(&cfg.MaxInputBytes, 1<<20)
-	cfg.Logger = quiet()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
 	svc, err := Start(ctx, st, blobs, cfg)
 	if err != nil {
 		t.Fatal(err)

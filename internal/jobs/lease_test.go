@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,13 @@ import (
 
 // leased is a replica's config with short leases.
 func leased(resume ResumeFunc) Config {
-	return Config{Workers: 2, QueueSize: 16, Lease: 600 * time.Millisecond, Poll: 20 * time.Millisecond, Resume: resume}
+	return Config{Workers: 2, QueueSize: 16, Lease: 2 * time.Second, Poll: 20 * time.Millisecond, Resume: resume}
 }
+
+// tlog writes a service's log to the test's.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
 
 // TestLeasesAcrossReplicas: jobs submitted through one replica as rows
 // alone run on the three replicas, each once, with one result each.
@@ -31,9 +37,11 @@ func testLeasesAcrossReplicas(t *testing.T, loc storetest.DB) {
 		mu.Unlock()
 		return &fakeWork{steps: 3, result: append([]byte("result of "), input...)}, nil
 	}
-	a := startNodeOn(t, loc, leased(resume))
-	startNodeOn(t, loc, leased(resume))
-	startNodeOn(t, loc, leased(resume))
+	cfg := leased(resume)
+	cfg.Logger = slog.New(slog.NewTextHandler(tlog{t}, nil))
+	a := startNodeOn(t, loc, cfg)
+	startNodeOn(t, loc, cfg)
+	startNodeOn(t, loc, cfg)
 	const n = 12
 	ids := make([]string, n)
 	for i := range ids {
