@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/internal/cluster"
+	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
@@ -30,8 +32,18 @@ func TestReplicasOnPostgres(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
 	ctx := context.Background()
 	model := filepath.Join("..", "..", "testvectors", "models", "digits.aios")
-	nodeKey := filepath.Join(t.TempDir(), "node.key") // the identity the replicas share
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	// The identity the replicas share: made once, copied to each.
+	mustRun(t, "node", "id", "--data-dir", dirs[0])
+	key, err := os.ReadFile(filepath.Join(dirs[0], nodekey.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs[1:] {
+		if err := os.WriteFile(filepath.Join(dir, nodekey.FileName), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var res struct {
 		Token string `json:"token"`
 	}
@@ -43,7 +55,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	clients := make([]*client.Client, 3)
 	for i, dir := range dirs {
 		var url string
-		procs[i], url = startNode(t, dir, "--db", dbURL, "--model", model, "--node-key", nodeKey, "--job-lease", "2s")
+		procs[i], url = startNode(t, dir, "--db", dbURL, "--model", model, "--job-lease", "2s")
 		var err error
 		if clients[i], err = client.New(url, res.Token, client.Options{}); err != nil {
 			t.Fatal(err)
@@ -54,14 +66,14 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatalf("models: %v %v", models, err)
 	}
 	dj := newDigitsJob(t, models[0])
-	key, err := clients[0].UploadKeys(ctx, dj.info.Preset, dj.evk)
+	evk, err := clients[0].UploadKeys(ctx, dj.info.Preset, dj.evk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clients[1].Infer(ctx, dj.info.ID, key.ID, "batch", dj.batch); err != nil {
+	if _, err := clients[1].Infer(ctx, dj.info.ID, evk.ID, "batch", dj.batch); err != nil {
 		t.Fatalf("inference through replica 2 with keys uploaded through replica 1: %v", err)
 	}
-	j, err := clients[2].SubmitJob(ctx, dj.info.ID, key.ID, "batch", dj.batch)
+	j, err := clients[2].SubmitJob(ctx, dj.info.ID, evk.ID, "batch", dj.batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +88,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	j, err = clients[2].SubmitJob(ctx, dj.info.ID, key.ID, "batch", dj.batch)
+	j, err = clients[2].SubmitJob(ctx, dj.info.ID, evk.ID, "batch", dj.batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,4 +135,12 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatalf("after the takeover: %+v, %d attempts, result %q", got, attempts, resultBlob)
 	}
 	dj.check(t, live, j.ID)
+
+	// The tools of any replica's data directory use the shared ledger and
+	// sign with the shared key.
+	mustRun(t, "budget", "create", "--data-dir", dirs[1], "--db", dbURL, "--epsilon", "1", "tenant-a")
+	mustRun(t, "audit", "checkpoint", "--data-dir", dirs[2], "--db", dbURL)
+	for _, dir := range dirs {
+		mustRun(t, "audit", "verify", "--data-dir", dir, "--db", dbURL)
+	}
 }
