@@ -13,13 +13,16 @@ build:
 
 # The whole suite (small ring degrees where a test says -short is not needed,
 # real parameters in the end-to-end tests), then the concurrency tests under
-# the race detector (which needs cgo).
+# the race detector (which needs cgo). Both run under a throwaway PostgreSQL
+# cluster when its server is installed (scripts/with-postgres.sh sets
+# AIOS_TEST_POSTGRES), so that the store, ledger, jobs and API suites run on
+# both backends; without it those runs skip, saying why.
 test:
-	$(GO) test -count=1 -timeout 25m ./...
+	./scripts/with-postgres.sh $(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) test-race
 
 test-race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race -short -timeout 15m -run 'Concurrent|Race' ./...
+	CGO_ENABLED=1 ./scripts/with-postgres.sh $(GO) test -count=1 -race -short -timeout 15m -run 'Concurrent|Race' ./...
 
 check: fmt vet staticcheck tidy
 

@@ -22,6 +22,7 @@ import (
 	"github.com/aios-edge/aios/accel"
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
+	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
 type testNode struct {
@@ -29,6 +30,12 @@ type testNode struct {
 	srv    *Server
 	ts     *httptest.Server
 	tokens map[Role]string
+}
+
+// eachBackend runs f on a node on SQLite and on one on PostgreSQL
+// (storetest.Each: skipped when AIOS_TEST_POSTGRES is unset).
+func eachBackend(t *testing.T, f func(t *testing.T, cfg Config)) {
+	storetest.Each(t, func(t *testing.T, loc storetest.DB) { f(t, Config{DataDir: loc.Dir, DB: loc.URL}) })
 }
 
 func newTestNode(t testing.TB, cfg Config) *testNode {
@@ -193,8 +200,10 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 }
 
-func TestKeysLifecycle(t *testing.T) {
-	n := newTestNode(t, Config{})
+func TestKeysLifecycle(t *testing.T) { eachBackend(t, testKeysLifecycle) }
+
+func testKeysLifecycle(t *testing.T, cfg Config) {
+	n := newTestNode(t, cfg)
 	km := testKeys(t)
 	body, err := km.Evaluation.MarshalBinary()
 	if err != nil {
@@ -326,8 +335,10 @@ func TestRoleMatrix(t *testing.T) {
 // extraRoleRoutes is extended by the files that add routes.
 var extraRoleRoutes []route
 
-func TestBudgetsOverHTTP(t *testing.T) {
-	n := newTestNode(t, Config{})
+func TestBudgetsOverHTTP(t *testing.T) { eachBackend(t, testBudgetsOverHTTP) }
+
+func testBudgetsOverHTTP(t *testing.T, cfg Config) {
+	n := newTestNode(t, cfg)
 	admin, auditor := n.tokens[RoleAdmin], n.tokens[RoleAuditor]
 	resp, b := n.do("POST", "/v1/budgets", admin, []byte(`{"name":"tenant-a","epsilon":"1.5","description":"test"}`))
 	if resp.StatusCode != 201 {

@@ -207,8 +207,10 @@ func TestInferOverHTTP(t *testing.T) {
 	}
 }
 
-func TestJobsOverHTTP(t *testing.T) {
-	n, f, info, keyID := inferNode(t, Config{})
+func TestJobsOverHTTP(t *testing.T) { eachBackend(t, testJobsOverHTTP) }
+
+func testJobsOverHTTP(t *testing.T, cfg Config) {
+	n, f, info, keyID := inferNode(t, cfg)
 	c, body := encryptFor(t, f, inference.Batch, f.samples)
 	two := append(bytes.Clone(body[:0]), body...) // one batch
 	resp, b := n.do("POST", fmt.Sprintf("/v1/jobs?model=%s&key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], two)

@@ -21,7 +21,7 @@ func TestJobsSchema(t *testing.T) {
 	ctx := context.Background()
 	versions := func(n *testNode) {
 		t.Helper()
-		for component, want := range map[string]int{"api": 3, "jobs": 1} {
+		for component, want := range map[string]int{"api": 3, "jobs": 2} {
 			var v int
 			err := n.srv.DB().SQL().QueryRow(`SELECT MAX(version) FROM schema_migrations WHERE component = ?`, component).Scan(&v)
 			if err != nil || v != want {

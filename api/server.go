@@ -30,6 +30,9 @@ import (
 // Config configures a node. The zero value of every limit means its default.
 type Config struct {
 	DataDir string
+	// DB is the node's database when its replicas share one: a postgres://
+	// URL (store.Options.URL). Empty: SQLite in DataDir.
+	DB      string
 	Version string
 	Logger  *slog.Logger
 
@@ -63,6 +66,11 @@ type Config struct {
 	// JobRetention is how long a finished job and its result are kept
 	// (default 24 h); a job's input is deleted as soon as it finishes.
 	JobRetention time.Duration
+	// JobLease is how long a replica on a shared PostgreSQL database (DB
+	// set) holds an asynchronous job before it must renew its lease
+	// (default 30s): a job whose replica died is taken over by another
+	// that long after its last renewal (see internal/jobs, Config.Lease).
+	JobLease time.Duration
 	// MaxMemory is the node's memory budget for request bodies and what
 	// they decode to (default 2 GiB, for a 4 GiB edge box; see memory.go
 	// for what it counts): a request that does not fit now gets 503 with
@@ -118,6 +126,9 @@ func (c *Config) defaults() {
 	if c.JobWorkers <= 0 {
 		c.JobWorkers = 1
 	}
+	if c.JobLease <= 0 {
+		c.JobLease = 30 * time.Second
+	}
 	if c.JobRetention <= 0 {
 		c.JobRetention = 24 * time.Hour
 	}
@@ -159,7 +170,8 @@ type Server struct {
 	closeOnce    sync.Once
 }
 
-// New opens (creating) the node's data directory: its SQLite store with
+// New opens (creating) the node's data directory and database (SQLite in
+// the directory, or the PostgreSQL database of Config.DB): the store with
 // migrations, blob store, node key and DP ledger.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
@@ -170,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DataDir)
+	db, err := store.OpenWithOptions(ctx, cfg.DataDir, store.Options{URL: cfg.DB})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +201,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return fail(err)
 		}
 	}
-	if s.blobs, err = store.OpenBlobs(cfg.DataDir); err != nil {
+	// Replicas on one PostgreSQL database share their blobs through it; a
+	// node on SQLite keeps them as files beside its database.
+	if db.Backend() == store.Postgres {
+		s.blobs, err = store.OpenBlobsIn(ctx, db)
+	} else {
+		s.blobs, err = store.OpenBlobs(cfg.DataDir)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if s.ledger, err = dp.NewLedger(ctx, db, key, dp.LedgerOptions{}); err != nil {
@@ -218,8 +237,13 @@ func (s *Server) startJobs(ctx context.Context) (*jobs.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := jobs.Start(ctx, st, s.blobs, jobs.Config{QueueSize: s.cfg.QueueSize, Workers: s.cfg.JobWorkers,
-		Retention: s.cfg.JobRetention, MaxInputBytes: s.cfg.MaxJobBytes, Resume: s.resumeWork, Public: isPublic, Logger: s.log})
+	cfg := jobs.Config{QueueSize: s.cfg.QueueSize, Workers: s.cfg.JobWorkers,
+		Retention: s.cfg.JobRetention, MaxInputBytes: s.cfg.MaxJobBytes, Resume: s.resumeWork, Public: isPublic, Logger: s.log}
+	if s.db.Backend() == store.Postgres {
+		// Replicas share the jobs: each runs under a lease.
+		cfg.Lease = s.cfg.JobLease
+	}
+	svc, err := jobs.Start(ctx, st, s.blobs, cfg)
 	if err != nil {
 		return nil, err
 	}

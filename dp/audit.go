@@ -366,8 +366,8 @@ type releaseLink struct {
 }
 
 func (l *Ledger) snapshot(ctx context.Context) (*AuditDocument, []releaseLink, error) {
-	// A read transaction gives one consistent WAL snapshot.
-	tx, err := l.db.SQL().BeginTx(ctx, &sqlReadOnly)
+	// One consistent snapshot of the budgets, entries and checkpoints.
+	tx, err := l.db.BeginSnapshot(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dp: begin: %w", err)
 	}

@@ -123,8 +123,6 @@ func (l *Ledger) Grant(ctx context.Context, budget, grantee, grantedBy string) (
 	if err := checkText("granted_by", grantedBy); err != nil {
 		return Grant{}, false, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now().UTC()
 	err = l.inTx(ctx, func(tx *sql.Tx) error {
 		if err := budgetExists(ctx, tx, budget); err != nil {
@@ -156,8 +154,6 @@ func (l *Ledger) Grant(ctx context.Context, budget, grantee, grantedBy string) (
 // (including those of sessions already running). It returns
 // ErrUnknownGrant when there was no such grant.
 func (l *Ledger) Revoke(ctx context.Context, budget, grantee string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return l.inTx(ctx, func(tx *sql.Tx) error {
 		if err := budgetExists(ctx, tx, budget); err != nil {
 			return err

@@ -84,15 +84,23 @@ type LedgerOptions struct {
 }
 
 // Ledger is the privacy-budget ledger and audit log of one node. It is safe
-// for concurrent use, and several processes may share one database: every
-// spend runs in a write-locking (BEGIN IMMEDIATE) transaction.
+// for concurrent use, and several processes (tools beside a node on SQLite,
+// a node's replicas on PostgreSQL) may share one database: every write runs
+// in a transaction serialized on the chain head ([store.DB.BeginSerial]:
+// BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so checks and
+// debits are atomic and the chain has one order across processes.
 type Ledger struct {
 	db    *store.DB
 	key   *nodekey.Key
 	owned bool // Close closes db
 	every int
 	now   func() time.Time
-	mu    sync.Mutex // serialises this process's writers; the DB lock covers others
+	// The group commit of inTx: pending transactions and whether a
+	// committer runs.
+	gmu     sync.Mutex
+	pending []*txRequest
+	leading bool
+	group   int // the most writers of one group: maxGroup, or 1 in benchmarks' baseline
 }
 
 // NewLedger applies the ledger's migrations to db and returns a ledger that
@@ -101,7 +109,7 @@ func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOp
 	if err := db.Migrate(ctx, Component, Migrations()); err != nil {
 		return nil, err
 	}
-	l := &Ledger{db: db, key: key, every: opt.CheckpointEvery, now: opt.Now}
+	l := &Ledger{db: db, key: key, every: opt.CheckpointEvery, now: opt.Now, group: maxGroup}
 	if l.every == 0 {
 		l.every = DefaultCheckpointEvery
 	}
@@ -114,11 +122,18 @@ func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOp
 // OpenNode opens the ledger in a node's data directory: its store and its
 // node key (created on first use). Close closes the store.
 func OpenNode(ctx context.Context, dataDir string) (*Ledger, error) {
+	return OpenNodeAt(ctx, dataDir, "")
+}
+
+// OpenNodeAt is [OpenNode] for a node whose database is dbURL (a
+// PostgreSQL URL shared by its replicas; "" is SQLite in dataDir). The
+// node key is still the one in dataDir.
+func OpenNodeAt(ctx context.Context, dataDir, dbURL string) (*Ledger, error) {
 	key, err := nodekey.LoadOrCreate(dataDir, nil)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, dataDir)
+	db, err := store.OpenWithOptions(ctx, dataDir, store.Options{URL: dbURL})
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +238,6 @@ func (l *Ledger) CreateBudget(ctx context.Context, b *Budget, createdBy string) 
 	if err := checkText("requester", createdBy); err != nil {
 		return BudgetStatus{}, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now().UTC()
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -380,8 +393,6 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	sens := req.Query.Sensitivity()
 	fp := requestHash(req, sens)
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var rel *Release
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		rel = nil
@@ -389,7 +400,9 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
 			return err
 		}
-		// 1. Idempotent replay.
+		// 1. Idempotent replay. (The last condition, always true of a
+		// request's key, lets SQLite use the partial unique index
+		// dp_entries_idempotency instead of scanning the budget's entries.)
 		var (
 			seq     int64
 			created int64
@@ -400,7 +413,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		)
 		err := tx.QueryRowContext(ctx, `SELECT e.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
 			FROM dp_entries e JOIN dp_releases r ON r.seq = e.seq
-			WHERE e.budget = ? AND e.idempotency_key = ?`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result, &nonce)
+			WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> ''`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result, &nonce)
 		switch {
 		case err == nil:
 			if string(stored) != string(fp[:]) {
@@ -421,7 +434,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		// 2. Check and debit. (PostgreSQL: SELECT … FOR UPDATE here.)
+		// 2. Check and debit (the transaction is serialized: see inTx).
 		var total MicroEpsilon
 		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -518,20 +531,125 @@ func requestHash(req ReleaseRequest, s Sensitivity) [32]byte {
 	return sha256.Sum256(b.buf)
 }
 
-// inTx runs f in a read-write (immediate) transaction and commits it.
+// chainLock is the name of the lock that serializes the ledger's writers
+// across processes ([store.DB.BeginSerial]): one chain per node, so one
+// lock.
+const chainLock = "dp/chain"
+
+// inTx runs f in a read-write transaction serialized with every other
+// writer of the ledger, in this process and in others, and returns once
+// the transaction committed (durably) or failed.
+//
+// Writers are committed in groups: while one transaction commits, the
+// writers that arrive meanwhile wait, and the next committer runs all of
+// them (up to maxGroup) in one transaction, each inside its own savepoint,
+// so that one fsync makes the group durable. A writer whose f fails is
+// rolled back to its savepoint and gets its error, and the others commit;
+// each gets its outcome only after the commit, and the chain's order is the
+// order in which the group ran, which is its commit order.
 func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := l.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("dp: begin: %w", err)
+	r := &txRequest{ctx: ctx, f: f, done: make(chan error, 1)}
+	l.gmu.Lock()
+	l.pending = append(l.pending, r)
+	lead := !l.leading
+	l.leading = true
+	l.gmu.Unlock()
+	if lead {
+		go l.commitGroups()
 	}
-	if err := f(tx); err != nil {
-		tx.Rollback() //nolint:errcheck // the first error matters
-		return err
+	return <-r.done
+}
+
+// txRequest is a writer waiting for inTx's group commit.
+type txRequest struct {
+	ctx  context.Context
+	f    func(*sql.Tx) error
+	done chan error
+}
+
+// maxGroup bounds the writers of one group commit.
+const maxGroup = 256
+
+// commitGroups commits the pending writers, a group at a time, until none
+// is left.
+func (l *Ledger) commitGroups() {
+	for {
+		l.gmu.Lock()
+		n := min(len(l.pending), l.group)
+		group := l.pending[:n:n]
+		l.pending = l.pending[n:]
+		if n == 0 {
+			l.pending = nil
+			l.leading = false
+		}
+		l.gmu.Unlock()
+		if n == 0 {
+			return
+		}
+		l.commitGroup(group)
+	}
+}
+
+func (l *Ledger) commitGroup(group []*txRequest) {
+	errs := make([]error, len(group))
+	finish := func(err error) {
+		for i, r := range group {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+			r.done <- errs[i]
+		}
+	}
+	// The transaction outlives any one writer's context: a writer whose
+	// context ends fails its own statements, not the group's.
+	tx, err := l.db.BeginSerial(context.Background(), chainLock)
+	if err != nil {
+		finish(fmt.Errorf("dp: begin: %w", err))
+		return
+	}
+	single := len(group) == 1
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !single {
+			if _, err := tx.ExecContext(context.Background(), `SAVEPOINT dp_writer`); err != nil {
+				tx.Rollback() //nolint:errcheck // the first error matters
+				finish(fmt.Errorf("dp: savepoint: %w", err))
+				return
+			}
+		}
+		errs[i] = r.f(tx)
+		switch {
+		case errs[i] != nil && single:
+			tx.Rollback() //nolint:errcheck // the writer's error matters
+			finish(nil)
+			return
+		case errs[i] != nil:
+			if _, err := tx.ExecContext(context.Background(), `ROLLBACK TO SAVEPOINT dp_writer`); err != nil {
+				tx.Rollback() //nolint:errcheck // the first error matters
+				finish(fmt.Errorf("dp: roll back a failed writer: %w", err))
+				return
+			}
+			fallthrough
+		case !single:
+			if _, err := tx.ExecContext(context.Background(), `RELEASE SAVEPOINT dp_writer`); err != nil {
+				tx.Rollback() //nolint:errcheck // the first error matters
+				finish(fmt.Errorf("dp: release savepoint: %w", err))
+				return
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("dp: commit: %w", err)
+		// Nothing of the group was written: those that succeeded fail.
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("dp: commit: %w", err)
+			}
+		}
 	}
-	return nil
+	finish(nil)
 }
 
 // appendEntry chains e after the current head, inserts it and, every
@@ -570,8 +688,6 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 
 // Checkpoint signs and records a checkpoint of the current head.
 func (l *Ledger) Checkpoint(ctx context.Context) (*Checkpoint, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var cp *Checkpoint
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		var seq int64
@@ -696,8 +812,6 @@ func collectEntries(rows *sql.Rows) ([]Entry, error) {
 	}
 	return out, nil
 }
-
-var sqlReadOnly = sql.TxOptions{ReadOnly: true}
 
 func scanEntriesTx(ctx context.Context, tx *sql.Tx) ([]Entry, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM dp_entries ORDER BY seq`)

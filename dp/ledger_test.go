@@ -18,16 +18,24 @@ import (
 
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store"
+	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
 func newTestLedger(t testing.TB, dir string, opt LedgerOptions) *Ledger {
 	t.Helper()
+	return newLedgerOn(t, storetest.DB{Dir: dir}, opt)
+}
+
+// newLedgerOn opens a ledger on loc's database with loc's node key; each
+// call opens its own pool, as a replica of the node does.
+func newLedgerOn(t testing.TB, loc storetest.DB, opt LedgerOptions) *Ledger {
+	t.Helper()
 	ctx := context.Background()
-	key, err := nodekey.LoadOrCreate(dir, nil)
+	key, err := nodekey.LoadOrCreate(loc.Dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, dir)
+	db, err := store.OpenWithOptions(ctx, loc.Dir, store.Options{URL: loc.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +71,14 @@ func mustQuery(t testing.TB, eps MicroEpsilon, v float64) Query {
 	return q
 }
 
-func TestIdempotentReplay(t *testing.T) {
+// TestIdempotentReplay retries a release with its idempotency key, through
+// the same ledger and through another replica's on the same database.
+func TestIdempotentReplay(t *testing.T) { storetest.Each(t, testIdempotentReplay) }
+
+func testIdempotentReplay(t *testing.T, loc storetest.DB) {
 	ctx := context.Background()
-	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
+	l := newLedgerOn(t, loc, LedgerOptions{})
+	other := newLedgerOn(t, loc, LedgerOptions{})
 	mustBudget(t, l, "b", MicroPerEpsilon)
 	req := ReleaseRequest{Budget: "b", Query: mustQuery(t, 100_000, 42), Requester: "r", Purpose: "p", IdempotencyKey: "k1"}
 	r1, err := l.Release(ctx, req)
@@ -75,11 +88,11 @@ func TestIdempotentReplay(t *testing.T) {
 	if r1.Replayed || r1.Remaining != 900_000 {
 		t.Fatalf("first release: replayed=%v remaining=%v", r1.Replayed, r1.Remaining)
 	}
-	for range 3 {
+	for i := range 4 {
 		// A retry (even one carrying another raw value) is free and returns
-		// the stored draw, never a fresh one.
+		// the stored draw, never a fresh one, through any replica.
 		req.Query = mustQuery(t, 100_000, 7)
-		r2, err := l.Release(ctx, req)
+		r2, err := []*Ledger{l, other}[i%2].Release(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,9 +120,11 @@ func TestIdempotentReplay(t *testing.T) {
 	}
 }
 
-func TestExhaustion(t *testing.T) {
+func TestExhaustion(t *testing.T) { storetest.Each(t, testExhaustion) }
+
+func testExhaustion(t *testing.T, loc storetest.DB) {
 	ctx := context.Background()
-	l := newTestLedger(t, t.TempDir(), LedgerOptions{})
+	l := newLedgerOn(t, loc, LedgerOptions{})
 	mustBudget(t, l, "b", 250_000)
 	if _, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 200_000, 1)}); err != nil {
 		t.Fatal(err)
@@ -144,12 +159,20 @@ func TestExhaustion(t *testing.T) {
 	}
 }
 
-// TestConcurrentSpend has 64 goroutines spend against one budget: the total
-// spent never exceeds the budget and every successful spend has exactly one
-// ledger entry.
-func TestConcurrentSpend(t *testing.T) {
+// TestConcurrentSpend has 64 goroutines spend against one budget, through
+// three replicas' ledgers (pools) on one database: the total spent never
+// exceeds the budget, every successful spend has exactly one ledger entry,
+// and the chain, with checkpoints signed by all three, verifies.
+func TestConcurrentSpend(t *testing.T) { storetest.Each(t, testConcurrentSpend) }
+
+func testConcurrentSpend(t *testing.T, loc storetest.DB) {
 	ctx := context.Background()
-	l := newTestLedger(t, t.TempDir(), LedgerOptions{CheckpointEvery: 16})
+	replicas := []*Ledger{
+		newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 16}),
+		newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 16}),
+		newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 16}),
+	}
+	l := replicas[0]
 	const (
 		workers = 64
 		tries   = 4
@@ -167,7 +190,7 @@ func TestConcurrentSpend(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range tries {
-				r, err := l.Release(ctx, ReleaseRequest{Budget: "shared", Query: mustQuery(t, each, 1),
+				r, err := replicas[(w+i)%len(replicas)].Release(ctx, ReleaseRequest{Budget: "shared", Query: mustQuery(t, each, 1),
 					IdempotencyKey: fmt.Sprintf("w%d-%d", w, i)})
 				if errors.Is(err, ErrBudgetExhausted) {
 					continue

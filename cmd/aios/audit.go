@@ -32,12 +32,13 @@ func init() {
 // auditVerifyCmd is `aios audit verify`.
 type auditVerifyCmd struct {
 	serverFlags
-	dataDir, export, nodeID, pinFile string
-	allowUnsigned, asJSON            bool
+	dataDir, db, export, nodeID, pinFile string
+	allowUnsigned, asJSON                bool
 }
 
 func (c *auditVerifyCmd) declare(fs *flag.FlagSet) {
 	dataDirFlag(fs, &c.dataDir)
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.export, "export", "", "an export document `file` instead of a data directory")
 	fs.StringVar(&c.nodeID, "node-id", "", "the node's public key (hex), obtained from the node out of band (needed with --export)")
 	fs.StringVar(&c.pinFile, "pin", "", "the auditor's pin `file`: prove that the chain extends the checkpoint it holds (no rollback, no fork), "+
@@ -153,7 +154,7 @@ func (c *auditVerifyCmd) verify(ctx context.Context, e *env, pin *dp.Pin) (*dp.V
 		defer f.Close()
 		return dp.VerifyExport(f, pub, pin)
 	case c.dataDir != "" && c.export == "":
-		ledger, err := openLedger(ctx, c.dataDir, false)
+		ledger, err := openLedger(ctx, c.dataDir, c.db, false)
 		if err != nil {
 			return nil, err
 		}
@@ -201,6 +202,7 @@ type auditExportCmd struct {
 
 func (c *auditExportCmd) declare(fs *flag.FlagSet) {
 	dataDirFlag(fs, &c.dataDir)
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.out, "out", "", "write to this `file` instead of stdout")
 	fs.BoolVar(&c.force, "force", false, "overwrite an existing --out file")
 }

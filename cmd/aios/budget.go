@@ -29,12 +29,13 @@ func init() {
 
 // ledgerFlags are the flags of the commands that open a node's ledger.
 type ledgerFlags struct {
-	dataDir string
-	asJSON  bool
+	dataDir, db string
+	asJSON      bool
 }
 
 func (f *ledgerFlags) declare(fs *flag.FlagSet) {
 	dataDirFlag(fs, &f.dataDir)
+	dbFlag(fs, &f.db)
 	jsonFlag(fs, &f.asJSON)
 }
 
@@ -47,7 +48,7 @@ func (f *ledgerFlags) open(ctx context.Context, e *env, want int, create bool) (
 	if len(e.args) != want {
 		return nil, usagef("takes %d argument(s)", want)
 	}
-	return openLedger(ctx, f.dataDir, create)
+	return openLedger(ctx, f.dataDir, f.db, create)
 }
 
 // budgetCreateCmd is `aios budget create`.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/aios-edge/aios/api"
 	"github.com/aios-edge/aios/dp"
-	"github.com/aios-edge/aios/internal/store"
 )
 
 func grantCommand() *command {
@@ -65,7 +64,7 @@ func (c *budgetGrantCmd) grantee(ctx context.Context) (string, error) {
 	if c.revoke {
 		return "token:" + c.tokenID, nil // the ledger answers for a grant it does not hold
 	}
-	db, err := store.Open(ctx, c.dataDir)
+	db, err := openStore(ctx, c.dataDir, c.db)
 	if err != nil {
 		return "", err
 	}

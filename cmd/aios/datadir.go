@@ -22,13 +22,14 @@ import (
 var errNoDataDir = errors.New("no node data directory")
 
 // existingDataDir fails unless dir is a node's data directory: a
-// directory that holds the node's database.
-func existingDataDir(dir string) error {
+// directory that holds the node's database, or any directory when the
+// database is elsewhere (db, a --db URL, is set).
+func existingDataDir(dir, db string) error {
 	fi, err := os.Stat(dir)
 	if err == nil && !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory, so %w there", dir, errNoDataDir)
 	}
-	if err == nil {
+	if err == nil && db == "" {
 		_, err = os.Stat(filepath.Join(dir, store.FileName))
 	}
 	switch {
@@ -40,13 +41,20 @@ func existingDataDir(dir string) error {
 	return nil
 }
 
-// openLedger opens the ledger of the node whose data directory is dir,
-// creating the directory only if create is set.
-func openLedger(ctx context.Context, dir string, create bool) (*dp.Ledger, error) {
+// openLedger opens the ledger of the node whose data directory is dir and
+// whose database is db (a --db URL; "": SQLite in dir), creating the
+// directory only if create is set.
+func openLedger(ctx context.Context, dir, db string, create bool) (*dp.Ledger, error) {
 	if !create {
-		if err := existingDataDir(dir); err != nil {
+		if err := existingDataDir(dir, db); err != nil {
 			return nil, err
 		}
 	}
-	return dp.OpenNode(ctx, dir)
+	return dp.OpenNodeAt(ctx, dir, db)
+}
+
+// openStore opens the database of the node whose data directory is dir and
+// whose database is db (a --db URL; "": SQLite in dir).
+func openStore(ctx context.Context, dir, db string) (*store.DB, error) {
+	return store.OpenWithOptions(ctx, dir, store.Options{URL: db})
 }

@@ -27,9 +27,9 @@ func init() {
 
 // dpQueryCmd is `aios dp query`.
 type dpQueryCmd struct {
-	data, column, agg, lower, upper, epsilon, budget, dataDir, key, requester, purpose string
-	fracBits                                                                           int
-	asJSON                                                                             bool
+	data, column, agg, lower, upper, epsilon, budget, dataDir, db, key, requester, purpose string
+	fracBits                                                                               int
+	asJSON                                                                                 bool
 }
 
 func (c *dpQueryCmd) declare(fs *flag.FlagSet) {
@@ -42,6 +42,7 @@ func (c *dpQueryCmd) declare(fs *flag.FlagSet) {
 	fs.StringVar(&c.epsilon, "epsilon", "", "privacy loss ε of this query, a decimal such as 0.5")
 	fs.StringVar(&c.budget, "budget", "", "budget to debit")
 	dataDirFlag(fs, &c.dataDir)
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.key, "idempotency-key", "", "a retry with the same key returns the same release and is not charged again")
 	fs.StringVar(&c.requester, "requester", "", "who asks, recorded in the ledger (default: $USER)")
 	fs.StringVar(&c.purpose, "purpose", "", "why, recorded in the ledger")
@@ -61,7 +62,7 @@ func (c *dpQueryCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	ledger, err := openLedger(ctx, c.dataDir, false)
+	ledger, err := openLedger(ctx, c.dataDir, c.db, false)
 	if err != nil {
 		return err
 	}

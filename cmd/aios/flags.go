@@ -23,6 +23,12 @@ func dataDirFlag(fs *flag.FlagSet, v *string) {
 	fs.StringVar(v, "data-dir", "", "node data `directory`")
 }
 
+// dbFlag declares --db, the database of a node whose replicas share one
+// PostgreSQL database; its default is $AIOS_DB.
+func dbFlag(fs *flag.FlagSet, v *string) {
+	fs.StringVar(v, "db", os.Getenv("AIOS_DB"), "the node's database, a postgres:// `URL` that its replicas share (default $AIOS_DB; unset: SQLite in --data-dir)")
+}
+
 // serverFlags are --server and --token, for the commands that talk to a
 // node over HTTP.
 type serverFlags struct {

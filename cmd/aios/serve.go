@@ -30,21 +30,22 @@ func init() {
 
 // serveCmd is `aios serve`.
 type serveCmd struct {
-	dataDir, addr, certFile, keyFile, logFormat, logLevel, readyFile string
-	modelFiles                                                       stringList
-	grace, retention                                                 time.Duration
-	queue, burst                                                     int
-	rate                                                             float64
-	maxInfer, keyCache, maxMemory, minBodyRate                       int64
-	bodyGrace, earlyInputTTL                                         time.Duration
-	insecure                                                         bool
-	maxConns, maxConnsPerAddr                                        int
-	mpc                                                              mpcServeFlags
-	fl                                                               flServeFlags
+	dataDir, db, addr, certFile, keyFile, logFormat, logLevel, readyFile string
+	modelFiles                                                           stringList
+	grace, retention, jobLease                                           time.Duration
+	queue, burst                                                         int
+	rate                                                                 float64
+	maxInfer, keyCache, maxMemory, minBodyRate                           int64
+	bodyGrace, earlyInputTTL                                             time.Duration
+	insecure                                                             bool
+	maxConns, maxConnsPerAddr                                            int
+	mpc                                                                  mpcServeFlags
+	fl                                                                   flServeFlags
 }
 
 func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "the node's data directory (created if missing)")
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the address is logged)")
 	fs.Var(&c.modelFiles, "model", "model file to serve (repeatable; also kept in the data directory)")
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate (PEM)")
@@ -55,6 +56,7 @@ func (c *serveCmd) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long running jobs get to finish on shutdown")
 	fs.IntVar(&c.queue, "queue", 16, "bounded job queue size")
 	fs.DurationVar(&c.retention, "job-retention", 24*time.Hour, "how long finished jobs and their encrypted results are kept")
+	fs.DurationVar(&c.jobLease, "job-lease", 30*time.Second, "with --db: how long a replica holds a job between renewals; a job whose replica died is taken over that long after")
 	fs.Float64Var(&c.rate, "rate", 50, "requests per second per token (negative: unlimited)")
 	fs.IntVar(&c.burst, "burst", 100, "burst per token")
 	fs.Int64Var(&c.maxInfer, "max-infer-bytes", 64<<20, "largest /infer request body")
@@ -142,8 +144,8 @@ func (c *serveCmd) newServer(ctx context.Context, logger *slog.Logger, backend a
 	if err != nil {
 		return nil, err
 	}
-	return api.New(ctx, api.Config{DataDir: c.dataDir, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
-		Accel: backend, QueueSize: c.queue, JobRetention: c.retention,
+	return api.New(ctx, api.Config{DataDir: c.dataDir, DB: c.db, Version: version, Logger: logger, NodeKeyFile: c.mpc.nodeKey, MPC: mpcCfg, FL: flCfg,
+		Accel: backend, QueueSize: c.queue, JobRetention: c.retention, JobLease: c.jobLease,
 		RatePerSecond: c.rate, RateBurst: c.burst, MaxInferBytes: c.maxInfer, KeyCacheBytes: c.keyCache,
 		MaxMemory: c.maxMemory, BodyReadGrace: c.bodyGrace, MinBodyRate: c.minBodyRate})
 }

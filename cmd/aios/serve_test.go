@@ -21,6 +21,86 @@ import (
 	"github.com/aios-edge/aios/inference"
 )
 
+// digitsJob is a job of the digits model: key material of its batch
+// packing, and a body of three batches of 40 test samples with the
+// plaintext model's predictions for them.
+type digitsJob struct {
+	info  schema.ModelInfo
+	p     he.Parameters
+	ic    *inference.Client
+	evk   []byte
+	batch []byte
+	want  []int
+}
+
+const digitsJobSamples = 40
+
+func newDigitsJob(t *testing.T, info schema.ModelInfo) *digitsJob {
+	t.Helper()
+	_, m, test := apitest.Digits(t)
+	p, _ := he.PresetByName(info.Preset)
+	km, err := he.GenerateKeys(p, he.KeySpec{Relinearization: info.Packings["batch"].Relinearization})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evk, _ := km.Evaluation.MarshalBinary()
+	samples := test.X[:digitsJobSamples]
+	ref, _ := inference.NewEvaluator(m)
+	refLogits, _ := ref.Predict(samples)
+	ic, err := inference.NewClient(m, inference.Batch, km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts, err := ic.EncryptBatch(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch bytes.Buffer
+	vecs := make([]he.EncryptedVector, 0, 3*len(cts))
+	for range 3 { // three batches per job: a kill lands mid-job
+		for _, ct := range cts {
+			vecs = append(vecs, he.EncryptedVector{Values: len(samples), Ciphertext: ct})
+		}
+	}
+	if err := he.WriteCiphertextFile(&batch, p, vecs); err != nil {
+		t.Fatal(err)
+	}
+	return &digitsJob{info: info, p: p, ic: ic, evk: evk, batch: batch.Bytes(), want: inference.Argmax(refLogits)}
+}
+
+// check fetches job id's result and checks that it decrypts to the
+// plaintext model's predictions.
+func (dj *digitsJob) check(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	out, err := c.JobResult(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := he.ReadCiphertextFile(bytes.NewReader(out), dj.p, he.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := len(dj.info.Classes)
+	if len(res) != 3*classes {
+		t.Fatalf("job %s: %d output ciphertexts", id, len(res))
+	}
+	for b := range 3 {
+		outs := make([]*rlwe.Ciphertext, classes)
+		for o := range outs {
+			outs[o] = res[b*classes+o].Ciphertext
+		}
+		logits, err := dj.ic.DecryptBatch(outs, digitsJobSamples)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, got := range inference.Argmax(logits) {
+			if got != dj.want[i] {
+				t.Fatalf("job %s batch %d sample %d: %d, want %d", id, b, i, got, dj.want[i])
+			}
+		}
+	}
+}
+
 func createToken(t *testing.T, dataDir, role string) string {
 	t.Helper()
 	var res struct {
@@ -56,43 +136,15 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	info := models[0]
 
-	_, m, test := apitest.Digits(t)
-	p, _ := he.PresetByName(info.Preset)
-	km, err := he.GenerateKeys(p, he.KeySpec{Relinearization: info.Packings["batch"].Relinearization})
+	dj := newDigitsJob(t, info)
+	key, err := c.UploadKeys(ctx, info.Preset, dj.evk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	evk, _ := km.Evaluation.MarshalBinary()
-	key, err := c.UploadKeys(ctx, info.Preset, evk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	samples := test.X[:40]
-	ref, _ := inference.NewEvaluator(m)
-	refLogits, _ := ref.Predict(samples)
-	want := inference.Argmax(refLogits)
-
-	ic, err := inference.NewClient(m, inference.Batch, km)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts, err := ic.EncryptBatch(samples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var batch bytes.Buffer
-	vecs := make([]he.EncryptedVector, 0, 3*len(cts))
-	for range 3 { // three batches per job: the kill lands mid-job
-		for _, ct := range cts {
-			vecs = append(vecs, he.EncryptedVector{Values: len(samples), Ciphertext: ct})
-		}
-	}
-	if err := he.WriteCiphertextFile(&batch, p, vecs); err != nil {
-		t.Fatal(err)
-	}
+	batch := dj.batch
 	var jobs []string
 	for range 3 {
-		j, err := c.SubmitJob(ctx, info.ID, key.ID, "batch", batch.Bytes())
+		j, err := c.SubmitJob(ctx, info.ID, key.ID, "batch", batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,36 +180,10 @@ func TestKillAndRestart(t *testing.T) {
 		if err != nil {
 			t.Fatalf("job %s after restart: %v", id, err)
 		}
-		if j.Done != 3 || j.Samples != 3*len(samples) {
+		if j.Done != 3 || j.Samples != 3*digitsJobSamples {
 			t.Fatalf("job %s: %+v", id, j)
 		}
-		out, err := c.JobResult(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := he.ReadCiphertextFile(bytes.NewReader(out), p, he.DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		classes := len(info.Classes)
-		if len(res) != 3*classes {
-			t.Fatalf("job %s: %d output ciphertexts", id, len(res))
-		}
-		for b := range 3 {
-			outs := make([]*rlwe.Ciphertext, classes)
-			for o := range outs {
-				outs[o] = res[b*classes+o].Ciphertext
-			}
-			logits, err := ic.DecryptBatch(outs, len(samples))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, got := range inference.Argmax(logits) {
-				if got != want[i] {
-					t.Fatalf("job %s batch %d sample %d: %d, want %d", id, b, i, got, want[i])
-				}
-			}
-		}
+		dj.check(t, c, id)
 	}
 	// No leftovers of interrupted blob writes.
 	if tmps, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", ".tmp-*")); len(tmps) > 0 {

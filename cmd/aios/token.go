@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/aios-edge/aios/api"
-	"github.com/aios-edge/aios/internal/store"
 )
 
 func init() {
@@ -25,12 +24,13 @@ func init() {
 
 // tokenCreateCmd is `aios token create`.
 type tokenCreateCmd struct {
-	dataDir, role, name string
-	asJSON              bool
+	dataDir, db, role, name string
+	asJSON                  bool
 }
 
 func (c *tokenCreateCmd) declare(fs *flag.FlagSet) {
 	dataDirFlag(fs, &c.dataDir)
+	dbFlag(fs, &c.db)
 	fs.StringVar(&c.role, "role", "", "client, peer, auditor or admin")
 	fs.StringVar(&c.name, "name", "", "a label for the token")
 	jsonFlag(fs, &c.asJSON)
@@ -47,7 +47,7 @@ func (c *tokenCreateCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	db, err := store.Open(ctx, c.dataDir)
+	db, err := openStore(ctx, c.dataDir, c.db)
 	if err != nil {
 		return err
 	}

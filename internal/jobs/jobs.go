@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,15 +77,33 @@ type Config struct {
 	Public func(error) bool
 	// Logger gets the service's warnings and errors (default slog.Default()).
 	Logger *slog.Logger
+
+	// Lease, when positive, says that several replicas share the store
+	// (which must then implement [Leaser]): an asynchronous job runs under
+	// a lease of this length, renewed while it runs, and an idle replica
+	// takes waiting jobs from the store, those submitted through other
+	// replicas and those whose replica died (once their lease expired).
+	// Zero: this service alone uses the store, and Start resumes what a
+	// previous run left queued or running.
+	Lease time.Duration
+	// MaxAttempts bounds how many times a job is leased (default 3): a job
+	// whose replicas keep dying under it fails after that many.
+	MaxAttempts int
+	// Poll is how often an idle replica looks for waiting jobs (default 1s).
+	Poll time.Duration
+	// Holder names this replica in its lease tokens, "HOLDER/random"
+	// (default host:pid), so that an operator sees who holds a job.
+	Holder string
 }
 
 // Service is the job service. Create it with [Start] and stop it with
 // [Service.Shutdown]. It is safe for concurrent use.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	store Store
-	blobs Blobs
+	cfg    Config
+	log    *slog.Logger
+	store  Store
+	blobs  Blobs
+	leaser Leaser // with Config.Lease
 
 	queue   chan *job
 	running atomic.Int32
@@ -115,6 +134,10 @@ type job struct {
 	// record, for an asynchronous job submitted without its Work, is what
 	// Config.Resume builds the Work from when the job starts.
 	record *Record
+	// lease is the token of the job's lease (with Config.Lease), lost set
+	// once another replica took it over.
+	lease string
+	lost  atomic.Bool
 }
 
 // Start starts the workers and the janitor and queues again the jobs that a
@@ -128,6 +151,22 @@ func Start(ctx context.Context, st Store, blobs Blobs, cfg Config) (*Service, er
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, store: st, blobs: blobs, queue: make(chan *job, cfg.QueueSize)}
+	if cfg.Lease > 0 {
+		var ok bool
+		if s.leaser, ok = st.(Leaser); !ok {
+			return nil, fmt.Errorf("jobs: Config.Lease needs a store that implements Leaser, not %T", st)
+		}
+		if s.cfg.MaxAttempts <= 0 {
+			s.cfg.MaxAttempts = 3
+		}
+		if s.cfg.Poll <= 0 {
+			s.cfg.Poll = time.Second
+		}
+		if s.cfg.Holder == "" {
+			host, _ := os.Hostname()
+			s.cfg.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for range cfg.Workers {
 		s.wg.Add(1)
@@ -137,6 +176,11 @@ func Start(ctx context.Context, st Store, blobs Blobs, cfg Config) (*Service, er
 	s.stopJanitor = stopJanitor
 	s.wg.Add(1)
 	go s.janitor(jctx)
+	if s.leaser != nil {
+		s.wg.Add(1)
+		go s.poll(jctx)
+		return s, nil
+	}
 	if err := s.resume(ctx); err != nil {
 		s.Shutdown(ctx)
 		return nil, err
@@ -317,9 +361,15 @@ func (s *Service) run(j *job) {
 	defer j.cancel()
 	var result []byte
 	err := j.ctx.Err() // cancelled while it waited
+	if err == nil && j.id != "" && s.leaser != nil {
+		var run bool
+		if run, err = s.lease(j); err == nil && !run {
+			return // another replica runs it, or ran it
+		}
+	}
 	if err == nil {
-		if j.id != "" {
-			s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobRunning})
+		if j.id != "" && s.leaser == nil {
+			s.setStatus(j, Update{Status: schema.JobRunning})
 		}
 		if j.work == nil {
 			j.work, err = s.build(j)
@@ -334,8 +384,10 @@ func (s *Service) run(j *job) {
 		j.err = ErrShuttingDown
 	case j.id == "":
 		j.result, j.err = result, err
+	case j.lost.Load():
+		s.log.Warn("job taken over by another replica (lease lost); its outcome here is dropped", "job", j.id)
 	case interrupted:
-		s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobQueued, Error: "interrupted by shutdown; runs again after restart"})
+		s.setStatus(j, Update{Status: schema.JobQueued, Error: "interrupted by shutdown; runs again after restart"})
 	case err != nil:
 		s.fail(j, err)
 	default:
@@ -378,7 +430,7 @@ func (s *Service) fail(j *job, err error) {
 		s.log.Error("job failed", "job", j.id, "err", err)
 		msg = "internal error"
 	}
-	s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobFailed, Error: msg, FinishedAt: time.Now().UTC()})
+	s.setStatus(j, Update{Status: schema.JobFailed, Error: msg, FinishedAt: time.Now().UTC()})
 }
 
 // finish stores an asynchronous job's result and records that it is done.
@@ -386,21 +438,37 @@ func (s *Service) finish(j *job, result []byte) {
 	blob, err := s.blobs.Put(result)
 	if err != nil {
 		s.log.Error("store job result", "job", j.id, "err", err)
-		s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobFailed, Error: "internal error", FinishedAt: time.Now().UTC()})
+		s.setStatus(j, Update{Status: schema.JobFailed, Error: "internal error", FinishedAt: time.Now().UTC()})
 		return
 	}
-	s.setStatus(j.id, j.inputBlob, Update{Status: schema.JobDone, ResultBlob: blob, ResultBytes: int64(len(result)), FinishedAt: time.Now().UTC()})
+	// When the lease was lost, another replica's result stands; this one's
+	// blob is left, not deleted: it may be the very bytes that the other
+	// replica is storing (blobs are content-addressed), and this process's
+	// lock does not keep the other replica from recording them in between.
+	s.setStatus(j, Update{Status: schema.JobDone, ResultBlob: blob, ResultBytes: int64(len(result)), FinishedAt: time.Now().UTC()})
 }
 
-// setStatus records u for job id (whose input is inputBlob); once the job
-// finished, its input is deleted unless another job has the same bytes.
-// Errors are logged: the job's own outcome stands either way.
-func (s *Service) setStatus(id, inputBlob string, u Update) {
-	if err := s.store.Update(context.Background(), id, u); err != nil {
+// setStatus records u for job j, under its lease if it holds one, and
+// reports whether it did; once the job finished, its input is deleted
+// unless another job has the same bytes. Errors are logged: the job's own
+// outcome stands either way.
+func (s *Service) setStatus(j *job, u Update) bool {
+	return s.setRecordStatus(j.id, j.inputBlob, j.lease, u)
+}
+
+// setRecordStatus is setStatus for the job id whose input is inputBlob and
+// whose lease is lease ("": none).
+func (s *Service) setRecordStatus(id, inputBlob, lease string, u Update) bool {
+	u.Lease = lease
+	if err := s.store.Update(context.Background(), id, u); errors.Is(err, ErrLeaseLost) {
+		s.log.Warn("job taken over by another replica (lease lost); its outcome here is dropped", "job", id)
+		return false
+	} else if err != nil {
 		s.log.Error("update job", "job", id, "err", err)
-		return
+		return false
 	}
 	if !u.FinishedAt.IsZero() && inputBlob != "" {
 		s.deleteUnreferenced(inputBlob)
 	}
+	return true
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/internal/store"
+	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
 // fakeWork counts steps to its result; with a gate, each step waits for a
@@ -60,14 +61,33 @@ type node struct {
 	svc   *Service
 }
 
+// readInput reads a job's stored input whole.
+func readInput(open InputOpener) ([]byte, error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startNode opens dir and starts a service on it; cfg's zero limits get
 // small defaults.
 func startNode(t *testing.T, dir string, cfg Config) *node {
 	t.Helper()
+	return startNodeOn(t, storetest.DB{Dir: dir}, cfg)
+}
+
+// startNodeOn is startNode on loc's database, with its blobs in the
+// database when it is PostgreSQL, as api does; each call is a replica with
+// its own pool.
+func startNodeOn(t *testing.T, loc storetest.DB, cfg Config) *node {
+	t.Helper()
+	dir := loc.Dir
 	ctx := context.Background()
-	db, err := store.Open(ctx, dir)
+	db, err := store.OpenWithOptions(ctx, dir, store.Options{URL: loc.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +96,12 @@ func startNode(t *testing.T, dir string, cfg Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := store.OpenBlobs(dir)
+	var blobs *store.Blobs
+	if loc.URL != "" {
+		blobs, err = store.OpenBlobsIn(ctx, db)
+	} else {
+		blobs, err = store.OpenBlobs(dir)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +109,9 @@ func startNode(t *testing.T, dir string, cfg Config) *node {
 	orDefault(&cfg.Workers, 1)
 	orDefault(&cfg.Retention, time.Hour)
 	orDefault(&cfg.MaxInputBytes, 1<<20)
-	cfg.Logger = quiet()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
 	svc, err := Start(ctx, st, blobs, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -356,12 +383,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	var inputs []string
 	gate := make(chan struct{})
 	resume := func(r Record, open InputOpener) (Work, error) {
-		f, err := open()
-		if err != nil {
-			return nil, err
-		}
-		input, err := io.ReadAll(f)
-		f.Close()
+		input, err := readInput(open)
 		if err != nil {
 			return nil, err
 		}
@@ -490,8 +512,8 @@ func TestFailedJobMessage(t *testing.T) {
 func TestSQLStoreFreshDatabase(t *testing.T) {
 	n := startNode(t, t.TempDir(), Config{})
 	var v int
-	if err := n.db.SQL().QueryRow(`SELECT MAX(version) FROM schema_migrations WHERE component = 'jobs'`).Scan(&v); err != nil || v != 1 {
-		t.Fatalf("jobs schema version %d (%v), want 1", v, err)
+	if err := n.db.SQL().QueryRow(`SELECT MAX(version) FROM schema_migrations WHERE component = 'jobs'`).Scan(&v); err != nil || v != len(migrations()) {
+		t.Fatalf("jobs schema version %d (%v), want %d", v, err, len(migrations()))
 	}
 	if _, err := NewSQLStore(context.Background(), n.db); err != nil {
 		t.Fatalf("migrating again: %v", err)

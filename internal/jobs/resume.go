@@ -19,7 +19,7 @@ func (s *Service) resume(ctx context.Context) error {
 	}
 	for _, r := range list {
 		if err := s.requeue(r); err != nil {
-			s.setStatus(r.ID, r.InputBlob, Update{Status: schema.JobFailed, Error: "could not resume after restart: " + err.Error(), FinishedAt: time.Now().UTC()})
+			s.setRecordStatus(r.ID, r.InputBlob, "", Update{Status: schema.JobFailed, Error: "could not resume after restart: " + err.Error(), FinishedAt: time.Now().UTC()})
 		}
 	}
 	return nil
@@ -36,7 +36,7 @@ func (s *Service) requeue(r Record) error {
 	j := s.newJob(context.Background(), r.ID, w)
 	j.inputBlob = r.InputBlob
 	return s.enqueue(j, func() error {
-		s.setStatus(r.ID, r.InputBlob, Update{Status: schema.JobQueued})
+		s.setRecordStatus(r.ID, r.InputBlob, "", Update{Status: schema.JobQueued})
 		return nil
 	})
 }

@@ -10,13 +10,17 @@ import (
 	"github.com/aios-edge/aios/internal/store"
 )
 
-// SQLStore is [Store] on the node's database, in portable SQL (the `?`
-// placeholder aside).
+// SQLStore is [Store] and [Leaser] on the node's database (SQLite or
+// PostgreSQL), in the portable SQL of package store.
 type SQLStore struct {
-	db *sql.DB
+	db    *sql.DB
+	store *store.DB
 }
 
-var _ Store = (*SQLStore)(nil)
+var (
+	_ Store  = (*SQLStore)(nil)
+	_ Leaser = (*SQLStore)(nil)
+)
 
 // migrations are the store component "jobs". Version 1 creates the table
 // only where the component "api" (migration 3, "jobs") has not already.
@@ -39,7 +43,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 	created_at   INTEGER NOT NULL,
 	finished_at  INTEGER
 );
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);`}}
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);`}, {Version: 2, Name: "leases", SQL: `
+ALTER TABLE jobs ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN lease_expires INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_waiting ON jobs (status, created_at);`}}
 }
 
 // NewSQLStore applies the jobs component's migrations to db and returns the
@@ -49,7 +57,7 @@ func NewSQLStore(ctx context.Context, db *store.DB) (*SQLStore, error) {
 	if err := db.Migrate(ctx, "jobs", migrations()); err != nil {
 		return nil, err
 	}
-	return &SQLStore{db: db.SQL()}, nil
+	return &SQLStore{db: db.SQL(), store: db}, nil
 }
 
 // columns are a Record's, in the order scanRecords reads them.
@@ -75,12 +83,74 @@ func micros(t *time.Time) any {
 
 // Update implements [Store].
 func (s *SQLStore) Update(ctx context.Context, id string, u Update) error {
-	q := `UPDATE jobs SET status = ?, error = ?, result_blob = ?, result_bytes = ?, finished_at = ? WHERE id = ?`
+	q := `UPDATE jobs SET status = ?, error = ?, result_blob = ?, result_bytes = ?, finished_at = ?`
+	args := []any{u.Status, u.Error, u.ResultBlob, u.ResultBytes, micros(&u.FinishedAt)}
 	if !u.FinishedAt.IsZero() {
-		q = `UPDATE jobs SET status = ?, error = ?, result_blob = ?, result_bytes = ?, finished_at = ?, input_blob = '' WHERE id = ?`
+		q += `, input_blob = ''`
 	}
-	if _, err := s.db.ExecContext(ctx, q, u.Status, u.Error, u.ResultBlob, u.ResultBytes, micros(&u.FinishedAt), id); err != nil {
+	if u.Lease != "" && u.Status != schema.JobRunning {
+		q += `, lease_token = '', lease_expires = 0`
+	}
+	q += ` WHERE id = ?`
+	args = append(args, id)
+	if u.Lease != "" {
+		q += ` AND lease_token = ?`
+		args = append(args, u.Lease)
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
 		return fmt.Errorf("jobs: update job: %w", err)
+	}
+	if u.Lease != "" {
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("%w: job %.24s", ErrLeaseLost, id)
+		}
+	}
+	return nil
+}
+
+// Claim implements [Leaser]: one UPDATE of the row that a subquery picks
+// (with FOR UPDATE SKIP LOCKED on PostgreSQL, so that replicas claiming at
+// once take different jobs), which re-checks that the row is free.
+func (s *SQLStore) Claim(ctx context.Context, id, token string, now, expires time.Time) (Record, int, bool, error) {
+	free := `(status = ? AND lease_expires < ?) OR (status = ? AND lease_expires < ?)`
+	freeArgs := []any{schema.JobQueued, now.UnixMicro(), schema.JobRunning, now.UnixMicro()}
+	pick := `SELECT id FROM jobs WHERE (` + free + `)`
+	pickArgs := append([]any{}, freeArgs...)
+	if id != "" {
+		pick += ` AND id = ?`
+		pickArgs = append(pickArgs, id)
+	}
+	pick += ` ORDER BY created_at LIMIT 1` + s.store.SkipLocked()
+	q := `UPDATE jobs SET status = ?, lease_token = ?, lease_expires = ?, attempts = attempts + 1, error = ''
+		WHERE id = (` + pick + `) AND (` + free + `) RETURNING attempts, ` + columns
+	args := append([]any{schema.JobRunning, token, expires.UnixMicro()}, pickArgs...)
+	args = append(args, freeArgs...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Record{}, 0, false, fmt.Errorf("jobs: claim job: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return Record{}, 0, false, rows.Err()
+	}
+	var attempts int
+	r, err := scanRecord(rows, &attempts)
+	if err != nil {
+		return Record{}, 0, false, err
+	}
+	return r, attempts, true, rows.Close()
+}
+
+// Renew implements [Leaser].
+func (s *SQLStore) Renew(ctx context.Context, id, token string, expires time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_token = ? AND status = ?`,
+		expires.UnixMicro(), id, token, schema.JobRunning)
+	if err != nil {
+		return fmt.Errorf("jobs: renew lease: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%w: job %.24s", ErrLeaseLost, id)
 	}
 	return nil
 }
@@ -141,17 +211,9 @@ func (s *SQLStore) query(ctx context.Context, q string, args ...any) ([]Record, 
 	defer rows.Close()
 	var list []Record
 	for rows.Next() {
-		var r Record
-		var created int64
-		var finished sql.NullInt64
-		if err := rows.Scan(&r.ID, &r.Owner, &r.Model, &r.Key, &r.Packing, &r.Status, &r.Done, &r.Total, &r.Samples, &r.Error,
-			&r.InputBlob, &r.ResultBlob, &r.ResultBytes, &created, &finished); err != nil {
-			return nil, fmt.Errorf("jobs: look up jobs: %w", err)
-		}
-		r.CreatedAt = time.UnixMicro(created).UTC()
-		if finished.Valid {
-			t := time.UnixMicro(finished.Int64).UTC()
-			r.FinishedAt = &t
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
 		}
 		list = append(list, r)
 	}
@@ -159,4 +221,21 @@ func (s *SQLStore) query(ctx context.Context, q string, args ...any) ([]Record, 
 		return nil, fmt.Errorf("jobs: look up jobs: %w", err)
 	}
 	return list, nil
+}
+
+// scanRecord reads a row of extra's columns followed by columns.
+func scanRecord(rows *sql.Rows, extra ...any) (Record, error) {
+	var r Record
+	var created int64
+	var finished sql.NullInt64
+	if err := rows.Scan(append(extra, &r.ID, &r.Owner, &r.Model, &r.Key, &r.Packing, &r.Status, &r.Done, &r.Total, &r.Samples, &r.Error,
+		&r.InputBlob, &r.ResultBlob, &r.ResultBytes, &created, &finished)...); err != nil {
+		return Record{}, fmt.Errorf("jobs: look up jobs: %w", err)
+	}
+	r.CreatedAt = time.UnixMicro(created).UTC()
+	if finished.Valid {
+		t := time.UnixMicro(finished.Int64).UTC()
+		r.FinishedAt = &t
+	}
+	return r, nil
 }

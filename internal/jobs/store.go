@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -26,6 +27,12 @@ type Update struct {
 	ResultBytes int64
 	// FinishedAt is set when the job is done or failed, and zero otherwise.
 	FinishedAt time.Time
+	// Lease, when set, makes the update conditional: it applies only while
+	// the job's lease token is Lease, and fails with ErrLeaseLost
+	// otherwise; an update to any status but running also ends the lease.
+	// This is how a job's result is written once when replicas share the
+	// store (see [Leaser]).
+	Lease string
 }
 
 // Store is the persistence of job rows. Implementations must be safe for
@@ -49,6 +56,26 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 	// References counts the jobs whose input or result is blob.
 	References(ctx context.Context, blob string) (int, error)
+}
+
+// ErrLeaseLost reports a lease that another replica took over (after it
+// expired) or that ended.
+var ErrLeaseLost = errors.New("jobs: lease lost")
+
+// Leaser is implemented by a Store that several replicas of a node share:
+// a replica leases a job before it runs it, renews the lease while it
+// works, and writes its outcome under the lease ([Update.Lease]); a job
+// whose replica died is leased again by another once the lease expires.
+// Times are the replicas' clocks, which must agree to well within a lease.
+type Leaser interface {
+	// Claim leases job id, or with id "" the oldest job that waits (queued
+	// with no lease, or queued or running with an expired one), to token
+	// until expires, marks it running and counts an attempt. ok is false
+	// when no such job is free.
+	Claim(ctx context.Context, id, token string, now, expires time.Time) (r Record, attempts int, ok bool, err error)
+	// Renew moves the expiry of the lease that token holds on job id; it
+	// fails with ErrLeaseLost when token no longer holds it.
+	Renew(ctx context.Context, id, token string, expires time.Time) error
 }
 
 // Blobs is the content-addressed store of job inputs and results.

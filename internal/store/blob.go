@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // ErrBlobNotFound is returned for an unknown blob ID.
@@ -18,12 +22,163 @@ var ErrBlobNotFound = errors.New("store: blob not found")
 // ErrBlobTooLarge is returned when a blob exceeds the caller's limit.
 var ErrBlobTooLarge = errors.New("store: blob too large")
 
-// Blobs is a content-addressed file store: a blob's ID is the hex SHA-256 of
-// its bytes and it lives at DIR/blobs/ab/cdef…. Writes go to a temporary
-// file that is synced and renamed into place, so a reader never sees a
-// half-written blob, even after a crash.
+// Blobs is a content-addressed store of large objects: a blob's ID is the
+// hex SHA-256 of its bytes.
+//
+// A node on SQLite keeps its blobs as files ([OpenBlobs]), at
+// DIR/blobs/ab/cdef…; writes go to a temporary file that is synced and
+// renamed into place, so a reader never sees a half-written blob, even after
+// a crash.
+//
+// A node whose replicas share a PostgreSQL database keeps them in it
+// ([OpenBlobsIn]), so that a key set or job input uploaded through one
+// replica is read through any other: one row per blob in store_blobs and its
+// bytes in rows of at most [BlobChunkSize] bytes in store_blob_chunks,
+// written in one transaction (a reader sees a blob whole or not at all).
+// Chunked rows rather than one bytea value or a large object: a bytea value
+// travels whole in one protocol message and is capped at 1 GB, which job
+// inputs reach, while a chunk bounds what one message and the server hold;
+// large objects live outside the tables (a deleted row leaves its object
+// behind until lo_unlink), need their own privileges and exist on
+// PostgreSQL alone, whereas chunked rows are plain rows that migrations,
+// backups and DELETE treat like any other.
 type Blobs struct {
 	dir string
+	db  *DB // blobs in the database when set
+}
+
+// BlobChunkSize is the size of the rows that hold a blob in the database.
+const BlobChunkSize = 1 << 20
+
+// blobTimeout bounds one blob operation on the database (Blobs' methods
+// take no context).
+const blobTimeout = 10 * time.Minute
+
+func blobMigrations() []Migration {
+	return []Migration{{Version: 1, Name: "blobs", SQL: `
+CREATE TABLE store_blobs (
+	id         TEXT    PRIMARY KEY,
+	size       INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE store_blob_chunks (
+	id   TEXT    NOT NULL REFERENCES store_blobs (id),
+	n    INTEGER NOT NULL,
+	data BLOB    NOT NULL,
+	PRIMARY KEY (id, n)
+);`}}
+}
+
+// OpenBlobsIn opens the blob store in db, applying its migrations
+// (component "blobs").
+func OpenBlobsIn(ctx context.Context, db *DB) (*Blobs, error) {
+	if err := db.Migrate(ctx, "blobs", blobMigrations()); err != nil {
+		return nil, err
+	}
+	return &Blobs{db: db}, nil
+}
+
+func blobID(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// putRows stores the size bytes that r yields as blob id, in chunks.
+func (b *Blobs) putRows(id string, size int64, r io.Reader) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	// The blob's row first: a concurrent Put of the same bytes waits on its
+	// key and then finds it, and inserts nothing.
+	res, err := tx.ExecContext(ctx, `INSERT INTO store_blobs (id, size, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		id, size, time.Now().UnixMicro())
+	if err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return id, err // stored already
+	}
+	chunk := make([]byte, BlobChunkSize)
+	for n, left := 0, size; left > 0 || n == 0; n++ {
+		c := chunk[:min(int64(BlobChunkSize), left)]
+		if _, err := io.ReadFull(r, c); err != nil {
+			return "", fmt.Errorf("store: blob: %w", err)
+		}
+		left -= int64(len(c))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO store_blob_chunks (id, n, data) VALUES (?, ?, ?)`, id, n, c); err != nil {
+			return "", fmt.Errorf("store: blob: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("store: blob: %w", err)
+	}
+	return id, nil
+}
+
+func (b *Blobs) getRows(id string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.BeginSnapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var size int64
+	if err := tx.QueryRowContext(ctx, `SELECT size FROM store_blobs WHERE id = ?`, id).Scan(&size); errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
+	} else if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM store_blob_chunks WHERE id = ? ORDER BY n`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	defer rows.Close()
+	data := make([]byte, 0, size)
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, fmt.Errorf("store: blob: %w", err)
+		}
+		if int64(len(data)+len(chunk)) > size {
+			return nil, fmt.Errorf("store: blob %s is corrupt (longer than its size)", id)
+		}
+		data = append(data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if blobID(data) != id {
+		return nil, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", id)
+	}
+	return data, nil
+}
+
+func (b *Blobs) deleteRows(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	tx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blob_chunks WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blobs WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	return nil
 }
 
 var blobIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -51,6 +206,9 @@ func (b *Blobs) path(id string) (string, error) {
 
 // Put stores data and returns its ID.
 func (b *Blobs) Put(data []byte) (string, error) {
+	if b.db != nil {
+		return b.putRows(blobID(data), int64(len(data)), bytes.NewReader(data))
+	}
 	w, err := b.Stage()
 	if err != nil {
 		return "", err
@@ -63,11 +221,16 @@ func (b *Blobs) Put(data []byte) (string, error) {
 }
 
 // Stage starts a blob whose bytes are written as they come (a large
-// upload goes to disk, not to memory); nothing is stored until Commit.
+// upload goes to disk, not to memory); nothing is stored until Commit. A
+// blob store in the database stages in the system's temporary directory
+// and copies the file into its rows, chunk by chunk, on Commit.
 func (b *Blobs) Stage() (*StagedBlob, error) {
-	dir := filepath.Join(b.dir, "staging")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: blob: %w", err)
+	dir := "" // os.TempDir
+	if b.db == nil {
+		dir = filepath.Join(b.dir, "staging")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: blob: %w", err)
+		}
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -106,6 +269,13 @@ func (w *StagedBlob) Size() int64 { return w.n }
 func (w *StagedBlob) Commit() (string, error) {
 	defer os.Remove(w.tmp.Name())
 	id := hex.EncodeToString(w.hash.Sum(nil))
+	if w.b.db != nil {
+		defer w.tmp.Close()
+		if _, err := w.tmp.Seek(0, io.SeekStart); err != nil {
+			return "", fmt.Errorf("store: blob: %w", err)
+		}
+		return w.b.putRows(id, w.n, w.tmp)
+	}
 	p, _ := w.b.path(id)
 	if _, err := os.Stat(p); err == nil {
 		w.tmp.Close()
@@ -137,6 +307,52 @@ func (w *StagedBlob) Abort() {
 	os.Remove(w.tmp.Name())
 }
 
+// Get returns the blob's bytes, at most limit of them, and checks them
+// against the ID.
+func (b *Blobs) Get(id string, limit int64) ([]byte, error) {
+	p, err := b.path(id)
+	if err != nil {
+		return nil, err
+	}
+	if b.db != nil {
+		return b.getRows(id, limit)
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
+	}
+	if blobID(data) != id {
+		return nil, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", id)
+	}
+	return data, nil
+}
+
+// Delete removes a blob; deleting a missing blob is not an error.
+func (b *Blobs) Delete(id string) error {
+	p, err := b.path(id)
+	if err != nil {
+		return err
+	}
+	if b.db != nil {
+		return b.deleteRows(id)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: blob: %w", err)
+	}
+	return nil
+}
+
 // Open returns a reader of the blob's bytes, at most limit of them, that
 // checks them against the ID as it reaches the end: a corrupt blob reads
 // as an error at its end, never as a clean EOF.
@@ -144,6 +360,15 @@ func (b *Blobs) Open(id string, limit int64) (io.ReadCloser, error) {
 	p, err := b.path(id)
 	if err != nil {
 		return nil, err
+	}
+	if b.db != nil {
+		// Read whole (and checked) from the rows: a replica's job input
+		// is held in memory while it is decoded.
+		data, err := b.getRows(id, limit)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytes.NewReader(data)), nil
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -176,43 +401,3 @@ func (r *blobReader) Read(p []byte) (int, error) {
 }
 
 func (r *blobReader) Close() error { return r.f.Close() }
-
-// Get returns the blob's bytes, at most limit of them, and checks them
-// against the ID.
-func (b *Blobs) Get(id string, limit int64) ([]byte, error) {
-	p, err := b.path(id)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrBlobNotFound, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: blob: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("store: blob: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit)
-	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != id {
-		return nil, fmt.Errorf("store: blob %s is corrupt (hash mismatch)", id)
-	}
-	return data, nil
-}
-
-// Delete removes a blob; deleting a missing blob is not an error.
-func (b *Blobs) Delete(id string) error {
-	p, err := b.path(id)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("store: blob: %w", err)
-	}
-	return nil
-}

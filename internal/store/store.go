@@ -5,9 +5,13 @@
 // inputs and results). [LockDir] locks a data directory for the one process
 // that serves it.
 //
-// Most callers want [Open] followed by [DB.Migrate] with their own list of
-// [Migration]s. The database is SQLite through modernc.org/sqlite (pure
-// Go, no cgo), in one file under the node's data directory, opened with
+// Most callers want [Open] (or [OpenWithOptions] with the node's --db URL)
+// followed by [DB.Migrate] with their own list of [Migration]s.
+//
+// # Backends
+//
+// The default database is SQLite through modernc.org/sqlite (pure Go, no
+// cgo), in one file under the node's data directory, opened with
 //
 //   - journal_mode=WAL, so that readers do not block the single writer;
 //   - synchronous=FULL, so that a committed transaction survives a power loss
@@ -19,10 +23,18 @@
 //     will write takes the write lock when it starts and cannot fail later on
 //     a lock upgrade.
 //
-// Every statement in this package and in the migrations of its callers is
-// written against database/sql with portable SQL apart from the `?`
-// placeholder and the BLOB column type (PostgreSQL's is bytea), so that a
-// PostgreSQL backend can follow without changing the callers' logic.
+// Several replicas of a node share one PostgreSQL database instead
+// (Options.URL, a postgres:// URL: the --db flag or $AIOS_DB of the
+// commands), through jackc/pgx v5's database/sql driver (pure Go too). The
+// callers' statements and migrations are the same on both: they are written
+// in SQLite's SQL as far as it is portable, and the few differences are
+// translated in one place, dialect.go (placeholders, column types, the
+// serialization of writers: [DB.BeginSerial]).
+//
+// PostgreSQL's default isolation, READ COMMITTED, is kept: a transaction
+// that reads a row in order to write it back takes a row lock (SELECT … FOR
+// UPDATE, which SQLite does not need: its writers are serialized) or runs
+// under [DB.BeginSerial].
 package store
 
 import (
@@ -66,14 +78,26 @@ type Migration struct {
 
 // DB is an open node database. It is safe for concurrent use.
 type DB struct {
-	sql *sql.DB
+	sql     *sql.DB
+	backend Backend
 }
 
 // Options tunes [OpenWithOptions]. The zero value gives the defaults.
 type Options struct {
-	// BusyTimeout overrides DefaultBusyTimeout when positive.
+	// URL, when set, is the database to open instead of the SQLite file in
+	// the data directory: a PostgreSQL URL,
+	// postgres://user:password@host:port/database?sslmode=… (see
+	// [IsPostgresURL]). The data directory is then not used by the store.
+	URL string
+	// BusyTimeout overrides DefaultBusyTimeout when positive (SQLite).
 	BusyTimeout time.Duration
+	// MaxConns bounds the pool of PostgreSQL connections; 0 means
+	// DefaultMaxConns.
+	MaxConns int
 }
+
+// DefaultMaxConns is the default size of a PostgreSQL connection pool.
+const DefaultMaxConns = 16
 
 // Open opens (creating if needed) the database in dataDir, which is created
 // with mode 0700 when it does not exist.
@@ -83,6 +107,9 @@ func Open(ctx context.Context, dataDir string) (*DB, error) {
 
 // OpenWithOptions is [Open] with explicit options.
 func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, error) {
+	if opt.URL != "" {
+		return openURL(ctx, opt)
+	}
 	if dataDir == "" {
 		return nil, errors.New("store: empty data directory")
 	}
@@ -118,15 +145,36 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &DB{sql: db}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return initialize(ctx, &DB{sql: db, backend: SQLite})
+}
+
+func openURL(ctx context.Context, opt Options) (*DB, error) {
+	if !IsPostgresURL(opt.URL) {
+		return nil, errors.New("store: --db must be a postgres:// or postgresql:// URL (without it, the node uses SQLite in its data directory)")
+	}
+	n := opt.MaxConns
+	if n <= 0 {
+		n = DefaultMaxConns
+	}
+	db, err := openPostgres(ctx, opt.URL, n)
+	if err != nil {
+		return nil, err
+	}
+	return initialize(ctx, &DB{sql: db, backend: Postgres})
+}
+
+// initialize creates the table of applied migrations.
+func initialize(ctx context.Context, s *DB) (*DB, error) {
+	if _, err := s.sql.ExecContext(ctx, s.backend.ddl(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		component  TEXT    NOT NULL,
 		version    INTEGER NOT NULL,
 		name       TEXT    NOT NULL,
 		applied_at INTEGER NOT NULL,
 		PRIMARY KEY (component, version)
-	)`); err != nil {
-		db.Close()
+	)`)); err != nil && !(s.backend == Postgres && IsUniqueViolation(err)) {
+		// (Two replicas creating the table at once: one of them fails on
+		// the catalog's unique index, and finds the table made.)
+		s.sql.Close()
 		return nil, fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	return s, nil
@@ -134,6 +182,9 @@ func OpenWithOptions(ctx context.Context, dataDir string, opt Options) (*DB, err
 
 // SQL returns the underlying pool for the components' own statements.
 func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Backend returns the database's engine.
+func (db *DB) Backend() Backend { return db.backend }
 
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
@@ -148,8 +199,9 @@ var componentRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // holds a version of component beyond the end of the list.
 //
 // Migrate is safe to call from several processes at once: each migration
-// runs in an immediate (write-locking) transaction that re-checks whether
-// it was applied.
+// runs in a serialized transaction ([DB.BeginSerial]) that re-checks
+// whether it was applied. On PostgreSQL, INTEGER and BLOB in a migration's
+// SQL become BIGINT and BYTEA (see dialect.go).
 func (db *DB) Migrate(ctx context.Context, component string, migrations []Migration) error {
 	if !componentRE.MatchString(component) {
 		return fmt.Errorf("%w: invalid component name %q", ErrMigration, component)
@@ -207,7 +259,7 @@ func (db *DB) applied(ctx context.Context, component string) (map[int]string, er
 }
 
 func (db *DB) apply(ctx context.Context, component string, m Migration) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, err := db.BeginSerial(ctx, "migrations")
 	if err != nil {
 		return fmt.Errorf("%w: %s %d: %w", ErrMigration, component, m.Version, err)
 	}
@@ -220,7 +272,7 @@ func (db *DB) apply(ctx context.Context, component string, m Migration) error {
 	if n > 0 { // another process applied it meanwhile
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+	if _, err := tx.ExecContext(ctx, db.backend.ddl(m.SQL)); err != nil {
 		return fmt.Errorf("%w: %s %d (%s): %w", ErrMigration, component, m.Version, m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)`,
