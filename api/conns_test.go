@@ -9,24 +9,7 @@ import (
 // TestLimitConnections: past the per-address limit a connection is closed
 // as it is accepted and counted; closing one frees its place.
 func TestLimitConnections(t *testing.T) {
-	s := &Server{metrics: &metrics{}}
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := s.LimitConnections(raw, 3, 2)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
+	s, raw, accepted := limitedListener(t, 3, 2)
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", raw.Addr().String())
 		if err != nil {
@@ -75,23 +58,7 @@ func TestLimitConnections(t *testing.T) {
 // TestLimitConnectionsTotal: past the total, a connection waits to be
 // accepted until another closes.
 func TestLimitConnectionsTotal(t *testing.T) {
-	s := &Server{metrics: &metrics{}}
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := s.LimitConnections(raw, 1, 0)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 2)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	_, raw, accepted := limitedListener(t, 1, 0)
 	c1, _ := net.Dial("tcp", raw.Addr().String())
 	defer c1.Close()
 	first := <-accepted
@@ -109,4 +76,28 @@ func TestLimitConnectionsTotal(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting connection was not accepted after the first closed")
 	}
+}
+
+// limitedListener listens on loopback through LimitConnections(total,
+// perAddr) of a bare Server and passes what it accepts to the channel,
+// until the test ends.
+func limitedListener(t *testing.T, total, perAddr int) (*Server, net.Listener, <-chan net.Conn) {
+	s := &Server{metrics: &metrics{}}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := s.LimitConnections(raw, total, perAddr)
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return s, raw, accepted
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,17 +279,7 @@ func TestCrash(t *testing.T) {
 	l := newTestLedger(t, dir, LedgerOptions{})
 	mustBudget(t, l, "crash", MaxEpsilon)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, stderr := startChild(t, "TestCrashChild", crashEnv+"="+dir)
 	released := map[string]string{} // key → "seq value"
 	sc := bufio.NewScanner(stdout)
 	deadline := time.Now().Add(20 * time.Second)
@@ -426,4 +417,23 @@ func TestOpenNode(t *testing.T) {
 	if _, err := l.Budget(ctx, "b"); err != nil {
 		t.Error(err)
 	}
+}
+
+// startChild runs this test binary as a child process that runs only test
+// name, with env added to its environment, and returns it with its stdout
+// and the buffer that collects its stderr.
+func startChild(t *testing.T, name string, env ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, stderr
 }

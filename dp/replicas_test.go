@@ -2,12 +2,10 @@ package dp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,17 +50,7 @@ func testReplicaSpenders(t *testing.T, loc storetest.DB, kill bool) {
 	)
 	deadline := time.Now().Add(time.Minute)
 	for r := range replicas {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaSpenderChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), replicaEnv+"="+loc.Dir+" "+loc.URL, "AIOS_DP_REPLICA="+strconv.Itoa(r))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, stderr := startChild(t, "TestReplicaSpenderChild", replicaEnv+"="+loc.Dir+" "+loc.URL, "AIOS_DP_REPLICA="+strconv.Itoa(r))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -146,15 +146,7 @@ func TestDPFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.coord.Start(fed); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := f.coord.Wait(ctx, fed.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := f.run(t, fed)
 	if st.State != StateDone || len(st.Rounds) != len(fed.Plan()) || len(fed.Plan()) != fed.dpRounds() {
 		t.Fatalf("state %s (%s %s), %d rounds of %d", st.State, st.Err, st.Stopped, len(st.Rounds), len(fed.Plan()))
 	}
@@ -170,6 +162,7 @@ func TestDPFederation(t *testing.T) {
 			t.Fatalf("round %d: spent %s, entries sum to %s, the accountant composes %d rounds to %s", r.Index, r.Spent, sum, k+1, want)
 		}
 	}
+	ctx := context.Background()
 	a, err := led.Accounting(ctx, lit.Budget)
 	if err != nil || a.Spent != st.Spent || a.Delta != lit.Delta || a.Spent > lit.Epsilon {
 		t.Fatalf("ledger: %+v (%v); status spent %s", a, err, st.Spent)
@@ -223,15 +216,7 @@ func TestDPRoundNotReleased(t *testing.T) {
 				// on the (ε, δ) budget).
 				spend(t, led, lit.Budget)
 			}
-			if err := f.coord.Start(fed); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			st, err := f.coord.Wait(ctx, fed.ID())
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := f.run(t, fed)
 			if len(st.Rounds) != 2 || st.Rounds[0].Seq == 0 || st.Rounds[1].Seq != 0 || !strings.Contains(st.Rounds[1].Err, "not released") {
 				t.Fatalf("rounds %+v", st.Rounds)
 			}

@@ -308,14 +308,10 @@ func TestRoundAggregation(t *testing.T) {
 	}
 }
 
-// TestFederation runs a whole small federation in process and checks the
-// final int8 model.
-func TestFederation(t *testing.T) {
-	f := newTestFed(t, 4)
-	fed, err := NewFederationFromLiteral(f.literal())
-	if err != nil {
-		t.Fatal(err)
-	}
+// run starts fed on the coordinator and returns its status once it ended
+// (within two minutes).
+func (f *testFed) run(t *testing.T, fed *Federation) *Status {
+	t.Helper()
 	if err := f.coord.Start(fed); err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +321,18 @@ func TestFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// TestFederation runs a whole small federation in process and checks the
+// final int8 model.
+func TestFederation(t *testing.T) {
+	f := newTestFed(t, 4)
+	fed, err := NewFederationFromLiteral(f.literal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.run(t, fed)
 	if st.State != StateDone || len(st.Rounds) != len(fed.Plan()) {
 		t.Fatalf("state %s (%s), %d rounds of %d", st.State, st.Err, len(st.Rounds), len(fed.Plan()))
 	}
