@@ -118,7 +118,7 @@ func (s *Server) prepareJob(r *http.Request, modelID string) (*inferenceJob, err
 	if modelID == "" {
 		return nil, fmt.Errorf("%w: the query parameter model (a model ID) is required", ErrBadRequest)
 	}
-	m, err := s.model(modelID)
+	m, err := s.model(r.Context(), modelID)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 // which Run decodes (and so checks again, as a request's) once it
 // reserved the memory.
 func (s *Server) resumeWork(r jobs.Record, input jobs.InputOpener) (jobs.Work, error) {
-	m, err := s.model(r.Model)
+	m, err := s.model(context.Background(), r.Model)
 	if err != nil {
 		return nil, err
 	}

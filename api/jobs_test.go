@@ -64,7 +64,7 @@ func TestKeyDeletedUnderJob(t *testing.T) {
 	_, body := encryptFor(t, f, inference.Batch, f.samples)
 
 	// Running: the keys and the evaluator are in hand before the delete.
-	m, err := n.srv.model(info.ID)
+	m, err := n.srv.model(context.Background(), info.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -66,64 +68,112 @@ func (s *Server) AddModel(ctx context.Context, file []byte) (schema.ModelInfo, e
 	if err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM models WHERE id = ?`, id).Scan(&created); err != nil {
 		return schema.ModelInfo{}, fmt.Errorf("api: record model: %w", err)
 	}
-	srv, err := inference.NewServer(m, s.cfg.Accel)
+	lm, err := s.cacheModel(id, m, len(file), created)
 	if err != nil {
 		return schema.ModelInfo{}, err
 	}
-	info, err := describeModel(id, len(file), srv, time.Unix(created, 0).UTC())
-	if err != nil {
-		return schema.ModelInfo{}, err
-	}
-	s.models.mu.Lock()
-	s.models.byID[id] = &loadedModel{info: info, server: srv}
-	s.models.mu.Unlock()
-	return info, nil
+	return lm.info, nil
 }
 
-// loadModels reads every stored model back at start.
-func (s *Server) loadModels(ctx context.Context) error {
+// cacheModel builds the server of a stored model and keeps it in memory.
+func (s *Server) cacheModel(id string, m *inference.Model, size int, created int64) (*loadedModel, error) {
+	srv, err := inference.NewServer(m, s.cfg.Accel)
+	if err != nil {
+		return nil, err
+	}
+	info, err := describeModel(id, size, srv, time.Unix(created, 0).UTC())
+	if err != nil {
+		return nil, err
+	}
+	lm := &loadedModel{info: info, server: srv}
+	s.models.mu.Lock()
+	s.models.byID[id] = lm
+	s.models.mu.Unlock()
+	return lm, nil
+}
+
+// storedModels lists the IDs in the table models: the node's models, added
+// through this replica or any other on the same database.
+func (s *Server) storedModels(ctx context.Context) ([]string, error) {
 	rows, err := s.db.SQL().QueryContext(ctx, `SELECT id FROM models`)
 	if err != nil {
-		return fmt.Errorf("api: list models: %w", err)
+		return nil, fmt.Errorf("api: list models: %w", err)
 	}
+	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
+			return nil, fmt.Errorf("api: list models: %w", err)
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api: list models: %w", err)
+	}
+	return ids, nil
+}
+
+// loadModels reads every stored model back at start.
+func (s *Server) loadModels(ctx context.Context) error {
+	ids, err := s.storedModels(ctx)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
-		b, err := s.blobs.Get(id, s.cfg.MaxModelBytes)
-		if err != nil {
-			return fmt.Errorf("api: model %s: %w", id, err)
-		}
-		if _, err := s.AddModel(ctx, b); err != nil {
+		if _, err := s.model(ctx, id); err != nil {
 			return fmt.Errorf("api: model %s: %w", id, err)
 		}
 	}
 	return nil
 }
 
-func (s *Server) model(id string) (*loadedModel, error) {
+// model returns model id from memory or, on a miss, from the store: a
+// model added through another replica on the same database is read from
+// the table models and the blob store when first asked for, and kept.
+func (s *Server) model(ctx context.Context, id string) (*loadedModel, error) {
 	s.models.mu.RLock()
-	defer s.models.mu.RUnlock()
-	if m, ok := s.models.byID[id]; ok {
+	m, ok := s.models.byID[id]
+	s.models.mu.RUnlock()
+	if ok {
 		return m, nil
 	}
-	return nil, fmt.Errorf("%w: model %.16s", ErrNotFound, id)
+	var created int64
+	err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM models WHERE id = ?`, id).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: model %.16s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: look up model: %w", err)
+	}
+	file, err := s.blobs.Get(id, s.cfg.MaxModelBytes)
+	if err != nil {
+		return nil, fmt.Errorf("api: model %.16s: %w", id, err)
+	}
+	dec, err := inference.Decode(file)
+	if err != nil {
+		return nil, fmt.Errorf("api: stored model %.16s no longer decodes: %w", id, err)
+	}
+	return s.cacheModel(id, dec, len(file), created)
 }
 
+// handleListModels lists the models in the table models (those added
+// through other replicas too), loading the ones not yet in memory.
 func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {
-	s.models.mu.RLock()
-	list := make([]schema.ModelInfo, 0, len(s.models.byID))
-	for _, m := range s.models.byID {
+	ids, err := s.storedModels(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list := make([]schema.ModelInfo, 0, len(ids))
+	for _, id := range ids {
+		m, err := s.model(r.Context(), id)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		list = append(list, m.info)
 	}
-	s.models.mu.RUnlock()
 	slices.SortFunc(list, func(a, b schema.ModelInfo) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
@@ -134,7 +184,7 @@ func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) {
-	m, err := s.model(chi.URLParam(r, "id"))
+	m, err := s.model(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
