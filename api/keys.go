@@ -47,23 +47,28 @@ func (s *Server) handlePostKeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, err := s.blobs.Put(body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	info := schema.KeyInfo{ID: set.ID(), Preset: p.Name(), ParamsID: p.ID(), Bytes: int64(set.Size()),
 		Relinearization: set.HasRelinearizationKey(), GaloisElements: set.GaloisElements(), CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	galois, _ := json.Marshal(info.GaloisElements)
-	res, err := s.db.SQL().ExecContext(r.Context(), `INSERT INTO eval_keys (id, owner, preset, params_id, size, relin, galois, created_at)
+	// The row is added with the blob held against a concurrent delete of
+	// the same set by its last other holder (store.Blobs.Reference).
+	var added int64
+	if _, err := s.blobs.Reference(r.Context(), s.db, body, func(tx *sql.Tx, id string) error {
+		res, err := tx.ExecContext(r.Context(), `INSERT INTO eval_keys (id, owner, preset, params_id, size, relin, galois, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, owner) DO NOTHING`,
-		info.ID, owner, info.Preset, info.ParamsID, info.Bytes, info.Relinearization, string(galois), info.CreatedAt.Unix())
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("api: record key: %w", err))
+			info.ID, owner, info.Preset, info.ParamsID, info.Bytes, info.Relinearization, string(galois), info.CreatedAt.Unix())
+		if err != nil {
+			return fmt.Errorf("api: record key: %w", err)
+		}
+		added, err = res.RowsAffected()
+		return err
+	}); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	s.keys.put(set)
 	status := http.StatusCreated
-	if n, _ := res.RowsAffected(); n == 0 {
+	if added == 0 {
 		status = http.StatusOK // already uploaded by this client
 		if stored, err := s.keyInfo(r.Context(), owner, info.ID); err == nil {
 			info = stored
@@ -114,7 +119,10 @@ func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteKey forgets one of the caller's key sets: its row, and once
 // no client holds it, its blob, its cache entry and the evaluators built on
-// it. A job that is running already holds its keys and evaluator and
+// it (on this replica; another replica's cached copy is never used again,
+// since every use looks the caller's row up first). An upload of the same
+// set by another client, through any replica, that races the delete
+// either keeps the blob or stores it again (store.Blobs.Reference). A job that is running already holds its keys and evaluator and
 // finishes; a job that starts afterwards (a queued one) finds no key set
 // and fails with not_found (inferenceJob.Run looks its keys up when it
 // starts).
@@ -129,13 +137,20 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("api: delete key: %w", err))
 		return
 	}
-	var left int
-	if err := s.db.SQL().QueryRowContext(r.Context(), `SELECT COUNT(*) FROM eval_keys WHERE id = ?`, id).Scan(&left); err == nil && left == 0 {
+	// The blob goes with the last row that names it, counted and removed
+	// with the blob held against a concurrent upload of the same set
+	// (store.Blobs.Unreference).
+	removed, err := s.blobs.Unreference(r.Context(), s.db, id, func(tx *sql.Tx) (int, error) {
+		var left int
+		err := tx.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM eval_keys WHERE id = ?`, id).Scan(&left)
+		return left, err
+	})
+	if err != nil {
+		s.log.WarnContext(r.Context(), "delete key blob", "err", err)
+	}
+	if removed {
 		s.keys.remove(id)
 		s.evaluators.remove(id)
-		if err := s.blobs.Delete(id); err != nil {
-			s.log.WarnContext(r.Context(), "delete key blob", "err", err)
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -1,14 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/nodekey"
+	"github.com/aios-edge/aios/internal/store"
 	"github.com/aios-edge/aios/internal/store/storetest"
 )
 
@@ -63,4 +67,70 @@ func TestModelAcrossReplicas(t *testing.T) {
 			t.Errorf("sample %d: encrypted prediction %d, plaintext %d", i, pred[i], f.ref[i])
 		}
 	}
+}
+
+// TestKeyDeleteRacesUpload: client x deletes a key set (its last holder)
+// through one replica while client y uploads the same set through another.
+// Whichever wins, a key row never names a missing blob: after both, y's
+// set is loadable exactly when y's row exists, and y's delete then removes
+// the blob. Before Blobs.Reference and Unreference, x's delete could count
+// no rows just before y's was added and remove the blob under it. On
+// SQLite both clients use one node (its requests race the same way).
+func TestKeyDeleteRacesUpload(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, loc storetest.DB) {
+		var a, b *testNode
+		if loc.URL == "" {
+			a = newTestNode(t, Config{DataDir: loc.Dir})
+			b = a
+		} else {
+			a = newTestNode(t, Config{DataDir: loc.Dir, DB: loc.URL})
+			b = newTestNode(t, Config{DataDir: t.TempDir(), DB: loc.URL, NodeKeyFile: filepath.Join(loc.Dir, nodekey.FileName)})
+		}
+		km := testKeys(t)
+		evk, err := km.Evaluation.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := km.Evaluation.ID()
+		x, y := a.token(RoleClient), b.token(RoleClient)
+		rounds := 40
+		if testing.Short() {
+			rounds = 10
+		}
+		for round := range rounds {
+			if resp, body := a.do("POST", "/v1/keys?preset=n12", x, evk); resp.StatusCode != 201 {
+				t.Fatalf("round %d: x uploads: %d %s", round, resp.StatusCode, body)
+			}
+			var wg sync.WaitGroup
+			var del, up int
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				resp, _ := a.doWith(t, "DELETE", "/v1/keys/"+id, x, nil)
+				del = resp.StatusCode
+			}()
+			go func() {
+				defer wg.Done()
+				resp, _ := b.doWith(t, "POST", "/v1/keys?preset=n12", y, evk)
+				up = resp.StatusCode
+			}()
+			wg.Wait()
+			if del != 204 || up != 201 {
+				t.Fatalf("round %d: x's delete %d, y's upload %d", round, del, up)
+			}
+			// y holds the set: it must load, through either replica, from the store.
+			for _, n := range []*testNode{a, b} {
+				n.srv.keys.remove(id)
+				if _, _, err := n.srv.evaluationKeys(context.Background(), "", id); err != nil {
+					t.Fatalf("round %d: y's key set after the race: %v", round, err)
+				}
+			}
+			if resp, body := b.do("DELETE", "/v1/keys/"+id, y, nil); resp.StatusCode != 204 {
+				t.Fatalf("round %d: y deletes: %d %s", round, resp.StatusCode, body)
+			}
+			if _, err := b.srv.blobs.Get(id, 1<<30); !errors.Is(err, store.ErrBlobNotFound) {
+				t.Fatalf("round %d: the blob after the last delete: %v", round, err)
+			}
+		}
+	})
 }

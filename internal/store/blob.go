@@ -92,31 +92,40 @@ func (b *Blobs) putRows(id string, size int64, r io.Reader) (string, error) {
 		return "", fmt.Errorf("store: blob: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	// The blob's row first: a concurrent Put of the same bytes waits on its
-	// key and then finds it, and inserts nothing.
-	res, err := tx.ExecContext(ctx, `INSERT INTO store_blobs (id, size, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		id, size, time.Now().UnixMicro())
-	if err != nil {
-		return "", fmt.Errorf("store: blob: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return id, err // stored already
-	}
-	chunk := make([]byte, BlobChunkSize)
-	for n, left := 0, size; left > 0 || n == 0; n++ {
-		c := chunk[:min(int64(BlobChunkSize), left)]
-		if _, err := io.ReadFull(r, c); err != nil {
-			return "", fmt.Errorf("store: blob: %w", err)
-		}
-		left -= int64(len(c))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO store_blob_chunks (id, n, data) VALUES (?, ?, ?)`, id, n, c); err != nil {
-			return "", fmt.Errorf("store: blob: %w", err)
-		}
+	stored, err := putRowsIn(ctx, tx, id, size, r)
+	if err != nil || !stored {
+		return id, err
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("store: blob: %w", err)
 	}
 	return id, nil
+}
+
+// putRowsIn writes blob id's rows in tx; false: it was stored already.
+func putRowsIn(ctx context.Context, tx *sql.Tx, id string, size int64, r io.Reader) (bool, error) {
+	// The blob's row first: a concurrent Put of the same bytes waits on its
+	// key and then finds it, and inserts nothing.
+	res, err := tx.ExecContext(ctx, `INSERT INTO store_blobs (id, size, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		id, size, time.Now().UnixMicro())
+	if err != nil {
+		return false, fmt.Errorf("store: blob: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err // stored already
+	}
+	chunk := make([]byte, BlobChunkSize)
+	for n, left := 0, size; left > 0 || n == 0; n++ {
+		c := chunk[:min(int64(BlobChunkSize), left)]
+		if _, err := io.ReadFull(r, c); err != nil {
+			return false, fmt.Errorf("store: blob: %w", err)
+		}
+		left -= int64(len(c))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO store_blob_chunks (id, n, data) VALUES (?, ?, ?)`, id, n, c); err != nil {
+			return false, fmt.Errorf("store: blob: %w", err)
+		}
+	}
+	return true, nil
 }
 
 func (b *Blobs) getRows(id string, limit int64) ([]byte, error) {
@@ -169,16 +178,32 @@ func (b *Blobs) deleteRows(id string) error {
 		return fmt.Errorf("store: blob: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blob_chunks WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: blob: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blobs WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: blob: %w", err)
+	if _, err := deleteRowsIn(ctx, tx, id); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: blob: %w", err)
 	}
 	return nil
+}
+
+// deleteRowsIn deletes blob id's rows in tx and reports whether its row
+// went. The blob's row goes only if no chunk is left: a Put of the same
+// bytes that committed between the two statements (after the chunks
+// before it were deleted) leaves its blob whole rather than half deleted.
+func deleteRowsIn(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_blob_chunks WHERE id = ?`, id); err != nil {
+		return false, fmt.Errorf("store: blob: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM store_blobs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM store_blob_chunks WHERE id = ?)`, id, id)
+	if err != nil {
+		return false, fmt.Errorf("store: blob: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: blob: %w", err)
+	}
+	return n > 0, nil
 }
 
 var blobIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
