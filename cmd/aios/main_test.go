@@ -33,8 +33,15 @@ func aiosMain() int {
 // log on failure.
 func startNode(t *testing.T, dataDir string, extra ...string) (*cluster.Process, string) {
 	t.Helper()
+	return startNodeAt(t, dataDir, "", extra...)
+}
+
+// startNodeAt is startNode listening on addr (host:port; "" for a free
+// port).
+func startNodeAt(t *testing.T, dataDir, addr string, extra ...string) (*cluster.Process, string) {
+	t.Helper()
 	p, err := cluster.Serve(context.Background(), cluster.ProcessOptions{Exe: os.Args[0], Env: append(os.Environ(), "AIOS_TEST_MAIN=1"),
-		DataDir: dataDir, Args: append([]string{"--log-level", "warn"}, extra...), Log: filepath.Join(t.TempDir(), "serve.log")})
+		DataDir: dataDir, Addr: addr, Args: append([]string{"--log-level", "warn"}, extra...), Log: filepath.Join(t.TempDir(), "serve.log")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/internal/cluster"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/internal/store/storetest"
@@ -143,4 +145,90 @@ func TestReplicasOnPostgres(t *testing.T) {
 	for _, dir := range dirs {
 		mustRun(t, "audit", "verify", "--data-dir", dir, "--db", dbURL)
 	}
+}
+
+// TestMPCOnReplicas runs an MPC session with a node that has two replicas
+// on PostgreSQL, set up as README's "Replicas on PostgreSQL" says: replica
+// 1 is designated for MPC (the only one started with --peers, the URL the
+// peers file gives for the node), replica 2 serves the rest. Two single
+// nodes on SQLite are the other parties. The session is created, fed and
+// followed through replica 1 (replica 2 does not know it); its release is
+// debited from the shared ledger, which replica 2's data directory reads
+// and verifies once replica 1's has signed a checkpoint.
+func TestMPCOnReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real server processes")
+	}
+	dbURL := storetest.PostgresURL(t)
+	r1, r2, y, z := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	mustRun(t, "node", "id", "--data-dir", r1)
+	key, err := os.ReadFile(filepath.Join(r1, nodekey.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r2, nodekey.FileName), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := func(args ...string) string {
+		var res struct {
+			Token string `json:"token"`
+		}
+		out := mustRun(t, append([]string{"token", "create", "--role", "admin", "--json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.Token == "" {
+			t.Fatalf("token: %v %s", err, out)
+		}
+		return res.Token
+	}
+	tokX, tokY, tokZ := token("--data-dir", r2, "--db", dbURL), token("--data-dir", y), token("--data-dir", z)
+	// The peers file names the node with replicas once, at replica 1's URL.
+	var peers strings.Builder
+	addrs := map[string]string{}
+	for _, dir := range []string{r1, y, z} {
+		addr, err := cluster.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[dir] = addr
+		fmt.Fprintf(&peers, "%s http://%s\n", strings.TrimSpace(mustRun(t, "node", "id", "--data-dir", dir)), addr)
+	}
+	peersFile := filepath.Join(t.TempDir(), "peers.txt")
+	if err := os.WriteFile(peersFile, []byte(peers.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, url1 := startNodeAt(t, r1, addrs[r1], "--db", dbURL, "--peers", peersFile)
+	_, url2 := startNode(t, r2, "--db", dbURL)
+	_, urlY := startNodeAt(t, y, addrs[y], "--peers", peersFile)
+	_, urlZ := startNodeAt(t, z, addrs[z], "--peers", peersFile)
+
+	mustRun(t, "budget", "create", "--data-dir", r2, "--db", dbURL, "--epsilon", "1000", "b")
+	var created schema.MPCSessionStatus
+	out := mustRun(t, "mpc", "create", "--server", url1, "--token", tokX, "--threshold", "2", "--dim", "3",
+		"--lower", "0", "--upper", "10", "--budget", "b", "--epsilon", "1000", "--phase", "3s", "--json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" {
+		t.Fatalf("create through replica 1: %v %s", err, out)
+	}
+	mustRun(t, "mpc", "input", created.ID, "--server", url1, "--token", tokX, "--values", "1,2,3")
+	mustRun(t, "mpc", "input", created.ID, "--server", urlY, "--token", tokY, "--values", "4,5,6")
+	mustRun(t, "mpc", "input", created.ID, "--server", urlZ, "--token", tokZ, "--values", "7,8,9")
+	var st schema.MPCSessionStatus
+	out = mustRun(t, "mpc", "status", created.ID, "--wait", "--server", url1, "--token", tokX, "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.State != "done" || st.Release == nil {
+		t.Fatalf("status through replica 1: %v %s", err, out)
+	}
+	for j, want := range []float64{12, 15, 18} { // Laplace scale 3·10/1000
+		if d := st.Release.Values[j] - want; d < -1 || d > 1 {
+			t.Fatalf("released %v, want about %v", st.Release.Values, []float64{12, 15, 18})
+		}
+	}
+	// Replica 2 holds no MPC session: the node's sessions are replica 1's.
+	if code, _, _ := runAios(t, "mpc", "status", created.ID, "--server", url2, "--token", tokX); code == 0 {
+		t.Fatal("replica 2 answered for replica 1's session")
+	}
+	var budget dp.BudgetStatus
+	out = mustRun(t, "budget", "show", "b", "--data-dir", r2, "--db", dbURL, "--json")
+	if err := json.Unmarshal([]byte(out), &budget); err != nil || budget.Spent != 1000*dp.MicroPerEpsilon {
+		t.Fatalf("the budget through replica 2's directory after the release: %v %s", err, out)
+	}
+	mustRun(t, "audit", "checkpoint", "--data-dir", r1, "--db", dbURL)
+	mustRun(t, "audit", "verify", "--data-dir", r2, "--db", dbURL)
 }

@@ -257,7 +257,7 @@ func newNode(ctx context.Context, dir string, i int, tokenName string) (*Node, h
 	if err != nil {
 		return nil, httptransport.Peer{}, err
 	}
-	addr, err := freePort()
+	addr, err := FreePort()
 	if err != nil {
 		return nil, httptransport.Peer{}, err
 	}
@@ -282,11 +282,11 @@ func (n *Node) start(ctx context.Context, exe string, env, args []string) error 
 	return err
 }
 
-// freePort asks the kernel for a free loopback port. The peers file must
+// FreePort asks the kernel for a free loopback port. The peers file must
 // name every node's URL before the nodes start, so ports are reserved this
 // way rather than with port 0; another process could take one in between,
 // which shows as a node that does not come up.
-func freePort() (string, error) {
+func FreePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
