@@ -32,6 +32,8 @@ func init() {
 		route{"POST", "/v1/mpc/sessions", []Role{RoleAdmin, RoleClient}},
 		route{"POST", "/v1/mpc/sessions/" + id + "/input", []Role{RoleClient, RoleAdmin}},
 		route{"GET", "/v1/mpc/sessions/" + id, []Role{RoleClient, RoleAdmin, RoleAuditor}},
+		route{"GET", "/v1/mpc/sessions", []Role{RoleClient, RoleAdmin, RoleAuditor}},
+		route{"GET", "/v1/fl/federations", []Role{RoleAdmin, RoleAuditor}},
 		route{"POST", "/v1/mpc/messages", []Role{RolePeer}},
 	)
 }
