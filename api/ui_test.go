@@ -915,3 +915,121 @@ func BenchmarkConsoleVerify(b *testing.B) {
 		b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	})
 }
+
+// uiFederation is a federation card as the console shows it.
+type uiFederation struct {
+	ID     string            `json:"id"`
+	Fields map[string]string `json:"fields"`
+	Note   string            `json:"note"`
+	Charts int               `json:"charts"`
+	Rounds []struct {
+		Round  int               `json:"round"`
+		Fields map[string]string `json:"fields"`
+	} `json:"rounds"`
+}
+
+const uiFederationsScript = `[...document.querySelectorAll("[data-federation]")].map((c) => ({
+  id: c.dataset.federation,
+  fields: Object.fromEntries([...c.querySelectorAll(".facts [data-field]")].map((d) => [d.dataset.field, d.textContent])),
+  note: c.querySelector("[data-field=accuracy-note]")?.textContent || "",
+  charts: c.querySelectorAll("svg.chart").length,
+  rounds: [...c.querySelectorAll("tr[data-round]")].map((tr) => ({ round: Number(tr.dataset.round),
+    fields: Object.fromEntries([...tr.querySelectorAll("[data-field]")].map((d) => [d.dataset.field, d.textContent])) })),
+}))`
+
+// TestConsoleFederation runs a record-dp federation on three real nodes
+// (t = 2, a slice of the breast-cancer data) and checks that the console
+// of its coordinator lists it and its rounds with the API's members and
+// ε, says when the rounds carry no test accuracy, and lists the MPC
+// sessions the API lists, without errors in the browser's console.
+func TestConsoleFederation(t *testing.T) {
+	b := newUIBrowser(t)
+	rows, rounds := 240, 4
+	if testing.Short() {
+		rows, rounds = 120, 2
+	}
+	nodes, d := flCluster(t, 3, rows)
+	n := nodes[0]
+	st := runFederation(t, n, dpFederation("ward-fl", d, 2, rounds, d.Len()))
+	if st.State != "done" || len(st.Rounds) == 0 || st.Epsilon == "none" {
+		t.Fatalf("federation %s (%s), %d rounds, ε %s", st.State, st.Error, len(st.Rounds), st.Epsilon)
+	}
+	// The rounds as the API sends them, to see whether they carry an
+	// accuracy.
+	resp, raw := n.do("GET", "/v1/fl/federations/"+st.ID, n.tokens[RoleAuditor], nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status: %d", resp.StatusCode)
+	}
+	var rawStatus struct {
+		Rounds []map[string]any `json:"rounds"`
+	}
+	if err := json.Unmarshal(raw, &rawStatus); err != nil {
+		t.Fatal(err)
+	}
+
+	b.open(consoleURL(n.ts.URL, n))
+	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feds) != 1 || feds[0].ID != st.ID {
+		t.Fatalf("page shows federations %+v, want %s", feds, st.ID)
+	}
+	f := feds[0]
+	if f.Fields["state"] != st.State || f.Fields["privacy"] != st.Privacy || f.Fields["epsilon"] != st.Epsilon ||
+		f.Fields["epsilon_total"] != st.EpsilonTotal || f.Fields["rounds"] != fmt.Sprintf("%d of %d", len(st.Rounds), st.PlannedRounds) {
+		t.Errorf("federation facts %v, status %+v", f.Fields, st)
+	}
+	if len(f.Rounds) != len(st.Rounds) {
+		t.Fatalf("page shows %d rounds, the API %d", len(f.Rounds), len(st.Rounds))
+	}
+	withAccuracy := 0
+	for i, r := range st.Rounds {
+		got := f.Rounds[i]
+		excluded := "none"
+		if len(r.Excluded) > 0 {
+			excluded = "" // checked by reason below
+		}
+		if got.Round != r.Round || got.Fields["included"] != strconv.Itoa(len(r.Included)) || got.Fields["epsilon"] != r.Epsilon ||
+			got.Fields["epsilon_round"] != r.EpsilonRound || (excluded != "" && got.Fields["excluded"] != excluded) {
+			t.Errorf("round %d on the page %+v, API %+v", r.Round, got, r)
+		}
+		for _, x := range r.Excluded {
+			if !strings.Contains(got.Fields["excluded"], x.Reason) {
+				t.Errorf("round %d: excluded %q, API %+v", r.Round, got.Fields["excluded"], r.Excluded)
+			}
+		}
+		if r.Epsilon == "none" || r.EpsilonRound == "" {
+			t.Errorf("round %d spent no ε: %+v", r.Round, r)
+		}
+		if _, ok := rawStatus.Rounds[i]["accuracy"]; ok {
+			withAccuracy++
+		}
+	}
+	if noEval := strings.Contains(f.Note, "no evaluation data on the coordinator"); noEval != (withAccuracy == 0) {
+		t.Errorf("%d rounds carry an accuracy; the page's note: %q", withAccuracy, f.Note)
+	}
+	if wantCharts := 1 + min(withAccuracy, 1); f.Charts != wantCharts {
+		t.Errorf("%d charts, want %d (ε, and accuracy where the rounds carry it)", f.Charts, wantCharts)
+	}
+
+	// The session list on the page is the API's, in its order.
+	var list schema.MPCSessionList
+	if code := n.json("GET", "/v1/mpc/sessions", "auditor", nil, &list); code != 200 {
+		t.Fatalf("sessions: %d", code)
+	}
+	p, err := chromedp.Run(b.ctx, chromedp.Evaluate[uiPage](uiPageScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sessions) != len(list.Sessions) || len(list.Sessions) < len(st.Rounds) {
+		t.Fatalf("page lists %d sessions, the API %d (%d rounds)", len(p.Sessions), len(list.Sessions), len(st.Rounds))
+	}
+	for i, s := range list.Sessions {
+		if got := p.Sessions[i]; got.ID != s.ID || got.State != s.State || got.Included != strconv.Itoa(len(s.Included)) {
+			t.Errorf("session %d on the page %+v, API %s %s %d included", i, got, s.ID, s.State, len(s.Included))
+		}
+	}
+	b.screenshot("console-federation")
+	b.noConsoleErrors()
+}
