@@ -1033,3 +1033,29 @@ func TestConsoleFederation(t *testing.T) {
 	b.screenshot("console-federation")
 	b.noConsoleErrors()
 }
+
+// TestConsoleWithoutMPC: on a node without peers the console loads
+// without an error, says it keeps no session and coordinates no
+// federation, and writes no error to the browser's console.
+func TestConsoleWithoutMPC(t *testing.T) {
+	b := newUIBrowser(t)
+	n := newTestNode(t, Config{})
+	p := b.open(n.ts.URL + "/ui/#token=" + n.tokens[RoleAuditor] + "&key=" + n.srv.NodeID())
+	if p.State != "ok" && p.State != "unsigned" {
+		t.Errorf("verification %s: %q", p.State, p.Text)
+	}
+	text, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("sessions").textContent + document.getElementById("federations").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"The node keeps no MPC session.", "This node coordinates no federation."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not say %q: %s", want, text)
+		}
+	}
+	// The browser logs the 501 and 404 of the two list routes; they are
+	// expected on a node without peers.
+	b.forget(0, "501")
+	b.forget(0, "404")
+	b.noConsoleErrors()
+}

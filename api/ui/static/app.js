@@ -315,7 +315,10 @@ async function loadSession(id, tbody) {
 // and looks up those the ledger names that the list no longer holds.
 async function loadSessions(ledgerIds) {
   const tbody = $("session-table").querySelector("tbody");
-  const { sessions, total } = await api(`/v1/mpc/sessions?limit=${LIST}`);
+  const { sessions, total } = await api(`/v1/mpc/sessions?limit=${LIST}`).catch((err) => {
+    if (err.status === 501) return { sessions: [], total: 0 }; // no MPC on this node
+    throw err;
+  });
   tbody.replaceChildren(...sessions.map(sessionRow));
   $("session-count").textContent = total > sessions.length ? `The newest ${sessions.length} of ${total} sessions.` : plural(total, "session", "sessions") + ".";
   const listed = new Set(sessions.map((s) => s.id));
