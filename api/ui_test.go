@@ -1031,7 +1031,72 @@ func TestConsoleFederation(t *testing.T) {
 		}
 	}
 	b.screenshot("console-federation")
+
+	// At a phone's width nothing is wider than the screen.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.waitLoaded(); p.ScrollWidth > p.InnerWidth {
+		t.Errorf("at phone width the page is %d px wide, the screen %d", p.ScrollWidth, p.InnerWidth)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	testFederationAccuracy(t, b, n, st.ID, rawStatus.Rounds)
 	b.noConsoleErrors()
+}
+
+// testFederationAccuracy serves the federation's status with a test
+// accuracy on every round that has none (as a coordinator with evaluation
+// data sends it) and checks that the page charts and lists the accuracy
+// instead of saying that there is none.
+func testFederationAccuracy(t *testing.T, b *uiBrowser, n *mpcNode, id string, rounds []map[string]any) {
+	t.Helper()
+	want := make([]float64, len(rounds))
+	for i, r := range rounds {
+		if a, ok := r["accuracy"].(float64); ok {
+			want[i] = a
+		} else {
+			want[i] = 0.5 + 0.4*float64(i)/float64(len(rounds))
+		}
+	}
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/fl/federations/"+id {
+			n.srv.Handler().ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		n.srv.Handler().ServeHTTP(rec, r)
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for i, r := range doc["rounds"].([]any) {
+			r.(map[string]any)["accuracy"] = want[i]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(doc)
+	}))
+	defer liar.Close()
+	b.open(consoleURL(liar.URL, n))
+	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feds) != 1 || len(feds[0].Rounds) != len(want) {
+		t.Fatalf("page shows %+v", feds)
+	}
+	f := feds[0]
+	if f.Note != "" || f.Charts != 2 {
+		t.Errorf("rounds with accuracy: note %q, %d charts, want none and 2", f.Note, f.Charts)
+	}
+	for i, r := range f.Rounds {
+		if got, w := r.Fields["accuracy"], fmt.Sprintf("%.1f %%", 100*want[i]); got != w {
+			t.Errorf("round %d: accuracy %q, want %q", r.Round, got, w)
+		}
+	}
+	b.screenshot("console-federation-accuracy")
 }
 
 // TestConsoleWithoutMPC: on a node without peers the console loads
