@@ -58,6 +58,7 @@ func (s *Server) flRoutes(r chi.Router) {
 		}
 	}
 	r.With(s.requireRole(RoleAdmin)).Post("/fl/federations", s.handleFLCreate)
+	r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/fl/federations", s.handleFLList)
 	r.With(s.requireRole(RoleAdmin, RoleAuditor)).Get("/fl/federations/{id}", s.handleFLStatus)
 	r.With(s.requireRole(RoleAdmin)).Get("/fl/federations/{id}/global", s.handleFLGlobal)
 	r.With(s.requireRole(RoleAdmin)).Get("/fl/federations/{id}/model", s.handleFLModel)
@@ -224,14 +225,13 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 	if err != nil {
 		return nil, err
 	}
-	out := &schema.FLFederationStatus{ID: st.ID, Name: st.Name, State: st.State, Privacy: string(st.Privacy), Epsilon: "none",
+	out := &schema.FLFederationStatus{ID: st.ID, Name: st.Name, State: st.State, Privacy: string(st.Privacy), Epsilon: flEpsilon(st),
 		Spec: string(fed.Canonical()), Signature: hex.EncodeToString(sig), PlannedRounds: st.Planned, Rounds: []schema.FLRound{},
-		ModelID: st.ModelID, Error: st.Err, Stopped: st.Stopped}
+		ModelID: st.ModelID, Error: st.Err, Stopped: st.Stopped, Created: st.Created.UTC()}
 	dpFed := st.Privacy == fl.RecordDP
 	if dpFed {
 		lit := fed.Literal()
-		out.Epsilon, out.EpsilonTotal, out.Delta, out.Budget, out.NoiseMultiplier = st.Spent.String(), lit.Epsilon.String(), lit.Delta.Float64(),
-			lit.Budget, lit.NoiseMultiplier
+		out.EpsilonTotal, out.Delta, out.Budget, out.NoiseMultiplier = lit.Epsilon.String(), lit.Delta.Float64(), lit.Budget, lit.NoiseMultiplier
 	}
 	for _, rs := range st.Rounds {
 		fr := schema.FLRound{Round: rs.Index, Stage: rs.Stage.String(), Session: rs.Session, Members: len(rs.Included), Included: ids(rs.Included),
@@ -248,6 +248,37 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 		out.Rounds = append(out.Rounds, fr)
 	}
 	return out, nil
+}
+
+// flEpsilon is a federation's composed ε spent so far, "none" without
+// record-level DP.
+func flEpsilon(st *fl.Status) string {
+	if st.Privacy != fl.RecordDP {
+		return "none"
+	}
+	return st.Spent.String()
+}
+
+// handleFLList is GET /v1/fl/federations?limit=N: the federations this
+// node coordinates, newest first.
+func (s *Server) handleFLList(w http.ResponseWriter, r *http.Request) {
+	h, err := s.flHost()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, total := h.coord.List(int(limit))
+	out := schema.FLFederationList{Federations: make([]schema.FLFederationSummary, 0, len(list)), Limit: int(limit), Total: total}
+	for _, st := range list {
+		out.Federations = append(out.Federations, schema.FLFederationSummary{ID: st.ID, Name: st.Name, State: st.State,
+			Privacy: string(st.Privacy), Epsilon: flEpsilon(st), RoundsDone: len(st.Rounds), PlannedRounds: st.Planned, Created: st.Created.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // flFederation is the fl host and the federation id of a request to a

@@ -450,16 +450,73 @@ func (s *Server) handleMPCStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, mpc.ErrUnknownSession)
 		return
 	}
-	st, err := s.mpcStatus(h, id)
+	st, err := s.visibleStatus(h, id, acc)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// Bounds of GET /v1/mpc/sessions and GET /v1/fl/federations: the limit
+// query parameter's default and maximum.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+// handleMPCList is GET /v1/mpc/sessions?limit=N: the sessions this node
+// keeps that the caller may see (admins and auditors: all; a client: the
+// ones it owns or whose access lists name it), newest first, each as GET
+// /v1/mpc/sessions/{id} would show it to the caller.
+func (s *Server) handleMPCList(w http.ResponseWriter, r *http.Request) {
+	h, err := s.mpcHost()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p := principalOf(r.Context())
+	out := schema.MPCSessionList{Sessions: []schema.MPCSessionStatus{}, Limit: int(limit)}
+	for _, info := range h.node.Sessions() {
+		acc := h.access(p, info.ID)
+		if !acc.see {
+			continue
+		}
+		out.Total++
+		if len(out.Sessions) == int(limit) {
+			continue
+		}
+		st, err := s.visibleStatus(h, info.ID, acc)
+		if errors.Is(err, mpc.ErrUnknownSession) { // forgotten since it was listed
+			out.Total--
+			continue
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.Sessions = append(out.Sessions, *st)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// visibleStatus is a session's status as a caller with access acc may
+// see it: the release only when acc lets it read the release.
+func (s *Server) visibleStatus(h *mpcHost, id [32]byte, acc access) (*schema.MPCSessionStatus, error) {
+	st, err := s.mpcStatus(h, id)
+	if err != nil {
+		return nil, err
 	}
 	if !acc.release {
 		st.Release = nil
 	}
 	st.Access = h.describe(id)
-	writeJSON(w, http.StatusOK, st)
+	return st, nil
 }
 
 func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*schema.MPCSessionStatus, error) {
@@ -467,7 +524,7 @@ func (s *Server) mpcStatus(h *mpcHost, id [32]byte) (*schema.MPCSessionStatus, e
 	if err != nil {
 		return nil, err
 	}
-	st := &schema.MPCSessionStatus{ID: hex.EncodeToString(id[:]), State: string(o.State), Roster: ids(o.Roster), Included: ids(o.Included),
+	st := &schema.MPCSessionStatus{ID: hex.EncodeToString(id[:]), State: string(o.State), Started: o.Started.UTC(), Roster: ids(o.Roster), Included: ids(o.Included),
 		Holders: ids(o.Holders), WrongOutput: ids(o.WrongOutput), Excluded: []schema.MPCExcluded{}, Error: o.Err,
 		Stats: schema.MPCStats{ShareSeconds: seconds(o.Stats.Share), VerifySeconds: seconds(o.Stats.Verify), CombineSeconds: seconds(o.Stats.Combine),
 			ReconstructSeconds: seconds(o.Stats.Reconstruct), TotalSeconds: seconds(o.Stats.Total), BytesSent: o.Stats.BytesSent, InputBytes: o.Stats.InputBytes}}

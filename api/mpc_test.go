@@ -32,6 +32,8 @@ func init() {
 		route{"POST", "/v1/mpc/sessions", []Role{RoleAdmin, RoleClient}},
 		route{"POST", "/v1/mpc/sessions/" + id + "/input", []Role{RoleClient, RoleAdmin}},
 		route{"GET", "/v1/mpc/sessions/" + id, []Role{RoleClient, RoleAdmin, RoleAuditor}},
+		route{"GET", "/v1/mpc/sessions", []Role{RoleClient, RoleAdmin, RoleAuditor}},
+		route{"GET", "/v1/fl/federations", []Role{RoleAdmin, RoleAuditor}},
 		route{"POST", "/v1/mpc/messages", []Role{RolePeer}},
 	)
 }
@@ -71,6 +73,13 @@ func newMPCCluster(t *testing.T, n int, cheat map[int]bool, rec *recorder) []*mp
 // newMPCClusterConfig is newMPCCluster with cfg's limits on every node.
 func newMPCClusterConfig(t *testing.T, n int, cheat map[int]bool, rec *recorder, cfg Config) []*mpcNode {
 	t.Helper()
+	return newMPCClusterEach(t, n, cheat, rec, cfg, nil)
+}
+
+// newMPCClusterEach is newMPCClusterConfig where each, if set, adjusts
+// node i's configuration, knowing every node's peer entry.
+func newMPCClusterEach(t *testing.T, n int, cheat map[int]bool, rec *recorder, cfg Config, each func(i int, peers []httptransport.Peer, c *Config)) []*mpcNode {
+	t.Helper()
 	var peers []httptransport.Peer
 	var servers []*httptest.Server
 	var dirs []string
@@ -99,6 +108,9 @@ func newMPCClusterConfig(t *testing.T, n int, cheat map[int]bool, rec *recorder,
 		c.MPC = &MPCConfig{Peers: peers, Transport: opt}
 		if cfg.MPC != nil {
 			c.MPC.EarlyInputs = cfg.MPC.EarlyInputs
+		}
+		if each != nil {
+			each(i, peers, &c)
 		}
 		srv, err := New(context.Background(), c)
 		if err != nil {

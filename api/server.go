@@ -373,6 +373,7 @@ func (s *Server) routes() chi.Router {
 
 		r.With(s.requireRole(RoleAdmin, RoleClient)).Post("/mpc/sessions", s.handleMPCCreate)
 		r.With(s.requireRole(RoleClient, RoleAdmin), s.admit(perByte(mpcInputFactor), maxMPCInputBody)).Post("/mpc/sessions/{id}/input", s.handleMPCInput)
+		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions", s.handleMPCList)
 		r.With(s.requireRole(RoleClient, RoleAdmin, RoleAuditor)).Get("/mpc/sessions/{id}", s.handleMPCStatus)
 		r.With(s.optionalPeer).Post("/mpc/messages", s.handleMPCMessage)
 		s.flRoutes(r)

@@ -79,6 +79,7 @@ var routeStatuses = map[string]struct {
 	"GET /v1/audit/export":                       {[]int{200}, [][]error{tokenErrors}},
 
 	"POST /v1/fl/federations":            {[]int{201}, [][]error{tokenErrors, bodyErrors, {ErrNotFound, ErrBadRequest}}},
+	"GET /v1/fl/federations":             {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
 	"GET /v1/fl/federations/{id}":        {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
 	"GET /v1/fl/federations/{id}/global": {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
 	"GET /v1/fl/federations/{id}/model":  {[]int{200}, [][]error{tokenErrors, {ErrNotFound, ErrBadRequest}}},
@@ -86,6 +87,7 @@ var routeStatuses = map[string]struct {
 
 	"POST /v1/mpc/sessions":            {[]int{201}, [][]error{tokenErrors, bodyErrors, {ErrMPCDisabled, mpc.ErrInvalidSession, dp.ErrUnknownBudget, dp.ErrBudgetExhausted}}},
 	"POST /v1/mpc/sessions/{id}/input": {[]int{202}, [][]error{tokenErrors, admitErrors, bodyErrors, {ErrMPCDisabled, ErrForbidden, mpc.ErrUnknownSession, mpc.ErrInput, mpc.ErrInputsFull}}},
+	"GET /v1/mpc/sessions":             {[]int{200}, [][]error{tokenErrors, {ErrMPCDisabled, ErrBadRequest}}},
 	"GET /v1/mpc/sessions/{id}":        {[]int{200}, [][]error{tokenErrors, {ErrMPCDisabled, ErrBadRequest, mpc.ErrUnknownSession}}},
 	// optionalPeer checks a token when one is sent; the header checks
 	// (CheckHeader), the memory reservation and Deliver follow.

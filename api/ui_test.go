@@ -915,3 +915,212 @@ func BenchmarkConsoleVerify(b *testing.B) {
 		b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	})
 }
+
+// uiFederation is a federation card as the console shows it.
+type uiFederation struct {
+	ID     string            `json:"id"`
+	Fields map[string]string `json:"fields"`
+	Note   string            `json:"note"`
+	Charts int               `json:"charts"`
+	Rounds []struct {
+		Round  int               `json:"round"`
+		Fields map[string]string `json:"fields"`
+	} `json:"rounds"`
+}
+
+const uiFederationsScript = `[...document.querySelectorAll("[data-federation]")].map((c) => ({
+  id: c.dataset.federation,
+  fields: Object.fromEntries([...c.querySelectorAll(".facts [data-field]")].map((d) => [d.dataset.field, d.textContent])),
+  note: c.querySelector("[data-field=accuracy-note]")?.textContent || "",
+  charts: c.querySelectorAll("svg.chart").length,
+  rounds: [...c.querySelectorAll("tr[data-round]")].map((tr) => ({ round: Number(tr.dataset.round),
+    fields: Object.fromEntries([...tr.querySelectorAll("[data-field]")].map((d) => [d.dataset.field, d.textContent])) })),
+}))`
+
+// TestConsoleFederation runs a record-dp federation on three real nodes
+// (t = 2, a slice of the breast-cancer data) and checks that the console
+// of its coordinator lists it and its rounds with the API's members and
+// ε, says when the rounds carry no test accuracy, and lists the MPC
+// sessions the API lists, without errors in the browser's console.
+func TestConsoleFederation(t *testing.T) {
+	b := newUIBrowser(t)
+	rows, rounds := 240, 4
+	if testing.Short() {
+		rows, rounds = 120, 2
+	}
+	nodes, d := flCluster(t, 3, rows)
+	n := nodes[0]
+	st := runFederation(t, n, dpFederation("ward-fl", d, 2, rounds, d.Len()))
+	if st.State != "done" || len(st.Rounds) == 0 || st.Epsilon == "none" {
+		t.Fatalf("federation %s (%s), %d rounds, ε %s", st.State, st.Error, len(st.Rounds), st.Epsilon)
+	}
+	// The rounds as the API sends them, to see whether they carry an
+	// accuracy.
+	resp, raw := n.do("GET", "/v1/fl/federations/"+st.ID, n.tokens[RoleAuditor], nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status: %d", resp.StatusCode)
+	}
+	var rawStatus struct {
+		Rounds []map[string]any `json:"rounds"`
+	}
+	if err := json.Unmarshal(raw, &rawStatus); err != nil {
+		t.Fatal(err)
+	}
+
+	b.open(consoleURL(n.ts.URL, n))
+	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feds) != 1 || feds[0].ID != st.ID {
+		t.Fatalf("page shows federations %+v, want %s", feds, st.ID)
+	}
+	f := feds[0]
+	if f.Fields["state"] != st.State || f.Fields["privacy"] != st.Privacy || f.Fields["epsilon"] != st.Epsilon ||
+		f.Fields["epsilon_total"] != st.EpsilonTotal || f.Fields["rounds"] != fmt.Sprintf("%d of %d", len(st.Rounds), st.PlannedRounds) {
+		t.Errorf("federation facts %v, status %+v", f.Fields, st)
+	}
+	if len(f.Rounds) != len(st.Rounds) {
+		t.Fatalf("page shows %d rounds, the API %d", len(f.Rounds), len(st.Rounds))
+	}
+	withAccuracy := 0
+	for i, r := range st.Rounds {
+		got := f.Rounds[i]
+		excluded := "none"
+		if len(r.Excluded) > 0 {
+			excluded = "" // checked by reason below
+		}
+		if got.Round != r.Round || got.Fields["included"] != strconv.Itoa(len(r.Included)) || got.Fields["epsilon"] != r.Epsilon ||
+			got.Fields["epsilon_round"] != r.EpsilonRound || (excluded != "" && got.Fields["excluded"] != excluded) {
+			t.Errorf("round %d on the page %+v, API %+v", r.Round, got, r)
+		}
+		for _, x := range r.Excluded {
+			if !strings.Contains(got.Fields["excluded"], x.Reason) {
+				t.Errorf("round %d: excluded %q, API %+v", r.Round, got.Fields["excluded"], r.Excluded)
+			}
+		}
+		if r.Epsilon == "none" || r.EpsilonRound == "" {
+			t.Errorf("round %d spent no ε: %+v", r.Round, r)
+		}
+		if _, ok := rawStatus.Rounds[i]["accuracy"]; ok {
+			withAccuracy++
+		}
+	}
+	if noEval := strings.Contains(f.Note, "no evaluation data on the coordinator"); noEval != (withAccuracy == 0) {
+		t.Errorf("%d rounds carry an accuracy; the page's note: %q", withAccuracy, f.Note)
+	}
+	if wantCharts := 1 + min(withAccuracy, 1); f.Charts != wantCharts {
+		t.Errorf("%d charts, want %d (ε, and accuracy where the rounds carry it)", f.Charts, wantCharts)
+	}
+
+	// The session list on the page is the API's, in its order.
+	var list schema.MPCSessionList
+	if code := n.json("GET", "/v1/mpc/sessions", "auditor", nil, &list); code != 200 {
+		t.Fatalf("sessions: %d", code)
+	}
+	p, err := chromedp.Run(b.ctx, chromedp.Evaluate[uiPage](uiPageScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sessions) != len(list.Sessions) || len(list.Sessions) < len(st.Rounds) {
+		t.Fatalf("page lists %d sessions, the API %d (%d rounds)", len(p.Sessions), len(list.Sessions), len(st.Rounds))
+	}
+	for i, s := range list.Sessions {
+		if got := p.Sessions[i]; got.ID != s.ID || got.State != s.State || got.Included != strconv.Itoa(len(s.Included)) {
+			t.Errorf("session %d on the page %+v, API %s %s %d included", i, got, s.ID, s.State, len(s.Included))
+		}
+	}
+	b.screenshot("console-federation")
+
+	// At a phone's width nothing is wider than the screen.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.waitLoaded(); p.ScrollWidth > p.InnerWidth {
+		t.Errorf("at phone width the page is %d px wide, the screen %d", p.ScrollWidth, p.InnerWidth)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	testFederationAccuracy(t, b, n, st.ID, rawStatus.Rounds)
+	b.noConsoleErrors()
+}
+
+// testFederationAccuracy serves the federation's status with a test
+// accuracy on every round that has none (as a coordinator with evaluation
+// data sends it) and checks that the page charts and lists the accuracy
+// instead of saying that there is none.
+func testFederationAccuracy(t *testing.T, b *uiBrowser, n *mpcNode, id string, rounds []map[string]any) {
+	t.Helper()
+	want := make([]float64, len(rounds))
+	for i, r := range rounds {
+		if a, ok := r["accuracy"].(float64); ok {
+			want[i] = a
+		} else {
+			want[i] = 0.5 + 0.4*float64(i)/float64(len(rounds))
+		}
+	}
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/fl/federations/"+id {
+			n.srv.Handler().ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		n.srv.Handler().ServeHTTP(rec, r)
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for i, r := range doc["rounds"].([]any) {
+			r.(map[string]any)["accuracy"] = want[i]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(doc)
+	}))
+	defer liar.Close()
+	b.open(consoleURL(liar.URL, n))
+	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feds) != 1 || len(feds[0].Rounds) != len(want) {
+		t.Fatalf("page shows %+v", feds)
+	}
+	f := feds[0]
+	if f.Note != "" || f.Charts != 2 {
+		t.Errorf("rounds with accuracy: note %q, %d charts, want none and 2", f.Note, f.Charts)
+	}
+	for i, r := range f.Rounds {
+		if got, w := r.Fields["accuracy"], fmt.Sprintf("%.1f %%", 100*want[i]); got != w {
+			t.Errorf("round %d: accuracy %q, want %q", r.Round, got, w)
+		}
+	}
+	b.screenshot("console-federation-accuracy")
+}
+
+// TestConsoleWithoutMPC: on a node without peers the console loads
+// without an error, says it keeps no session and coordinates no
+// federation, and writes no error to the browser's console.
+func TestConsoleWithoutMPC(t *testing.T) {
+	b := newUIBrowser(t)
+	n := newTestNode(t, Config{})
+	p := b.open(n.ts.URL + "/ui/#token=" + n.tokens[RoleAuditor] + "&key=" + n.srv.NodeID())
+	if p.State != "ok" && p.State != "unsigned" {
+		t.Errorf("verification %s: %q", p.State, p.Text)
+	}
+	text, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("sessions").textContent + document.getElementById("federations").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"The node keeps no MPC session.", "This node coordinates no federation."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not say %q: %s", want, text)
+		}
+	}
+	// The browser logs the 501 and 404 of the two list routes; they are
+	// expected on a node without peers.
+	b.forget(0, "501")
+	b.forget(0, "404")
+	b.noConsoleErrors()
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,8 +125,9 @@ type Status struct {
 	Stopped string // why the federation stopped before its plan
 	Rounds  []RoundStatus
 	Planned int
-	Model   []byte // the final .aios model, once done
-	ModelID string // its id where registered
+	Created time.Time // when Start accepted the federation
+	Model   []byte    // the final .aios model, once done
+	ModelID string    // its id where registered
 }
 
 type fedRun struct {
@@ -145,7 +147,8 @@ func (c *Coordinator) Start(fed *Federation) error {
 		return specErr("coordinator", "this node is not the federation's coordinator")
 	}
 	r := &fedRun{fed: fed, done: make(chan struct{}),
-		status: Status{ID: fed.IDString(), Name: fed.lit.Name, State: StateRunning, Privacy: fed.lit.Privacy, Planned: len(fed.Plan())}}
+		status: Status{ID: fed.IDString(), Name: fed.lit.Name, State: StateRunning, Privacy: fed.lit.Privacy, Planned: len(fed.Plan()),
+			Created: c.cfg.Now()}}
 	if fed.lit.Privacy == RecordDP {
 		if err := c.openBudget(fed); err != nil {
 			return err
@@ -183,11 +186,42 @@ func (c *Coordinator) Status(id [32]byte) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.snapshot(), nil
+}
+
+// snapshot copies the run's status.
+func (r *fedRun) snapshot() *Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.status
 	st.Rounds = slices.Clone(st.Rounds)
-	return &st, nil
+	return &st
+}
+
+// List returns snapshots of the statuses of at most limit federations
+// this node coordinates, newest first (limit <= 0: all of them), and how
+// many there are in all.
+func (c *Coordinator) List(limit int) ([]*Status, int) {
+	c.mu.Lock()
+	runs := make([]*fedRun, 0, len(c.runs))
+	for _, r := range c.runs {
+		runs = append(runs, r)
+	}
+	c.mu.Unlock()
+	out := make([]*Status, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, r.snapshot())
+	}
+	slices.SortFunc(out, func(a, b *Status) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		return out[:limit], len(out)
+	}
+	return out, len(out)
 }
 
 // Global returns the federation's current public global state (what the

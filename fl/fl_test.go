@@ -2,6 +2,7 @@ package fl
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -372,4 +373,44 @@ func TestFederation(t *testing.T) {
 		t.Fatalf("aggregated bounds %+v, on the union %+v", agg, b)
 	}
 	t.Logf("final accuracy %.3f, preset %s", acc, m.Meta.Preset)
+}
+
+// TestCoordinatorList: List returns the federations newest first, each
+// as Status shows it, and at most limit of them with the count of all.
+func TestCoordinatorList(t *testing.T) {
+	f := newTestFed(t, 4)
+	var ids [][32]byte
+	for i := range 3 {
+		l := f.literal()
+		l.Rounds, l.Nonce[0] = 1, byte(i+1)
+		fed, err := NewFederationFromLiteral(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.coord.Start(fed); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, fed.ID())
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+	}
+	all, total := f.coord.List(0)
+	if total != 3 || len(all) != 3 {
+		t.Fatalf("List(0): %d of %d", len(all), total)
+	}
+	for i, st := range all {
+		want := ids[2-i]
+		if st.ID != hex.EncodeToString(want[:]) || st.Created.IsZero() {
+			t.Errorf("federation %d: %s created %v, want %x", i, st.ID, st.Created, want)
+		}
+		if i > 0 && !st.Created.Before(all[i-1].Created) {
+			t.Errorf("federation %d created %v, not before %v", i, st.Created, all[i-1].Created)
+		}
+		one, err := f.coord.Status(want)
+		if err != nil || one.Name != st.Name || one.Planned != st.Planned || !one.Created.Equal(st.Created) {
+			t.Errorf("Status %+v (%v), List %+v", one, err, st)
+		}
+	}
+	if two, total := f.coord.List(2); total != 3 || len(two) != 2 || two[0].ID != all[0].ID || two[1].ID != all[1].ID {
+		t.Errorf("List(2): %d of %d", len(two), total)
+	}
 }

@@ -1,7 +1,10 @@
 package mpc
 
 import (
+	"cmp"
+	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/aios-edge/aios/mpc/internal/field"
 )
@@ -15,6 +18,30 @@ func (n *Node) Session(id [32]byte) (*Session, error) {
 		return nil, ErrUnknownSession
 	}
 	return r.s, nil
+}
+
+// SessionInfo names a session this node runs and when it started it.
+type SessionInfo struct {
+	ID      [32]byte
+	Started time.Time
+}
+
+// Sessions lists the sessions this node knows (running, and finished ones
+// it still keeps for Status), newest first.
+func (n *Node) Sessions() []SessionInfo {
+	n.mu.Lock()
+	out := make([]SessionInfo, 0, len(n.sessions))
+	for id, r := range n.sessions {
+		out = append(out, SessionInfo{ID: id, Started: r.started})
+	}
+	n.mu.Unlock()
+	slices.SortFunc(out, func(a, b SessionInfo) int {
+		if c := b.Started.Compare(a.Started); c != 0 {
+			return c
+		}
+		return cmp.Compare(string(a.ID[:]), string(b.ID[:]))
+	})
+	return out
 }
 
 // Close ends every running session (they fail with the context's error)

@@ -244,9 +244,10 @@ func (n *Node) startAs(s *Session, spender *dp.Spender) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpc: session key: %w", err)
 	}
-	r := &run{node: n, s: s, me: me, enc: enc, spender: spender, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
+	now := n.cfg.Now()
+	r := &run{node: n, s: s, me: me, enc: enc, spender: spender, started: now, msgs: map[slot]*Envelope{}, nonces: map[[16]byte]bool{}, dealt: map[uint8]*dealState{},
 		notify: make(chan struct{}), done: make(chan struct{}),
-		outcome: &Outcome{Session: s.id, State: StateAccepting}}
+		outcome: &Outcome{Session: s.id, State: StateAccepting, Started: now}}
 	n.mu.Lock()
 	if _, dup := n.sessions[s.id]; dup {
 		n.mu.Unlock()
@@ -378,6 +379,7 @@ const (
 type Outcome struct {
 	Session  [32]byte
 	State    State
+	Started  time.Time      // when this node started the session
 	Roster   []NodeID       // participants that accepted
 	Included []NodeID       // dealers whose inputs were combined
 	Excluded []*DealerError // dealers left out, with the reason and accuser
@@ -418,6 +420,8 @@ type run struct {
 	s    *Session
 	me   int
 	enc  *ecdh.PrivateKey
+	// started is when this node started the session; never changed.
+	started time.Time
 	// spender pays for the release (nil: the operator); set before the
 	// run's goroutine starts and never changed.
 	spender *dp.Spender

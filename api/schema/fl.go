@@ -1,5 +1,7 @@
 package schema
 
+import "time"
+
 // FLFederationRequest is the body of POST /v1/fl/federations: a
 // federation this node coordinates (package fl documents every field).
 type FLFederationRequest struct {
@@ -95,6 +97,30 @@ type FLFederationStatus struct {
 	// ModelID is the final model's id on this node, once done.
 	ModelID string `json:"model_id,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Created is when the coordinator started the federation.
+	Created time.Time `json:"created_at"`
+}
+
+// FLFederationSummary is one federation in GET /v1/fl/federations.
+type FLFederationSummary struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Privacy string `json:"privacy"`
+	// Epsilon is the composed ε spent so far ("none" for secure
+	// aggregation).
+	Epsilon       string    `json:"epsilon"`
+	RoundsDone    int       `json:"rounds_done"`
+	PlannedRounds int       `json:"planned_rounds"`
+	Created       time.Time `json:"created_at"`
+}
+
+// FLFederationList is GET /v1/fl/federations: the federations this node
+// coordinates, newest first, at most Limit of them; Total counts them all.
+type FLFederationList struct {
+	Federations []FLFederationSummary `json:"federations"`
+	Limit       int                   `json:"limit"`
+	Total       int                   `json:"total"`
 }
 
 // FLGlobal is a federation's current global model, public to its members:

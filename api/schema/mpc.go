@@ -119,6 +119,18 @@ type MPCSessionStatus struct {
 	// Access says who may use the session on this node (absent when no
 	// token owns it here yet).
 	Access *MPCAccess `json:"access,omitempty"`
+	// Started is when this node started the session (accepted its
+	// proposal, or proposed it).
+	Started time.Time `json:"started_at"`
+}
+
+// MPCSessionList is GET /v1/mpc/sessions: the sessions this node keeps
+// that the caller may see, newest first, at most Limit of them; Total
+// counts them all.
+type MPCSessionList struct {
+	Sessions []MPCSessionStatus `json:"sessions"`
+	Limit    int                `json:"limit"`
+	Total    int                `json:"total"`
 }
 
 // MPCAccess is who may use a session on one node: its owner (the token

@@ -280,30 +280,50 @@ function markBudget(verified) {
 
 // ---- MPC sessions ----
 
+const values = (rel) => rel.values.map((x) => x.toPrecision(6)).join(", ");
+
+function sessionRow(st) {
+  const rel = st.release;
+  if (rel) for (const seq of rel.ledger_seqs || []) releaseValues.set(seq, rel.values);
+  const excluded = (st.excluded || []).map((x) => `${short(x.node)} (${x.reason}${x.cheating ? ", cheating" : ""})`).join("; ") || "none";
+  let shown = "—";
+  if (rel) shown = values(rel);
+  else if (st.state === "done") shown = st.spec && !st.spec.budget ? "none (no budget: not released here)" : "not visible to you";
+  return h("tr", { "data-session": st.id, "data-state": st.state },
+    h("td", {}, h("code", { title: st.id }, short(st.id))), h("td", { className: "when" }, st.started_at ? time(Date.parse(st.started_at) * 1000).replace(" UTC", "") : ""),
+    h("td", {}, st.state), h("td", {}, st.spec ? st.spec.operation : ""),
+    h("td", { className: "num" }, st.spec ? eps(st.spec.epsilon_micro) : ""),
+    h("td", { className: "num", "data-field": "included" }, String((st.included || []).length)),
+    h("td", { "data-field": "excluded" }, excluded),
+    h("td", { className: "num" }, shown));
+}
+
 async function loadSession(id, tbody) {
   let st;
   try {
     st = await api(`/v1/mpc/sessions/${id}`);
   } catch (err) {
-    tbody.append(h("tr", { "data-session": id }, h("td", {}, h("code", {}, short(id))), h("td", { colSpan: 6, className: "fail" }, err.message)));
+    tbody.append(h("tr", { "data-session": id }, h("td", {}, h("code", {}, short(id))), h("td", { colSpan: 7, className: "fail" }, err.message)));
     return;
   }
-  const rel = st.release;
-  if (rel) for (const seq of rel.ledger_seqs || []) releaseValues.set(seq, rel.values);
-  const excluded = (st.excluded || []).map((x) => `${short(x.node)} (${x.reason}${x.cheating ? ", cheating" : ""})`).join("; ") || "none";
-  tbody.append(h("tr", { "data-session": id, "data-state": st.state },
-    h("td", {}, h("code", {}, short(id))), h("td", {}, st.state), h("td", {}, st.spec ? st.spec.operation : ""),
-    h("td", { className: "num" }, st.spec ? eps(st.spec.epsilon_micro) : ""),
-    h("td", { className: "num", "data-field": "included" }, String((st.included || []).length)),
-    h("td", { "data-field": "excluded" }, excluded),
-    h("td", { className: "num" }, rel ? rel.values.map((x) => x.toPrecision(6)).join(", ") : (st.state === "done" ? "not visible to you" : "—"))));
+  tbody.querySelector(`tr[data-session="${st.id}"]`)?.remove();
+  tbody.prepend(sessionRow(st));
+  for (const c of budgetCards.values()) c.card.querySelector(".releases").rerender();
 }
 
-async function loadSessions(ids) {
+// loadSessions lists the sessions the node keeps (GET /v1/mpc/sessions),
+// and looks up those the ledger names that the list no longer holds.
+async function loadSessions(ledgerIds) {
   const tbody = $("session-table").querySelector("tbody");
-  tbody.replaceChildren();
-  if (ids.size === 0) tbody.append(h("tr", {}, h("td", { colSpan: 7, className: "hint" }, "No session has released through the ledger.")));
-  for (const id of ids) await loadSession(id, tbody);
+  const { sessions, total } = await api(`/v1/mpc/sessions?limit=${LIST}`).catch((err) => {
+    if (err.status === 501) return { sessions: [], total: 0 }; // no MPC on this node
+    throw err;
+  });
+  tbody.replaceChildren(...sessions.map(sessionRow));
+  $("session-count").textContent = total > sessions.length ? `The newest ${sessions.length} of ${total} sessions.` : plural(total, "session", "sessions") + ".";
+  const listed = new Set(sessions.map((s) => s.id));
+  for (const id of ledgerIds) if (!listed.has(id)) await loadSession(id, tbody);
+  if (tbody.children.length === 0) tbody.append(h("tr", {}, h("td", { colSpan: 8, className: "hint" }, "The node keeps no MPC session.")));
   for (const c of budgetCards.values()) c.card.querySelector(".releases").rerender();
 }
 
@@ -315,42 +335,85 @@ $("session-form").addEventListener("submit", (ev) => {
 
 // ---- federations ----
 
-async function loadFederation(id) {
+const LIST = 100; // sessions and federations listed
+
+async function loadFederations() {
   const view = $("federation-view");
-  view.replaceChildren(h("p", {}, "Loading…"));
+  const { federations, total } = await api(`/v1/fl/federations?limit=${LIST}`).catch((err) => {
+    if (err.status === 404) return { federations: [], total: 0 }; // no federated learning on this node
+    throw err;
+  });
+  view.replaceChildren();
+  $("federation-count").textContent = federations.length === 0 ? "This node coordinates no federation." :
+    (total > federations.length ? `The newest ${federations.length} of ${total} federations.` : plural(total, "federation", "federations") + ".");
+  for (const f of federations) {
+    const card = h("article", { className: "card wide", "data-federation": f.id }, h("h3", {}, f.name), h("p", { className: "hint" }, "Loading…"));
+    view.append(card);
+    await loadFederation(f.id, card);
+  }
+}
+
+async function loadFederation(id, card) {
   let f;
   try {
     f = await api(`/v1/fl/federations/${encodeURIComponent(id)}`);
   } catch (err) {
-    view.replaceChildren(h("p", { className: "fail" }, err.message));
+    card.replaceChildren(h("h3", {}, short(id)), h("p", { className: "fail" }, err.message));
     return;
   }
   const rounds = f.rounds || [];
-  const points = [];
-  let acc = 0;
-  for (const r of rounds) {
-    const e = r.epsilon === "none" ? 0 : Number(r.epsilon);
-    acc += e;
-    points.push([r.round, acc]);
+  const dp = f.privacy === "record-dp";
+  const epsPoints = dp ? rounds.filter((r) => r.epsilon !== "none").map((r) => [r.round, Number(r.epsilon)]) : [];
+  const accPoints = rounds.filter((r) => typeof r.accuracy === "number").map((r) => [r.round, r.accuracy]);
+  const fact = (label, value, field) => [h("dt", {}, label), h("dd", { "data-field": field }, value)];
+  const charts = h("div", { className: "charts" });
+  if (accPoints.length) {
+    charts.append(lineChart([{ label: "test accuracy", points: accPoints }], { yMax: 1, xFormat: (x) => `round ${x}`,
+      yFormat: (y) => `${Math.round(100 * y)} %`, title: `test accuracy per round of federation ${f.name}` }));
   }
-  view.replaceChildren(
-    h("dl", { className: "facts" }, h("dt", {}, "name"), h("dd", {}, f.name), h("dt", {}, "state"), h("dd", {}, f.state),
-      h("dt", {}, "privacy"), h("dd", {}, f.privacy), h("dt", {}, "ε"), h("dd", {}, f.epsilon),
-      h("dt", {}, "rounds"), h("dd", {}, `${rounds.length} of ${f.planned_rounds}`)),
-    points.length ? lineChart([{ label: "ε (cumulative)", points }], { xFormat: (x) => `round ${x}`, yFormat: (y) => y.toFixed(2), title: "ε per round" }) : "",
-    h("p", { className: "hint" }, "The node's federation status reports no test accuracy per round; the chart shows the ε the rounds spent."),
+  if (epsPoints.length) {
+    const total = Number(f.epsilon_total);
+    const series = [{ label: "ε spent (composed)", points: epsPoints, step: true }];
+    if (total > 0) series.push({ label: "ε total", points: [[epsPoints[0][0], total], [epsPoints.at(-1)[0], total]], dashed: true });
+    charts.append(lineChart(series, { yMax: total || 0, xFormat: (x) => `round ${x}`, yFormat: (y) => y.toFixed(2),
+      title: `ε spent after each round of federation ${f.name}` }));
+  }
+  const notes = [];
+  if (!accPoints.length) notes.push(h("p", { className: "hint", "data-field": "accuracy-note" }, "Test accuracy: no evaluation data on the coordinator."));
+  if (!dp) notes.push(h("p", { className: "hint" }, "Secure aggregation claims no differential privacy: no round spends ε."));
+  const head = ["Round", "Stage", "Included", "Excluded (reason)", "Samples", "ε after", "ε of the round", "Accuracy", "Error"];
+  card.replaceChildren(
+    h("h3", {}, f.name, h("span", { className: "badge" }, f.state)),
+    h("dl", { className: "facts" },
+      ...fact("id", short(f.id), "id"), ...fact("state", f.state, "state"), ...fact("privacy", f.privacy, "privacy"),
+      ...fact("ε spent", f.epsilon, "epsilon"), ...(dp ? fact("ε total", f.epsilon_total, "epsilon_total") : []),
+      ...(dp ? fact("δ", String(f.delta), "delta") : []),
+      ...fact("rounds", `${rounds.length} of ${f.planned_rounds}`, "rounds"),
+      ...(f.stopped ? fact("stopped", f.stopped, "stopped") : []), ...(f.error ? fact("error", f.error, "error") : [])),
+    charts, ...notes,
     h("div", { className: "scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, ...["Round", "Stage", "Members", "Included", "Excluded", "Samples", "ε", "Error"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rounds.map((r) => h("tr", {}, h("td", {}, String(r.round)), h("td", {}, r.stage), h("td", {}, String(r.members)),
-        h("td", {}, String((r.included || []).length)),
-        h("td", {}, (r.excluded || []).map((x) => `${short(x.node)} (${x.reason})`).join("; ") || "none"),
-        h("td", { className: "num" }, String(r.samples)), h("td", { className: "num" }, r.epsilon), h("td", {}, r.error || "")))))));
+      h("thead", {}, h("tr", {}, ...head.map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...rounds.map((r) => h("tr", { "data-round": r.round },
+        h("td", { className: "num" }, String(r.round)), h("td", {}, r.stage),
+        h("td", { className: "num", "data-field": "included" }, String((r.included || []).length)),
+        h("td", { "data-field": "excluded" }, (r.excluded || []).map((x) => `${short(x.node)} (${x.reason}${x.cheating ? ", cheating" : ""})`).join("; ") || "none"),
+        h("td", { className: "num" }, String(r.samples)),
+        h("td", { className: "num", "data-field": "epsilon" }, r.epsilon),
+        h("td", { className: "num", "data-field": "epsilon_round" }, r.epsilon_round || "—"),
+        h("td", { className: "num", "data-field": "accuracy" }, typeof r.accuracy === "number" ? `${(100 * r.accuracy).toFixed(1)} %` : "—"),
+        h("td", {}, r.error || "")))))));
 }
 
 $("federation-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const id = $("federation-id").value.trim();
-  if (id) loadFederation(id);
+  const id = $("federation-id").value.trim().toLowerCase();
+  if (!id) return;
+  let card = document.querySelector(`[data-federation="${id}"]`);
+  if (!card) {
+    card = h("article", { className: "card wide", "data-federation": id });
+    $("federation-view").prepend(card);
+  }
+  loadFederation(id, card);
 });
 
 // ---- node ----
@@ -414,6 +477,7 @@ async function start() {
     await loadNode();
     const sessions = await loadBudgets();
     await loadSessions(sessions);
+    await loadFederations();
   } catch (err) {
     if (err.status === 401 || err.status === 403) return showSignin(`The node refused the token: ${err.message}`);
     document.body.dataset.error = err.message;
