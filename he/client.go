@@ -27,6 +27,7 @@ type Client struct {
 	encoder   *ckks.Encoder
 	encryptor *rlwe.Encryptor
 	decryptor *rlwe.Decryptor // nil without a secret key
+	fft       []complex128    // embed's buffer
 }
 
 // NewClient returns a client that encrypts under km's secret key (symmetric
@@ -102,8 +103,8 @@ func (c *Client) EncodeAt(values []float64, level int, scale float64) (*rlwe.Pla
 	}
 	pt := ckks.NewPlaintext(c.params.Parameters, level)
 	pt.Scale = rlwe.NewScale(scale)
-	if err := c.encoder.Encode(values, pt); err != nil {
-		return nil, fmt.Errorf("he: encode: %w", err)
+	if err := c.embed(values, pt); err != nil {
+		return nil, err
 	}
 	return pt, nil
 }

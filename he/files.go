@@ -264,6 +264,10 @@ type EncryptedVector struct {
 	// [WriteCompactCiphertextFile] sends in place of c1. It is nil
 	// otherwise.
 	Seed []byte
+	// seal is set by the encryption that made the vector (sealOf its
+	// seed and c1), so that writing it need not expand the seed to check
+	// it; zero otherwise.
+	seal uint64
 }
 
 // MaxCiphertextsPerFile bounds the count field of a ciphertext file.

@@ -480,3 +480,57 @@ func TestKeyedCiphertextFile(t *testing.T) {
 		t.Fatalf("version 2 with other keys: %v", err)
 	}
 }
+
+// TestSeedSeal: a fresh seeded vector carries a seal that checkSeed accepts
+// without expanding the seed; a change to its c1 (in place or on a copy),
+// or its seed is caught as ErrSeedMismatch by the expansion the broken
+// seal falls back to, and an unsealed vector (as read from a file)
+// is still checked by expansion, both ways.
+func TestSeedSeal(t *testing.T) {
+	p := mustPreset(t, "n12")
+	c := NewClient(mustKeys(t, p, KeySpec{}))
+	fresh := func() EncryptedVector {
+		t.Helper()
+		ev, err := c.EncryptSeededAt([]float64{1, -2, 3}, p.MaxLevel(), math.Exp2(30))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.seal == 0 || ev.seal != sealOf(ev.Seed, ev.Ciphertext.Value[1], ev.Ciphertext.Level()) {
+			t.Fatalf("fresh vector: seal %#x", ev.seal)
+		}
+		return ev
+	}
+	if err := checkSeed(p, fresh()); err != nil {
+		t.Fatalf("fresh vector: %v", err)
+	}
+	unsealed := fresh()
+	unsealed.seal = 0
+	if err := checkSeed(p, unsealed); err != nil {
+		t.Fatalf("unsealed valid vector: %v", err)
+	}
+	// A level dropped breaks the seal; the expansion at the lower level is
+	// the truncation of the expansion at the top, so the vector is valid.
+	dropped := fresh()
+	dropped.Ciphertext.Resize(1, p.MaxLevel()-1)
+	if sealOf(dropped.Seed, dropped.Ciphertext.Value[1], dropped.Ciphertext.Level()) == dropped.seal {
+		t.Fatal("level dropped: seal still matches")
+	}
+	if err := checkSeed(p, dropped); err != nil {
+		t.Fatalf("level dropped: %v", err)
+	}
+	for name, change := range map[string]func(*EncryptedVector){
+		"c1 in place": func(ev *EncryptedVector) { ev.Ciphertext.Value[1].Coeffs[1][7] ^= 1 },
+		"c1 copied": func(ev *EncryptedVector) {
+			ev.Ciphertext = ev.Ciphertext.CopyNew()
+			ev.Ciphertext.Value[1].Coeffs[0][p.N()-1]++
+		},
+		"seed":     func(ev *EncryptedVector) { ev.Seed[SeedSize-1] ^= 0x80 },
+		"unsealed": func(ev *EncryptedVector) { ev.seal = 0; ev.Ciphertext.Value[1].Coeffs[0][0] ^= 2 },
+	} {
+		ev := fresh()
+		change(&ev)
+		if err := checkSeed(p, ev); !errors.Is(err, ErrSeedMismatch) {
+			t.Errorf("%s: err = %v, want ErrSeedMismatch", name, err)
+		}
+	}
+}

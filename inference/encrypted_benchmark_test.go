@@ -1,6 +1,7 @@
 package inference_test
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aios-edge/aios/accel"
 	_ "github.com/aios-edge/aios/accel/cuda" // so AIOS_ACCEL=cuda selects the GPU where there is one
+	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
 
@@ -206,4 +208,55 @@ func BenchmarkBatchWide(b *testing.B) {
 	b.ReportMetric(float64(len(x))/(b.Elapsed().Seconds()/float64(b.N)), "predictions/s")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("preset %s, input level %d, backend %s", m.Meta.Preset, m.Meta.InputLevel, ev.Backend())
+}
+
+// BenchmarkEncryptVsEvaluate: the client's side of one full digits batch
+// (N/2 = 4096 samples at n13) against the node's evaluation of the same
+// batch, in the same run: Client.Encrypt (seeded, as the SDK encrypts),
+// the compact write of the request body (he.WriteCompactCiphertextFile)
+// and the batch evaluator on the backend AIOS_ACCEL selects. It reports
+// each in ms and the ratios encrypt/eval and (encrypt+write)/eval.
+//
+//	go test ./inference -run '^$' -bench EncryptVsEvaluate -benchtime 5x
+func BenchmarkEncryptVsEvaluate(b *testing.B) {
+	m, test := digits(b)
+	km := keysFor(b, m, inference.Batch)
+	ev, err := inference.NewBatchEvaluatorOn(selectedBackend(b), m, km.Evaluation)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := inference.NewClientForPlan(m, ev.Plan(), km)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := fullBatch(test.X, c.MaxBatch())
+	var body bytes.Buffer
+	var enc, write, eval time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		vecs, err := c.Encrypt(x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		body.Reset()
+		if err := he.WriteCompactCiphertextFile(&body, km.Params, vecs); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		cts := make([]*rlwe.Ciphertext, len(vecs))
+		for i, v := range vecs {
+			cts[i] = v.Ciphertext
+		}
+		if _, err := ev.Evaluate(context.Background(), cts); err != nil {
+			b.Fatal(err)
+		}
+		enc, write, eval = enc+t1.Sub(t0), write+t2.Sub(t1), eval+time.Since(t2)
+	}
+	ms := func(d time.Duration) float64 { return d.Seconds() * 1e3 / float64(b.N) }
+	b.ReportMetric(ms(enc), "encrypt-ms")
+	b.ReportMetric(ms(write), "write-ms")
+	b.ReportMetric(ms(eval), "eval-ms")
+	b.ReportMetric(enc.Seconds()/eval.Seconds(), "encrypt/eval")
+	b.ReportMetric((enc+write).Seconds()/eval.Seconds(), "encrypt+write/eval")
 }
