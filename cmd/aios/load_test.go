@@ -176,13 +176,13 @@ type load struct {
 	// (honestKey); honestHTTP its connections.
 	honestToken, honestKey string
 	honestHTTP             *http.Client
-	jobs   *client.Client
-	small  []byte // one batch of 40 samples
-	full   []byte // inferBatches full batches
-	batch  []he.EncryptedVector
-	p      he.Parameters
-	header []byte // a peer message header announcing a 68 MB deal for an unknown session
-	budget string
+	jobs                   *client.Client
+	small                  []byte // one batch of 40 samples
+	full                   []byte // inferBatches full batches
+	batch                  []he.EncryptedVector
+	p                      he.Parameters
+	header                 []byte // a peer message header announcing a 68 MB deal for an unknown session
+	budget                 string
 
 	mu      sync.Mutex
 	codes   map[string]map[int]int
