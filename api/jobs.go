@@ -185,6 +185,16 @@ func (s *Server) stageInput(w http.ResponseWriter, r *http.Request, j *inference
 		}
 		return nil, body.fail(err)
 	}
+	// A job runs with its whole input decoded (Run): one that could never
+	// fit the memory budget is refused now, not decoded past it later.
+	need, err := j.model.server.WorkingBytes(j.packing, j.shape.Batches)
+	if err == nil && need > s.mem.limit {
+		err = fmt.Errorf("%w: a job of %d batches needs %d bytes of memory to run, the node's budget is %d", ErrTooLarge, j.shape.Batches, need, s.mem.limit)
+	}
+	if err != nil {
+		staged.Abort()
+		return nil, err
+	}
 	return staged, nil
 }
 

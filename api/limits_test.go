@@ -384,3 +384,43 @@ func TestParamsLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestJobBeyondBudgetRefused (issue 12, item 3): a job runs with its
+// input decoded, so one whose working set (inference.Server.WorkingBytes)
+// exceeds the memory budget is refused with 413 once its upload is
+// scanned, within the job size limit, instead of being decoded past the
+// budget when it starts; one batch less fits and is taken.
+func TestJobBeyondBudgetRefused(t *testing.T) {
+	n, f, info, key := inferNode(t, Config{MaxJobBytes: 1 << 30})
+	_, one := encryptFor(t, f, inference.Batch, f.samples[:2])
+	batch, err := he.ReadCiphertextFile(bytes.NewReader(one), f.keys.Params, he.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := n.srv.model(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perBatch, err := m.server.WorkingBytes(inference.Batch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 3
+	n.srv.mem = newMemBudget(batches*perBatch - 1) // three batches need one byte more than the budget
+	path := "/v1/jobs?packing=batch&model=" + info.ID + "&key=" + key
+	for _, tc := range []struct{ batches, status int }{{batches, 413}, {batches - 1, 202}} {
+		var vecs []he.EncryptedVector
+		for range tc.batches {
+			vecs = append(vecs, batch...)
+		}
+		var body bytes.Buffer
+		if err := he.WriteCiphertextFile(&body, f.keys.Params, vecs); err != nil {
+			t.Fatal(err)
+		}
+		resp, b := n.do("POST", path, n.tokens[RoleClient], body.Bytes())
+		t.Logf("a job of %d batches (%d bytes, working set %d) under a budget of %d: %d", tc.batches, body.Len(), int64(tc.batches)*perBatch, n.srv.mem.limit, resp.StatusCode)
+		if resp.StatusCode != tc.status || (tc.status == 413 && errorCode(b) != "too_large") {
+			t.Fatalf("a job of %d batches: %d %s, want %d", tc.batches, resp.StatusCode, b, tc.status)
+		}
+	}
+}

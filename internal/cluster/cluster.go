@@ -307,6 +307,15 @@ func (n *Node) Kill() {
 	}
 }
 
+// PID returns the process id of the node's `aios serve`, 0 before it was
+// started.
+func (n *Node) PID() int {
+	if n.proc == nil {
+		return 0
+	}
+	return n.proc.PID()
+}
+
 // Running reports whether the node's process was started and has been
 // neither killed nor stopped.
 func (n *Node) Running() bool { return n.proc != nil && !n.gone }
