@@ -101,6 +101,19 @@ type Ledger struct {
 	pending []*txRequest
 	leading bool
 	group   int // the most writers of one group: maxGroup, or 1 in benchmarks' baseline
+	// The chain head as the running group has it, so that only the
+	// group's first entry reads it from the database (under the chain's
+	// lock, which the group holds): head after the writers that succeeded,
+	// tentative after the running writer's entries. Only the committer
+	// touches them.
+	head, tentative chainHead
+}
+
+// chainHead is the last entry's seq and hash; known is false until read.
+type chainHead struct {
+	seq   int64
+	hash  [32]byte
+	known bool
 }
 
 // NewLedger applies the ledger's migrations to db and returns a ledger that
@@ -436,14 +449,16 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		}
 		// 2. Check and debit (the transaction is serialized: see inTx).
 		var total MicroEpsilon
-		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent)
+		var cols rdpColumns
+		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro, delta_pico, log_inv_delta_micro, rdp_orders, rdp_micro
+			FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("dp: read budget: %w", err)
 		}
-		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent)
+		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
 		if err != nil {
 			return err
 		}
@@ -607,36 +622,45 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 		finish(fmt.Errorf("dp: begin: %w", err))
 		return
 	}
+	// The head is read afresh in each group: another process may have
+	// appended since this one's last group.
+	l.head = chainHead{}
+	defer func() { l.head, l.tentative = chainHead{}, chainHead{} }()
 	single := len(group) == 1
+	// A writer's savepoint is released by the statement that opens the
+	// next writer's (one round trip for both), and the last one by the
+	// commit, which commits the savepoints still open.
+	open := false
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
 		if !single {
-			if _, err := tx.ExecContext(context.Background(), `SAVEPOINT dp_writer`); err != nil {
+			q := `SAVEPOINT dp_writer`
+			if open {
+				q = `RELEASE SAVEPOINT dp_writer; SAVEPOINT dp_writer`
+			}
+			if _, err := tx.ExecContext(context.Background(), q); err != nil {
 				tx.Rollback() //nolint:errcheck // the first error matters
 				finish(fmt.Errorf("dp: savepoint: %w", err))
 				return
 			}
+			open = true
 		}
+		l.tentative = l.head
 		errs[i] = r.f(tx)
 		switch {
-		case errs[i] != nil && single:
+		case errs[i] == nil:
+			l.head = l.tentative
+		case single:
 			tx.Rollback() //nolint:errcheck // the writer's error matters
 			finish(nil)
 			return
-		case errs[i] != nil:
+		default:
 			if _, err := tx.ExecContext(context.Background(), `ROLLBACK TO SAVEPOINT dp_writer`); err != nil {
 				tx.Rollback() //nolint:errcheck // the first error matters
 				finish(fmt.Errorf("dp: roll back a failed writer: %w", err))
-				return
-			}
-			fallthrough
-		case !single:
-			if _, err := tx.ExecContext(context.Background(), `RELEASE SAVEPOINT dp_writer`); err != nil {
-				tx.Rollback() //nolint:errcheck // the first error matters
-				finish(fmt.Errorf("dp: release savepoint: %w", err))
 				return
 			}
 		}
@@ -655,17 +679,12 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 // appendEntry chains e after the current head, inserts it and, every
 // l.every entries, signs a checkpoint in the same transaction.
 func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, error) {
-	var prevSeq int64
-	prev := make([]byte, 32)
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM dp_entries ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("dp: read chain head: %w", err)
+	head, err := l.chainHead(ctx, tx)
+	if err != nil {
+		return 0, err
 	}
-	if len(prev) != 32 {
-		return 0, fmt.Errorf("%w: chain head %d has a malformed hash", ErrAuditFailed, prevSeq)
-	}
-	e.Seq = prevSeq + 1
-	copy(e.PrevHash[:], prev)
+	e.Seq = head.seq + 1
+	e.PrevHash = head.hash
 	e.Hash = e.ChainHash()
 	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
 	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
@@ -683,22 +702,40 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 			return 0, err
 		}
 	}
+	l.tentative = chainHead{seq: e.Seq, hash: e.Hash, known: true}
 	return e.Seq, nil
+}
+
+// chainHead returns the chain's head in the running writer's transaction:
+// the group's, or read from the database for the group's first entry.
+func (l *Ledger) chainHead(ctx context.Context, tx *sql.Tx) (chainHead, error) {
+	if l.tentative.known {
+		return l.tentative, nil
+	}
+	var seq int64
+	prev := make([]byte, 32)
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM dp_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return chainHead{}, fmt.Errorf("dp: read chain head: %w", err)
+	}
+	if len(prev) != 32 {
+		return chainHead{}, fmt.Errorf("%w: chain head %d has a malformed hash", ErrAuditFailed, seq)
+	}
+	h := chainHead{seq: seq, known: true}
+	copy(h.hash[:], prev)
+	l.tentative = h
+	return h, nil
 }
 
 // Checkpoint signs and records a checkpoint of the current head.
 func (l *Ledger) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	var cp *Checkpoint
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		head := make([]byte, 32)
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM dp_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &head)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("dp: read chain head: %w", err)
+		head, err := l.chainHead(ctx, tx)
+		if err != nil {
+			return err
 		}
-		var h [32]byte
-		copy(h[:], head)
-		cp, err = l.checkpointTx(ctx, tx, seq, h)
+		cp, err = l.checkpointTx(ctx, tx, head.seq, head.hash)
 		return err
 	})
 	return cp, err
