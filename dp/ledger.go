@@ -413,8 +413,9 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
 			return err
 		}
-		// 1. Idempotent replay. (The last condition, always true of a
-		// request's key, lets SQLite use the partial unique index
+		// 1. Idempotent replay, read with the budget's row in one
+		// statement. (The last join condition, always true of a request's
+		// key, lets SQLite use the partial unique index
 		// dp_entries_idempotency instead of scanning the budget's entries.)
 		var (
 			seq     int64
@@ -423,41 +424,40 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			result  string
 			nonce   []byte
 			spent   MicroEpsilon
+			total   MicroEpsilon
+			cols    rdpColumns
+			rSeq    sql.NullInt64
+			rEps    sql.NullInt64
+			rTime   sql.NullInt64
+			rResult sql.NullString
 		)
-		err := tx.QueryRowContext(ctx, `SELECT e.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
-			FROM dp_entries e JOIN dp_releases r ON r.seq = e.seq
-			WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> ''`, req.Budget, req.IdempotencyKey).Scan(&seq, &spent, &created, &stored, &result, &nonce)
-		switch {
-		case err == nil:
-			if string(stored) != string(fp[:]) {
-				return ErrIdempotencyConflict
-			}
-			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: spent, IdempotencyKey: req.IdempotencyKey,
-				Time: time.UnixMicro(created).UTC(), Replayed: true, Nonce: nonce}
-			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
-				return fmt.Errorf("dp: stored release %d: %w", seq, err)
-			}
-			var total, nowSpent MicroEpsilon
-			if err := tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &nowSpent); err != nil {
-				return err
-			}
-			r.Remaining = total - nowSpent
-			rel = r
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		// 2. Check and debit (the transaction is serialized: see inTx).
-		var total MicroEpsilon
-		var cols rdpColumns
-		err = tx.QueryRowContext(ctx, `SELECT total_micro, spent_micro, delta_pico, log_inv_delta_micro, rdp_orders, rdp_micro
-			FROM dp_budgets WHERE name = ?`, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums)
+		err := tx.QueryRowContext(ctx, `SELECT b.total_micro, b.spent_micro, b.delta_pico, b.log_inv_delta_micro, b.rdp_orders, b.rdp_micro,
+			r.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
+			FROM dp_budgets b
+			LEFT JOIN dp_entries e ON e.budget = b.name AND e.idempotency_key = ? AND e.idempotency_key <> ''
+			LEFT JOIN dp_releases r ON r.seq = e.seq
+			WHERE b.name = ?`, req.IdempotencyKey, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
+			&rSeq, &rEps, &rTime, &stored, &rResult, &nonce)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
 		}
 		if err != nil {
 			return fmt.Errorf("dp: read budget: %w", err)
 		}
+		if rSeq.Valid { // the key's release
+			seq, created, result = rSeq.Int64, rTime.Int64, rResult.String
+			if string(stored) != string(fp[:]) {
+				return ErrIdempotencyConflict
+			}
+			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: MicroEpsilon(rEps.Int64), IdempotencyKey: req.IdempotencyKey,
+				Time: time.UnixMicro(created).UTC(), Replayed: true, Nonce: nonce, Remaining: total - spent}
+			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
+				return fmt.Errorf("dp: stored release %d: %w", seq, err)
+			}
+			rel = r
+			return nil
+		}
+		// 2. Check and debit (the transaction is serialized: see inTx).
 		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
 		if err != nil {
 			return err
