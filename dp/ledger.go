@@ -107,6 +107,7 @@ type Ledger struct {
 	// tentative after the running writer's entries. Only the committer
 	// touches them.
 	head, tentative chainHead
+	stmts           map[string]*sql.Stmt // prepared by prepare
 }
 
 // chainHead is the last entry's seq and hash; known is false until read.
@@ -128,6 +129,9 @@ func NewLedger(ctx context.Context, db *store.DB, key *nodekey.Key, opt LedgerOp
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if err := l.prepare(ctx); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -159,8 +163,10 @@ func OpenNodeAt(ctx context.Context, dataDir, dbURL string) (*Ledger, error) {
 	return l, nil
 }
 
-// Close closes the store if the ledger opened it.
+// Close frees the ledger's prepared statements, and closes the store if
+// the ledger opened it.
 func (l *Ledger) Close() error {
+	l.closeStmts()
 	if l.owned {
 		return l.db.Close()
 	}
@@ -431,12 +437,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			rTime   sql.NullInt64
 			rResult sql.NullString
 		)
-		err := tx.QueryRowContext(ctx, `SELECT b.total_micro, b.spent_micro, b.delta_pico, b.log_inv_delta_micro, b.rdp_orders, b.rdp_micro,
-			r.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
-			FROM dp_budgets b
-			LEFT JOIN dp_entries e ON e.budget = b.name AND e.idempotency_key = ? AND e.idempotency_key <> ''
-			LEFT JOIN dp_releases r ON r.seq = e.seq
-			WHERE b.name = ?`, req.IdempotencyKey, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
+		err := l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
 			&rSeq, &rEps, &rTime, &stored, &rResult, &nonce)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
@@ -469,7 +470,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if eps > total-spent {
 			return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE dp_budgets SET spent_micro = spent_micro + ? WHERE name = ? AND spent_micro + ? <= total_micro`,
+		res, err := l.stmt(ctx, tx, sqlDebit).ExecContext(ctx,
 			int64(eps), req.Budget, int64(eps))
 		if err != nil {
 			return err
@@ -507,7 +508,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`,
+		if _, err := l.stmt(ctx, tx, sqlInsertRelease).ExecContext(ctx,
 			seq, fp[:], string(enc), nonce); err != nil {
 			return err
 		}
@@ -544,6 +545,50 @@ func requestHash(req ReleaseRequest, s Sensitivity) [32]byte {
 		b.i64s([]int64{p.noiseMultiplier, p.sampleRate, p.steps, p.noiseShares})
 	}
 	return sha256.Sum256(b.buf)
+}
+
+// The statements every release runs, prepared once per ledger (see
+// [Ledger.prepare]): SQLite otherwise parses each statement anew, which
+// was half of a grouped release's CPU time.
+const (
+	sqlReleaseRead = `SELECT b.total_micro, b.spent_micro, b.delta_pico, b.log_inv_delta_micro, b.rdp_orders, b.rdp_micro,
+			r.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce
+			FROM dp_budgets b
+			LEFT JOIN dp_entries e ON e.budget = b.name AND e.idempotency_key = ? AND e.idempotency_key <> ''
+			LEFT JOIN dp_releases r ON r.seq = e.seq
+			WHERE b.name = ?`
+	sqlDebit       = `UPDATE dp_budgets SET spent_micro = spent_micro + ? WHERE name = ? AND spent_micro + ? <= total_micro`
+	sqlInsertEntry = `INSERT INTO dp_entries (seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
+		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash,
+		delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertRelease = `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`
+)
+
+// prepare prepares the ledger's hot statements on its database.
+func (l *Ledger) prepare(ctx context.Context) error {
+	l.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{sqlReleaseRead, sqlDebit, sqlInsertEntry, sqlInsertRelease} {
+		st, err := l.db.SQL().PrepareContext(ctx, q)
+		if err != nil {
+			l.closeStmts()
+			return fmt.Errorf("dp: prepare: %w", err)
+		}
+		l.stmts[q] = st
+	}
+	return nil
+}
+
+func (l *Ledger) closeStmts() {
+	for _, st := range l.stmts {
+		st.Close() //nolint:errcheck // closing a prepared statement frees it; nothing to report
+	}
+}
+
+// stmt returns the prepared statement q in tx (database/sql prepares it
+// again only on a connection that has not had it yet).
+func (l *Ledger) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	return tx.StmtContext(ctx, l.stmts[q])
 }
 
 // chainLock is the name of the lock that serializes the ledger's writers
@@ -687,10 +732,7 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 	e.PrevHash = head.hash
 	e.Hash = e.ChainHash()
 	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dp_entries (seq, version, kind, budget, epsilon_micro, mechanism, l0, linf, frac_bits,
-		lower_bound, upper_bound, requester, purpose, created_at, idempotency_key, release_commitment, prev_hash, hash,
-		delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := l.stmt(ctx, tx, sqlInsertEntry).ExecContext(ctx,
 		e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
 		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:],
 		int64(e.Delta), e.LogInvDelta, encodeInt64s(e.Orders), e.NoiseMultiplier, e.SampleRate, e.Steps, e.NoiseShares,
