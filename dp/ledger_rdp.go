@@ -57,22 +57,23 @@ func (s *rdpSpend) apply(e *Entry) {
 	e.NoiseMultiplier, e.SampleRate, e.Steps, e.NoiseShares = s.p.noiseMultiplier, s.p.sampleRate, s.p.steps, s.p.noiseShares
 }
 
+// rdpColumns are a budget's accounting columns, which the spend's
+// transaction reads with the budget's row (one statement) for rdpDebit.
+type rdpColumns struct {
+	delta, logInv int64
+	orders, sums  []byte
+}
+
 // rdpDebit is the (ε, δ) part of a spend's check and debit, inside the
-// spend's transaction, given the budget's current spent ε. For a pure-ε
+// spend's transaction, given the budget's current spent ε and accounting
+// columns. For a pure-ε
 // budget it returns nil, or ErrDeltaRequired for a Gaussian query. For an
 // (ε, δ) budget it adds the query's RDP (a Laplace or aggregate query's
 // from [LaplaceRDP]) to the budget's per-order sums, stores them, and
 // returns the increase of the budget's composed ε, which the caller debits
 // (and checks against the total) as it debits a pure ε.
-func rdpDebit(ctx context.Context, tx *sql.Tx, budget string, q Query, spent MicroEpsilon) (*rdpSpend, error) {
-	var (
-		delta, logInv int64
-		ob, sb        []byte
-	)
-	if err := tx.QueryRowContext(ctx, `SELECT delta_pico, log_inv_delta_micro, rdp_orders, rdp_micro FROM dp_budgets WHERE name = ?`,
-		budget).Scan(&delta, &logInv, &ob, &sb); err != nil {
-		return nil, fmt.Errorf("dp: read budget accounting: %w", err)
-	}
+func rdpDebit(ctx context.Context, tx *sql.Tx, budget string, q Query, spent MicroEpsilon, c rdpColumns) (*rdpSpend, error) {
+	delta, logInv, ob, sb := c.delta, c.logInv, c.orders, c.sums
 	g, gaussian := q.(rdpQuery)
 	if delta == 0 {
 		if gaussian {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -436,4 +437,74 @@ func startChild(t *testing.T, name string, env ...string) (*exec.Cmd, io.Reader,
 		t.Fatal(err)
 	}
 	return cmd, stdout, stderr
+}
+
+// TestGroupRollsBackHead has a writer that appends an entry and then fails
+// run between two releases in one group commit: its entry is rolled back
+// with its savepoint, so the group's chain head, which the group keeps in
+// memory, must go back too, and the second release chain onto the first.
+func TestGroupRollsBackHead(t *testing.T) { storetest.Each(t, testGroupRollsBackHead) }
+
+func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
+	ctx := context.Background()
+	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: -1})
+	mustBudget(t, l, "b", 1_000_000)
+	// No committer runs until the three writers are pending, in order.
+	l.gmu.Lock()
+	l.leading = true
+	l.gmu.Unlock()
+	waitPending := func(n int) {
+		for {
+			l.gmu.Lock()
+			got := len(l.pending)
+			l.gmu.Unlock()
+			if got == n {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	errInjected := errors.New("injected after the append")
+	type outcome struct {
+		rel *Release
+		err error
+	}
+	release := func(key string) <-chan outcome {
+		c := make(chan outcome, 1)
+		go func() {
+			r, err := l.Release(ctx, ReleaseRequest{Budget: "b", Query: mustQuery(t, 10, 1), IdempotencyKey: key})
+			c <- outcome{r, err}
+		}()
+		return c
+	}
+	first := release("first")
+	waitPending(1)
+	failed := make(chan error, 1)
+	go func() {
+		failed <- l.inTx(ctx, func(tx *sql.Tx) error {
+			e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: "b", Epsilon: 10, Mechanism: "laplace",
+				Requester: "x", Time: time.Now().UnixMicro(), IdempotencyKey: "rolled-back"}
+			if _, err := l.appendEntry(ctx, tx, e); err != nil {
+				return err
+			}
+			return errInjected
+		})
+	}()
+	waitPending(2)
+	second := release("second")
+	waitPending(3)
+	go l.commitGroups()
+	o1, err, o2 := <-first, <-failed, <-second
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("failing writer: %v", err)
+	}
+	if o1.err != nil || o2.err != nil {
+		t.Fatalf("releases: %v, %v", o1.err, o2.err)
+	}
+	if o2.rel.Seq != o1.rel.Seq+1 {
+		t.Errorf("second release has seq %d after %d", o2.rel.Seq, o1.rel.Seq)
+	}
+	if _, err := l.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
