@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -397,7 +398,7 @@ func TestJobBeyondBudgetRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := n.srv.model(info.ID)
+	m, err := n.srv.model(context.Background(), info.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
