@@ -38,6 +38,9 @@ type FLConfig struct {
 	TrainData *dataset.Dataset
 	// Accept lists the federations this node joins as a member.
 	Accept *fl.AcceptList
+	// EvalData, given, is held-out data the coordinator scores each
+	// round's global model on (fl.CoordinatorConfig.EvalData).
+	EvalData *dataset.Dataset
 }
 
 // RoundsPath is where a node receives round messages.
@@ -76,6 +79,7 @@ func (s *Server) startFL() error {
 		return err
 	}
 	h.coord, err = fl.NewCoordinator(fl.CoordinatorConfig{Node: s.mpc.node, Key: s.key, Publish: s.publishRound, Local: h.member, Ledger: s.ledger, Logger: s.log,
+		EvalData: c.EvalData,
 		Register: func(ctx context.Context, model []byte) (string, error) {
 			info, err := s.AddModel(ctx, model)
 			return info.ID, err
@@ -235,7 +239,7 @@ func (s *Server) flStatus(h *flHost, id [32]byte) (*schema.FLFederationStatus, e
 	}
 	for _, rs := range st.Rounds {
 		fr := schema.FLRound{Round: rs.Index, Stage: rs.Stage.String(), Session: rs.Session, Members: len(rs.Included), Included: ids(rs.Included),
-			Excluded: []schema.FLExcluded{}, Samples: rs.Samples, Seconds: rs.Seconds, BytesSent: rs.BytesSent, Epsilon: "none", Error: rs.Err}
+			Excluded: []schema.FLExcluded{}, Samples: rs.Samples, Seconds: rs.Seconds, BytesSent: rs.BytesSent, Epsilon: "none", Accuracy: rs.Accuracy, Error: rs.Err}
 		if dpFed {
 			fr.Epsilon, fr.LedgerSeq = rs.Spent.String(), rs.Seq
 			if rs.Seq != 0 {

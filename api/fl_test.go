@@ -19,12 +19,26 @@ import (
 // flCluster is n nodes with MPC, each training on an IID part of a slice
 // of the breast-cancer data set and accepting every federation of node 0.
 func flCluster(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset) {
+	nodes, train, _ := flClusterEval(t, n, rows)
+	return nodes, train
+}
+
+// flClusterEval is flCluster whose coordinator, node 0, scores every
+// round on held-out rows of the data set (after the training rows),
+// which it also returns.
+func flClusterEval(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset, *dataset.Dataset) {
 	t.Helper()
 	all, err := dataset.LoadCSVFile("../testvectors/datasets/breast_cancer.csv", dataset.CSVOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	all = all.Subset(seq(min(rows, all.Len())))
+	rows = min(rows, all.Len()-100)
+	held := make([]int, min(200, all.Len()-rows))
+	for i := range held {
+		held[i] = rows + i
+	}
+	eval := all.Subset(held)
+	all = all.Subset(seq(rows))
 	parts, err := fl.PartitionIID(all, n, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +49,11 @@ func flCluster(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset) {
 			t.Fatal(err)
 		}
 		c.FL = &FLConfig{TrainData: parts[i], Accept: accept}
+		if i == 0 {
+			c.FL.EvalData = eval
+		}
 	})
-	return nodes, all
+	return nodes, all, eval
 }
 
 func seq(n int) []int {
@@ -87,7 +104,7 @@ func runFederation(t *testing.T, n *mpcNode, req schema.FLFederationRequest) *sc
 // TestFLList: GET /v1/fl/federations lists node 0's federations newest
 // first, each line agreeing with the federation's status; limit bounds it.
 func TestFLList(t *testing.T) {
-	nodes, d := flCluster(t, 3, 150)
+	nodes, d, eval := flClusterEval(t, 3, 150)
 	rounds := 2
 	first := runFederation(t, nodes[0], dpFederation("first", d, 2, rounds, d.Len()))
 	second := runFederation(t, nodes[0], dpFederation("second", d, 2, rounds, d.Len()))
@@ -95,6 +112,7 @@ func TestFLList(t *testing.T) {
 		if st.State != "done" || len(st.Rounds) != st.PlannedRounds || st.Epsilon == "none" {
 			t.Fatalf("federation %s: %s (%s), %d of %d rounds, ε %s", st.Name, st.State, st.Error, len(st.Rounds), st.PlannedRounds, st.Epsilon)
 		}
+		checkRoundAccuracy(t, nodes[0], st, eval)
 	}
 	for _, role := range []string{"admin", "auditor"} {
 		var list schema.FLFederationList
@@ -138,6 +156,32 @@ func TestFLList(t *testing.T) {
 				t.Errorf("round %d of %s: session %s missing from the list", r.Round, st.Name, r.Session)
 			}
 		}
+	}
+}
+
+// checkRoundAccuracy: every round of st carries an accuracy, and the
+// last one's is the final global model's (GET …/global) on eval.
+func checkRoundAccuracy(t *testing.T, n *mpcNode, st *schema.FLFederationStatus, eval *dataset.Dataset) {
+	t.Helper()
+	for _, r := range st.Rounds {
+		if r.Accuracy == nil || *r.Accuracy < 0 || *r.Accuracy > 1 {
+			t.Fatalf("federation %s round %d (%s): accuracy %v", st.Name, r.Round, r.Stage, r.Accuracy)
+		}
+	}
+	var g schema.FLGlobal
+	if code := n.json("GET", "/v1/fl/federations/"+st.ID+"/global", "admin", nil, &g); code != 200 {
+		t.Fatalf("global: %d", code)
+	}
+	fed, err := fl.DecodeFederation([]byte(st.Spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fl.Score(fed, &fl.Global{Mean: g.Mean, Std: g.Std, Params: g.Params}, eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *st.Rounds[len(st.Rounds)-1].Accuracy; got != want {
+		t.Errorf("federation %s: last round's accuracy %v, the final global model scores %v", st.Name, got, want)
 	}
 }
 

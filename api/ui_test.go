@@ -939,8 +939,9 @@ const uiFederationsScript = `[...document.querySelectorAll("[data-federation]")]
 
 // TestConsoleFederation runs a record-dp federation on three real nodes
 // (t = 2, a slice of the breast-cancer data) and checks that the console
-// of its coordinator lists it and its rounds with the API's members and
-// ε, says when the rounds carry no test accuracy, and lists the MPC
+// of its coordinator lists it and its rounds with the API's members, ε
+// and test accuracy (the coordinator scores each round on held-out rows),
+// charts both, says when the rounds carry no accuracy, and lists the MPC
 // sessions the API lists, without errors in the browser's console.
 func TestConsoleFederation(t *testing.T) {
 	b := newUIBrowser(t)
@@ -948,24 +949,13 @@ func TestConsoleFederation(t *testing.T) {
 	if testing.Short() {
 		rows, rounds = 120, 2
 	}
-	nodes, d := flCluster(t, 3, rows)
+	nodes, d, eval := flClusterEval(t, 3, rows)
 	n := nodes[0]
 	st := runFederation(t, n, dpFederation("ward-fl", d, 2, rounds, d.Len()))
 	if st.State != "done" || len(st.Rounds) == 0 || st.Epsilon == "none" {
 		t.Fatalf("federation %s (%s), %d rounds, ε %s", st.State, st.Error, len(st.Rounds), st.Epsilon)
 	}
-	// The rounds as the API sends them, to see whether they carry an
-	// accuracy.
-	resp, raw := n.do("GET", "/v1/fl/federations/"+st.ID, n.tokens[RoleAuditor], nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status: %d", resp.StatusCode)
-	}
-	var rawStatus struct {
-		Rounds []map[string]any `json:"rounds"`
-	}
-	if err := json.Unmarshal(raw, &rawStatus); err != nil {
-		t.Fatal(err)
-	}
+	checkRoundAccuracy(t, n, st, eval)
 
 	b.open(consoleURL(n.ts.URL, n))
 	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
@@ -983,7 +973,6 @@ func TestConsoleFederation(t *testing.T) {
 	if len(f.Rounds) != len(st.Rounds) {
 		t.Fatalf("page shows %d rounds, the API %d", len(f.Rounds), len(st.Rounds))
 	}
-	withAccuracy := 0
 	for i, r := range st.Rounds {
 		got := f.Rounds[i]
 		excluded := "none"
@@ -991,7 +980,8 @@ func TestConsoleFederation(t *testing.T) {
 			excluded = "" // checked by reason below
 		}
 		if got.Round != r.Round || got.Fields["included"] != strconv.Itoa(len(r.Included)) || got.Fields["epsilon"] != r.Epsilon ||
-			got.Fields["epsilon_round"] != r.EpsilonRound || (excluded != "" && got.Fields["excluded"] != excluded) {
+			got.Fields["epsilon_round"] != r.EpsilonRound || (excluded != "" && got.Fields["excluded"] != excluded) ||
+			got.Fields["accuracy"] != fmt.Sprintf("%.1f %%", 100**r.Accuracy) {
 			t.Errorf("round %d on the page %+v, API %+v", r.Round, got, r)
 		}
 		for _, x := range r.Excluded {
@@ -1002,15 +992,9 @@ func TestConsoleFederation(t *testing.T) {
 		if r.Epsilon == "none" || r.EpsilonRound == "" {
 			t.Errorf("round %d spent no ε: %+v", r.Round, r)
 		}
-		if _, ok := rawStatus.Rounds[i]["accuracy"]; ok {
-			withAccuracy++
-		}
 	}
-	if noEval := strings.Contains(f.Note, "no evaluation data on the coordinator"); noEval != (withAccuracy == 0) {
-		t.Errorf("%d rounds carry an accuracy; the page's note: %q", withAccuracy, f.Note)
-	}
-	if wantCharts := 1 + min(withAccuracy, 1); f.Charts != wantCharts {
-		t.Errorf("%d charts, want %d (ε, and accuracy where the rounds carry it)", f.Charts, wantCharts)
+	if f.Note != "" || f.Charts != 2 {
+		t.Errorf("rounds with accuracy: note %q, %d charts, want none and 2 (ε and accuracy)", f.Note, f.Charts)
 	}
 
 	// The session list on the page is the API's, in its order.
@@ -1042,25 +1026,16 @@ func TestConsoleFederation(t *testing.T) {
 	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
-	testFederationAccuracy(t, b, n, st.ID, rawStatus.Rounds)
+	testFederationNoAccuracy(t, b, n, st.ID)
 	b.noConsoleErrors()
 }
 
-// testFederationAccuracy serves the federation's status with a test
-// accuracy on every round that has none (as a coordinator with evaluation
-// data sends it) and checks that the page charts and lists the accuracy
-// instead of saying that there is none.
-func testFederationAccuracy(t *testing.T, b *uiBrowser, n *mpcNode, id string, rounds []map[string]any) {
+// testFederationNoAccuracy serves the federation's status without the
+// rounds' accuracy (as a coordinator without evaluation data sends it)
+// and checks that the page says so and charts ε alone.
+func testFederationNoAccuracy(t *testing.T, b *uiBrowser, n *mpcNode, id string) {
 	t.Helper()
-	want := make([]float64, len(rounds))
-	for i, r := range rounds {
-		if a, ok := r["accuracy"].(float64); ok {
-			want[i] = a
-		} else {
-			want[i] = 0.5 + 0.4*float64(i)/float64(len(rounds))
-		}
-	}
-	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/fl/federations/"+id {
 			n.srv.Handler().ServeHTTP(w, r)
 			return
@@ -1072,31 +1047,31 @@ func testFederationAccuracy(t *testing.T, b *uiBrowser, n *mpcNode, id string, r
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		for i, r := range doc["rounds"].([]any) {
-			r.(map[string]any)["accuracy"] = want[i]
+		for _, r := range doc["rounds"].([]any) {
+			delete(r.(map[string]any), "accuracy")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(doc)
 	}))
-	defer liar.Close()
-	b.open(consoleURL(liar.URL, n))
+	defer bare.Close()
+	b.open(consoleURL(bare.URL, n))
 	feds, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]uiFederation](uiFederationsScript))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(feds) != 1 || len(feds[0].Rounds) != len(want) {
+	if len(feds) != 1 {
 		t.Fatalf("page shows %+v", feds)
 	}
 	f := feds[0]
-	if f.Note != "" || f.Charts != 2 {
-		t.Errorf("rounds with accuracy: note %q, %d charts, want none and 2", f.Note, f.Charts)
+	if !strings.Contains(f.Note, "no evaluation data on the coordinator") || f.Charts != 1 {
+		t.Errorf("rounds without accuracy: note %q, %d charts, want the note and 1", f.Note, f.Charts)
 	}
-	for i, r := range f.Rounds {
-		if got, w := r.Fields["accuracy"], fmt.Sprintf("%.1f %%", 100*want[i]); got != w {
-			t.Errorf("round %d: accuracy %q, want %q", r.Round, got, w)
+	for _, r := range f.Rounds {
+		if got := r.Fields["accuracy"]; got != "—" {
+			t.Errorf("round %d: accuracy %q, want —", r.Round, got)
 		}
 	}
-	b.screenshot("console-federation-accuracy")
+	b.screenshot("console-federation-no-accuracy")
 }
 
 // TestConsoleWithoutMPC: on a node without peers the console loads

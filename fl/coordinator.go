@@ -15,6 +15,7 @@ import (
 
 	"github.com/aios-edge/aios/dp"
 	"github.com/aios-edge/aios/inference"
+	"github.com/aios-edge/aios/inference/dataset"
 	"github.com/aios-edge/aios/inference/train"
 	"github.com/aios-edge/aios/internal/nodekey"
 	"github.com/aios-edge/aios/mpc"
@@ -34,8 +35,14 @@ type CoordinatorConfig struct {
 	// Ledger pays for record-level DP rounds (required for them): each
 	// round's release is debited there before the global model moves.
 	Ledger *dp.Ledger
-	Logger *slog.Logger // never given an update or an aggregate
-	Now    func() time.Time
+	// EvalData, given, scores the global model after every round that
+	// moves it: RoundStatus.Accuracy is the fraction of its rows the
+	// float global model classifies correctly. It is the coordinator's
+	// own held-out data, never sent; a federation whose input width or
+	// classes do not fit it gets no accuracy.
+	EvalData *dataset.Dataset
+	Logger   *slog.Logger // never given an update or an aggregate
+	Now      func() time.Time
 }
 
 // Coordinator runs federations whose coordinator is this node.
@@ -106,7 +113,11 @@ type RoundStatus struct {
 	// composed ε after it, Seq its ledger entry (record-level DP only).
 	Epsilon, Spent dp.MicroEpsilon
 	Seq            int64
-	Err            string
+	// Accuracy is the global model's accuracy on the coordinator's
+	// evaluation data after the round; nil without such data, for the
+	// stats and bounds rounds and for rounds that did not move the model.
+	Accuracy *float64
+	Err      string
 }
 
 // Status is a federation as its coordinator sees it. It holds the final
@@ -137,7 +148,9 @@ type fedRun struct {
 	global   Global
 	velocity []float64
 	released int // record-level DP rounds released
-	done     chan struct{}
+	// scoreWarned: the evaluation data's misfit has been logged.
+	scoreWarned bool
+	done        chan struct{}
 }
 
 // Start validates that this node coordinates fed and runs it in the
@@ -295,15 +308,16 @@ func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 			}
 		}
 		agg, rs, err := c.round(ctx, r, i, st)
+		// A round's status appears once its global model has moved (with
+		// record-level DP: once it is released), or once it has failed.
 		if dpRun {
-			// The round's status appears once its global model is
-			// released (or the round has failed).
 			var values []float64
 			if err == nil {
 				values, err = c.releaseRound(ctx, r, i, agg, rs)
 			}
 			if err == nil {
 				params = r.apply(values, st != StageTrain && fed.lit.Compression.Prune > 0)
+				c.score(r, rs, params)
 			}
 			if rs != nil {
 				r.record(rs)
@@ -317,16 +331,23 @@ func (c *Coordinator) run(ctx context.Context, r *fedRun) error {
 			}
 		}
 		if err != nil {
+			if rs != nil && !dpRun {
+				r.record(rs)
+			}
 			return fmt.Errorf("round %d (%s): %w", i, st, err)
 		}
 		switch st {
 		case StageStats:
 			r.setStandardizer(agg.Values)
 			r.setParams(params)
+			r.record(rs)
 		case StageBounds:
+			r.record(rs)
 			return c.finish(ctx, r, agg.Values)
 		default:
 			params = r.apply(agg.Values, st != StageTrain && fed.lit.Compression.Prune > 0)
+			c.score(r, rs, params)
+			r.record(rs)
 		}
 	}
 	if !dpRun {
@@ -451,12 +472,56 @@ func (c *Coordinator) round(ctx context.Context, r *fedRun, i int, st Stage) (*m
 	if err != nil {
 		rs.Err = err.Error()
 	}
-	if r.fed.lit.Privacy != RecordDP {
-		r.record(&rs)
-	}
 	c.cfg.Logger.Info("fl: round", "federation", r.fed.lit.Name, "round", i, "stage", st.String(), "included", len(rs.Included),
 		"excluded", len(rs.Excluded), "seconds", rs.Seconds)
 	return agg, &rs, err
+}
+
+// score sets the round's accuracy: the float global model with params
+// on the coordinator's evaluation data, where it has data that fits.
+func (c *Coordinator) score(r *fedRun, rs *RoundStatus, params []float64) {
+	if c.cfg.EvalData == nil {
+		return
+	}
+	acc, err := Score(r.fed, r.globalNow(params), c.cfg.EvalData)
+	if err != nil {
+		if !r.scoreWarned {
+			c.cfg.Logger.Warn("fl: the evaluation data does not fit the federation; rounds carry no accuracy", "federation", r.fed.lit.Name, "err", err)
+		}
+		r.scoreWarned = true
+		return
+	}
+	rs.Accuracy = &acc
+}
+
+// globalNow is the run's global state with params.
+func (r *fedRun) globalNow(params []float64) *Global {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &Global{Mean: r.global.Mean, Std: r.global.Std, Params: params}
+}
+
+// Score is the accuracy of the federation's float model g on d: the
+// fraction of d's rows whose largest logit is their label. d must have
+// the model's input width and no label beyond its classes.
+func Score(fed *Federation, g *Global, d *dataset.Dataset) (float64, error) {
+	in, out := fed.lit.Model.Inputs, fed.Sizes()[len(fed.Sizes())-1]
+	if d.Features != in {
+		return 0, fmt.Errorf("evaluation data has %d features, the model takes %d", d.Features, in)
+	}
+	if len(d.X) == 0 {
+		return 0, errors.New("evaluation data has no rows")
+	}
+	for _, y := range d.Y {
+		if y < 0 || y >= out {
+			return 0, fmt.Errorf("evaluation data has label %d, the model has %d classes", y, out)
+		}
+	}
+	n, err := netOf(fed, g.Params, false)
+	if err != nil {
+		return 0, err
+	}
+	return inference.AccuracyOf(inference.Argmax(n.Logits(g.Standardizer().Apply(d.X))), d.Y), nil
 }
 
 // record appends a finished round to the status.

@@ -110,7 +110,7 @@ func newTestFed(t *testing.T, n int) *testFed {
 	publish := func(ctx context.Context, to mpc.NodeID, msg []byte) error {
 		return f.members[slices.Index(f.ids, to)].HandleRound(ctx, msg)
 	}
-	if f.coord, err = NewCoordinator(CoordinatorConfig{Node: f.nodes[0], Key: f.keys[0], Publish: publish, Local: f.members[0]}); err != nil {
+	if f.coord, err = NewCoordinator(CoordinatorConfig{Node: f.nodes[0], Key: f.keys[0], Publish: publish, Local: f.members[0], EvalData: f.test}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.coord.Close)
@@ -341,6 +341,23 @@ func TestFederation(t *testing.T) {
 		if len(r.Included) != 4 {
 			t.Fatalf("round %d included %d", r.Index, len(r.Included))
 		}
+		scored := r.Stage != StageStats && r.Stage != StageBounds
+		if (r.Accuracy != nil) != scored || (scored && (*r.Accuracy < 0 || *r.Accuracy > 1)) {
+			t.Fatalf("round %d (%s): accuracy %v", r.Index, r.Stage, r.Accuracy)
+		}
+	}
+	// The last round that moved the model was scored on the model the
+	// federation ended with.
+	_, g, err := f.coord.Global(fed.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := Score(fed, &g, f.test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := st.Rounds[len(st.Rounds)-2]; *last.Accuracy != final || final < 0.8 {
+		t.Fatalf("round %d accuracy %v, the final global model scores %v", last.Index, *last.Accuracy, final)
 	}
 	m, err := inference.Decode(st.Model)
 	if err != nil {
@@ -373,6 +390,34 @@ func TestFederation(t *testing.T) {
 		t.Fatalf("aggregated bounds %+v, on the union %+v", agg, b)
 	}
 	t.Logf("final accuracy %.3f, preset %s", acc, m.Meta.Preset)
+}
+
+// TestScoreNeedsFittingEvalData: Score refuses data of another width, a
+// label beyond the model's classes and an empty set, and scores a model
+// by its largest logit.
+func TestScoreNeedsFittingEvalData(t *testing.T) {
+	f := newTestFed(t, 4)
+	fed, err := NewFederationFromLiteral(f.literal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := make([]float64, fed.Parameters())
+	g := &Global{Mean: make([]float64, 64), Std: slices.Repeat([]float64{1}, 64), Params: params}
+	narrow := &dataset.Dataset{X: [][]float64{make([]float64, 30)}, Y: []int{0}, Features: 30}
+	beyond := &dataset.Dataset{X: [][]float64{make([]float64, 64)}, Y: []int{10}, Features: 64}
+	empty := &dataset.Dataset{Features: 64}
+	for name, d := range map[string]*dataset.Dataset{"narrow": narrow, "label beyond": beyond, "empty": empty} {
+		if _, err := Score(fed, g, d); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// All weights zero and the bias of class 3 largest: every row is
+	// classified 3.
+	params[len(params)-10+3] = 1
+	d := &dataset.Dataset{X: [][]float64{make([]float64, 64), make([]float64, 64)}, Y: []int{3, 4}, Features: 64}
+	if acc, err := Score(fed, g, d); err != nil || acc != 0.5 {
+		t.Fatalf("accuracy %v (%v), want 0.5", acc, err)
+	}
 }
 
 // TestCoordinatorList: List returns the federations newest first, each

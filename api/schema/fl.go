@@ -69,7 +69,10 @@ type FLRound struct {
 	Epsilon      string `json:"epsilon"`
 	EpsilonRound string `json:"epsilon_round,omitempty"`
 	LedgerSeq    int64  `json:"ledger_seq,omitempty"`
-	Error        string `json:"error,omitempty"`
+	// Accuracy is the float global model's accuracy on the coordinator's
+	// evaluation data after the round, a fraction; absent without it.
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // FLFederationStatus is a federation as its coordinator sees it.

@@ -187,7 +187,7 @@ func printFederation(w io.Writer, st *schema.FLFederationStatus) error {
 		fmt.Fprintf(w, "stopped: %s\n", st.Stopped)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "round\tstage\tmembers\texcluded\tsamples\tseconds\tbytes sent\tε")
+	fmt.Fprintln(tw, "round\tstage\tmembers\texcluded\tsamples\tseconds\tbytes sent\tε\taccuracy")
 	for _, r := range st.Rounds {
 		var ex []string
 		for _, x := range r.Excluded {
@@ -197,7 +197,11 @@ func printFederation(w io.Writer, st *schema.FLFederationStatus) error {
 			}
 			ex = append(ex, x.Node[:12]+" ("+tag+")")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%.0f\t%.2f\t%d\t%s\n", r.Round, r.Stage, r.Members, strings.Join(ex, "; "), r.Samples, r.Seconds, r.BytesSent, r.Epsilon)
+		acc := "-"
+		if r.Accuracy != nil {
+			acc = fmt.Sprintf("%.4f", *r.Accuracy)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%.0f\t%.2f\t%d\t%s\t%s\n", r.Round, r.Stage, r.Members, strings.Join(ex, "; "), r.Samples, r.Seconds, r.BytesSent, r.Epsilon, acc)
 	}
 	tw.Flush()
 	if st.ModelID != "" {

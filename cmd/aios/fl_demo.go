@@ -49,7 +49,7 @@ type flDemoRound struct {
 	Round        int      `json:"round"`
 	Stage        string   `json:"stage"`
 	Members      int      `json:"members"`
-	Accuracy     *float64 `json:"accuracy"` // of the global model on the test part; null for the stats round
+	Accuracy     *float64 `json:"accuracy"` // of the global model on the test part, as the coordinator scored it; null for the stats and bounds rounds
 	Epsilon      *float64 `json:"epsilon"`  // cumulative ε spent (ledger); null: secure aggregation claims no DP
 	Seconds      float64  `json:"seconds"`
 	BytesPerNode int64    `json:"bytes_per_node"`
@@ -202,6 +202,12 @@ func (d *flDemo) start(ctx context.Context) error {
 			return err
 		}
 	}
+	// The coordinator scores each round on the test part, so the
+	// accuracy per round is the one its status (and its console) shows.
+	evalData := filepath.Join(d.dir, "test.csv")
+	if err := writeCSV(evalData, d.test); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -209,6 +215,9 @@ func (d *flDemo) start(ctx context.Context) error {
 	d.cl, err = cluster.Start(ctx, cluster.Options{Exe: exe, Nodes: d.nodes, Dir: d.dir, TokenName: "fl demo",
 		Args: func(i int) []string {
 			a := []string{"--train-data", filepath.Join(d.dir, fmt.Sprintf("part%d.csv", i)), "--fl-accept", accept}
+			if i == 0 {
+				a = append(a, "--fl-eval-data", evalData)
+			}
 			if i == d.bad {
 				a = append(a, "--demo-cheat")
 				d.rep.Cheater = []int{i}
@@ -311,7 +320,8 @@ func (d *flDemo) follow(ctx context.Context) error {
 	}
 }
 
-// roundLine scores the global model after a round and prints the line.
+// roundLine prints a round's line, with the accuracy the coordinator
+// measured on the test part.
 func (d *flDemo) roundLine(ctx context.Context, r schema.FLRound) error {
 	line := flDemoRound{Round: r.Round, Stage: r.Stage, Members: r.Members, Seconds: r.Seconds}
 	epsText := "none"
@@ -343,13 +353,7 @@ func (d *flDemo) roundLine(ctx context.Context, r schema.FLRound) error {
 	if nodes > 0 {
 		line.BytesPerNode = total / int64(nodes)
 	}
-	if r.Stage != "stats" && r.Stage != "bounds" {
-		acc, err := d.scoreGlobal(ctx)
-		if err != nil {
-			return err
-		}
-		line.Accuracy = &acc
-	}
+	line.Accuracy = r.Accuracy
 	d.rep.Rounds = append(d.rep.Rounds, line)
 	acc := "   -  "
 	if line.Accuracy != nil {

@@ -11,30 +11,36 @@ import (
 
 // flServeFlags are the flags `aios serve` takes for federated learning.
 type flServeFlags struct {
-	trainData, accept string
+	trainData, accept, evalData string
 }
 
 func (f *flServeFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.trainData, "train-data", "", "this node's own training data `file` (CSV, label last), read only by local training in federations")
+	fs.StringVar(&f.evalData, "fl-eval-data", "", "held-out `file` (CSV, label last) this node scores each round's global model on when it coordinates a federation; the accuracy appears in the federation's status")
 	fs.StringVar(&f.accept, "fl-accept", "", "`file` of <coordinator node id> <federation name or *> lines: the federations this node joins")
 }
 
 // config returns the federated-learning configuration (nil without
 // either flag). The data is loaded once, here, and handed to fl only.
 func (f *flServeFlags) config(mpcOn bool) (*api.FLConfig, error) {
-	if f.trainData == "" && f.accept == "" {
+	if f.trainData == "" && f.accept == "" && f.evalData == "" {
 		return nil, nil
 	}
 	if !mpcOn {
-		return nil, usagef("--train-data and --fl-accept need --peers")
+		return nil, usagef("--train-data, --fl-eval-data and --fl-accept need --peers")
 	}
 	cfg := &api.FLConfig{}
-	if f.trainData != "" {
-		d, err := dataset.LoadCSVFile(f.trainData, dataset.CSVOptions{})
-		if err != nil {
+	for _, d := range []struct {
+		path string
+		to   **dataset.Dataset
+	}{{f.trainData, &cfg.TrainData}, {f.evalData, &cfg.EvalData}} {
+		if d.path == "" {
+			continue
+		}
+		var err error
+		if *d.to, err = dataset.LoadCSVFile(d.path, dataset.CSVOptions{}); err != nil {
 			return nil, err
 		}
-		cfg.TrainData = d
 	}
 	if f.accept != "" {
 		b, err := os.ReadFile(f.accept)

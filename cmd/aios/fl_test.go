@@ -53,6 +53,17 @@ func TestFLDemoProcesses(t *testing.T) {
 	if f.CompressedAccuracy < 0.85 || f.EncryptedAgreement != 1 || f.Epsilon != nil {
 		t.Fatalf("final %+v", f)
 	}
+	// The coordinator scored every round that moved the model on the test
+	// part; the last one's is the accuracy the demo measures itself on
+	// the final global model.
+	for _, r := range rep.Rounds {
+		if scored := r.Stage != "stats" && r.Stage != "bounds"; (r.Accuracy != nil) != scored {
+			t.Fatalf("round %d (%s): accuracy %v", r.Round, r.Stage, r.Accuracy)
+		}
+	}
+	if last := rep.Rounds[len(rep.Rounds)-2]; *last.Accuracy != f.Accuracy {
+		t.Fatalf("round %d: the coordinator's accuracy %v, the demo's of the final global model %v", last.Round, *last.Accuracy, f.Accuracy)
+	}
 	t.Logf("centralized %.4f, federated %.4f, int8 %.4f, encrypted %.4f", rep.CentralizedAccuracy, f.Accuracy, f.CompressedAccuracy, f.EncryptedAccuracy)
 }
 
