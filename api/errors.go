@@ -8,6 +8,7 @@ import (
 
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/dp"
+	"github.com/aios-edge/aios/fl"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 	"github.com/aios-edge/aios/internal/jobs"
@@ -50,6 +51,7 @@ var errorStatus = []struct {
 	{ErrLengthRequired, http.StatusLengthRequired, "length_required"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{jobs.ErrQueueFull, http.StatusTooManyRequests, "queue_full"},
+	{fl.ErrTooMany, http.StatusTooManyRequests, "too_many_federations"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{jobs.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
@@ -102,6 +104,7 @@ var retryAfter = []struct {
 	{ErrRateLimited, "1"},
 	{ErrOverloaded, "1"},
 	{mpc.ErrInputsFull, "10"},
+	{fl.ErrTooMany, "60"},
 }
 
 // statusOf maps err through the table.

@@ -43,6 +43,10 @@ type CoordinatorConfig struct {
 	EvalData *dataset.Dataset
 	Logger   *slog.Logger // never given an update or an aggregate
 	Now      func() time.Time
+	// MaxFederations bounds the federations kept (running or ended;
+	// default 256): a new one evicts the oldest ended one, and is refused
+	// with ErrTooMany while that many are running.
+	MaxFederations int
 }
 
 // Coordinator runs federations whose coordinator is this node.
@@ -68,6 +72,9 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxFederations <= 0 {
+		cfg.MaxFederations = 256
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &Coordinator{cfg: cfg, ctx: ctx, stop: stop, runs: map[[32]byte]*fedRun{}}, nil
@@ -173,6 +180,10 @@ func (c *Coordinator) Start(fed *Federation) error {
 		c.mu.Unlock()
 		return specErr("nonce", "federation %s already exists", fed.IDString()[:16])
 	}
+	if len(c.runs) >= c.cfg.MaxFederations && !c.evictOldestEnded() {
+		c.mu.Unlock()
+		return fmt.Errorf("%w (%d)", ErrTooMany, c.cfg.MaxFederations)
+	}
 	c.runs[fed.ID()] = r
 	c.mu.Unlock()
 	c.wg.Go(func() {
@@ -191,6 +202,28 @@ func (c *Coordinator) Start(fed *Federation) error {
 		}
 	})
 	return nil
+}
+
+// evictOldestEnded forgets the ended federation created first, if any
+// (c.mu held).
+func (c *Coordinator) evictOldestEnded() bool {
+	var oldest [32]byte
+	var at time.Time
+	found := false
+	for id, r := range c.runs {
+		select {
+		case <-r.done:
+		default:
+			continue // running
+		}
+		if created := r.status.Created; !found || created.Before(at) { // set once, before the run
+			oldest, at, found = id, created, true
+		}
+	}
+	if found {
+		delete(c.runs, oldest)
+	}
+	return found
 }
 
 // Status returns a snapshot of a federation's status.

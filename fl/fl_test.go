@@ -459,3 +459,48 @@ func TestCoordinatorList(t *testing.T) {
 		t.Errorf("List(2): %d of %d", len(two), total)
 	}
 }
+
+// TestCoordinatorKeepsBounded: a coordinator keeps at most MaxFederations
+// federations: a new one is refused while that many run, and evicts the
+// oldest ended one otherwise.
+func TestCoordinatorKeepsBounded(t *testing.T) {
+	f := newTestFed(t, 4)
+	f.coord.cfg.MaxFederations = 2
+	feds := make([]*Federation, 3)
+	for i := range feds {
+		l := f.literal()
+		l.Rounds, l.Nonce[0] = 1, byte(i+1)
+		var err error
+		if feds[i], err = NewFederationFromLiteral(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fed := range feds[:2] {
+		if err := f.coord.Start(fed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+	}
+	if err := f.coord.Start(feds[2]); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("a third federation while two run: %v, want ErrTooMany", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, fed := range feds[:2] {
+		if _, err := f.coord.Wait(ctx, fed.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.coord.Start(feds[2]); err != nil {
+		t.Fatalf("a third federation once two ended: %v", err)
+	}
+	if _, err := f.coord.Status(feds[0].ID()); !errors.Is(err, ErrUnknownFederation) {
+		t.Errorf("the oldest ended federation is still kept: %v", err)
+	}
+	if _, total := f.coord.List(0); total != 2 {
+		t.Errorf("%d federations kept, want 2", total)
+	}
+	if _, err := f.coord.Wait(ctx, feds[2].ID()); err != nil {
+		t.Fatal(err)
+	}
+}

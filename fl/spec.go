@@ -84,6 +84,8 @@ var (
 	ErrMalformed = errors.New("fl: malformed message")
 	// ErrUnknownFederation: no such federation on this node.
 	ErrUnknownFederation = errors.New("fl: unknown federation")
+	// ErrTooMany: the coordinator runs as many federations as it keeps.
+	ErrTooMany = errors.New("fl: this node runs as many federations as it keeps; retry once one has ended")
 	// ErrNoData: the node has no local training data.
 	ErrNoData = errors.New("fl: this node has no training data (aios serve --train-data)")
 )
