@@ -82,9 +82,16 @@ func TestKeyDeletedUnderJob(t *testing.T) {
 	}
 
 	// Queued: the job waits for memory before it looks its keys up. All
-	// but what the upload itself reserves is held here, less than the
-	// job's run needs (jobRunFactor > uploadFactor).
-	hold, err := n.srv.mem.reserve(n.srv.mem.limit - int64(len(body))*uploadFactor)
+	// but one byte less than the job's run needs is held here; the upload
+	// (it holds scanBytes while it is checked) still fits.
+	need, err := m.server.WorkingBytes(inference.Batch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need <= scanBytes() {
+		t.Fatalf("a run needs %d bytes, no more than the upload's check (%d): the job could not be held back", need, scanBytes())
+	}
+	hold, err := n.srv.mem.reserve(n.srv.mem.limit - need + 1)
 	if err != nil {
 		t.Fatal(err)
 	}
