@@ -12,7 +12,10 @@
 // a [Member] on every node that takes part (package api hosts both and
 // carries round messages over HTTP). The aggregation is FedAvg (McMahan et
 // al., AISTATS 2017), optionally with FedProx's proximal term (Li et al.,
-// MLSys 2020) or server momentum (Hsu, Qi and Brown, 2019).
+// MLSys 2020) or server momentum (Hsu, Qi and Brown, 2019). The step size
+// is constant or follows a cosine schedule over the float rounds
+// ([ScheduleCosine], [Federation.StepSize]), so that the last rounds
+// settle rather than leave the final model where one large step put it.
 //
 // # What fl owns
 //
@@ -51,7 +54,7 @@
 //     determine (so members that accept one session id were all sent the
 //     same global model: the coordinator cannot single a member out with a
 //     model of its own); then it trains E local epochs from the global
-//     model ([LocalInput]), scales its update Δ = θ_local − θ_global to L2
+//     model at the round's step size ([LocalInput], [Federation.StepSize]), scales its update Δ = θ_local − θ_global to L2
 //     norm at most C, and gives (Δ, its sample count) to the session as its
 //     private input;
 //  4. the session combines the included dealings (dropouts tolerated,
@@ -126,7 +129,9 @@
 //     durably, before the values come back. Only then does it compute the
 //     step: the noised gradient sum divided by the noised count (the
 //     denominator is not public: it is released with the sum, at no extra
-//     cost, and floored at 1), times −LR, with server momentum β under
+//     cost, and floored at 1), times −StepSize(i) (LR, or its cosine
+//     schedule: a public function of the round index, so
+//     post-processing), with server momentum β under
 //     fedavgm, and move the global model, which it then publishes.
 //
 // A round whose release fails is not released: the global model does not
