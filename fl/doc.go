@@ -13,14 +13,15 @@
 // carries round messages over HTTP). The aggregation is FedAvg (McMahan et
 // al., AISTATS 2017), optionally with FedProx's proximal term (Li et al.,
 // MLSys 2020) or server momentum (Hsu, Qi and Brown, 2019). The step size
-// is constant or follows a cosine schedule over the float rounds
-// ([ScheduleCosine], [Federation.StepSize]), so that the last rounds
-// settle rather than leave the final model where one large step put it.
+// is constant or follows a cosine schedule over the float rounds and
+// again over the compression rounds ([ScheduleCosine],
+// [Federation.StepSize]), so that the last rounds of each settle rather
+// than leave the model where one large step put it.
 //
 // # What fl owns
 //
 // The federation spec (members, coordinator, threshold, architecture,
-// rounds, local epochs, learning rate, batch, aggregation, clipping norm,
+// rounds, local epochs, learning rate and its schedule, batch, aggregation, clipping norm,
 // privacy level, budget, compression), its canonical encoding (compact
 // JSON of a fixed field order; [DecodeFederation] refuses any byte string
 // that does not re-encode to itself), its id (SHA-256 of a tag and that
@@ -54,9 +55,10 @@
 //     determine (so members that accept one session id were all sent the
 //     same global model: the coordinator cannot single a member out with a
 //     model of its own); then it trains E local epochs from the global
-//     model at the round's step size ([LocalInput], [Federation.StepSize]), scales its update Δ = θ_local − θ_global to L2
-//     norm at most C, and gives (Δ, its sample count) to the session as its
-//     private input;
+//     model at the round's step size ([LocalInput],
+//     [Federation.StepSize]), scales its update Δ = θ_local − θ_global to
+//     L2 norm at most C, and gives (Δ, its sample count) to the session as
+//     its private input;
 //  4. the session combines the included dealings (dropouts tolerated,
 //     cheating dealers named and excluded, as in mpc), and the coordinator
 //     takes the exact weighted mean Σ n_k·Δ_k / Σ n_k (mpc.Node.TakeAggregate)
