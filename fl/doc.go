@@ -21,10 +21,11 @@
 // # What fl owns
 //
 // The federation spec (members, coordinator, threshold, architecture,
-// rounds, local epochs, learning rate and its schedule, batch, aggregation, clipping norm,
-// privacy level, budget, compression), its canonical encoding (compact
-// JSON of a fixed field order; [DecodeFederation] refuses any byte string
-// that does not re-encode to itself), its id (SHA-256 of a tag and that
+// rounds, local epochs, learning rate and its schedule, batch,
+// aggregation, clipping norm, privacy level, budget, compression), its
+// canonical encoding (compact JSON of a fixed field order;
+// [DecodeFederation] refuses any byte string that does not re-encode to
+// itself), its id (SHA-256 of a tag and that
 // encoding) and the coordinator's Ed25519 signature (internal/nodekey);
 // the round messages; local training; the coordinator's update of the
 // global model; the final model. A member joins only federations its
