@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/aios-edge/aios/mpc"
 )
 
 // TestScheduleSpec: the step-size schedule validates, encodes and decodes,
@@ -124,5 +126,55 @@ func TestScheduleApplied(t *testing.T) {
 	}
 	if !same || !differs {
 		t.Fatalf("the cosine federation's last float round did not train at LRFinal·LR (same as 0.002: %v, differs from 0.02: %v)", same, differs)
+	}
+}
+
+// TestScheduleAppliedDP: with record-level DP the coordinator's step on
+// the released mean gradient of the last float round is LRFinal·LR under
+// the cosine schedule: the step of a constant federation at that rate,
+// a tenth of the one at LR.
+func TestScheduleAppliedDP(t *testing.T) {
+	f, _ := dpFed(t, 3)
+	step := func(schedule Schedule, lr, final float64, budget string) []float64 {
+		t.Helper()
+		l := f.dpLiteral(t, 8)
+		l.LR, l.LRSchedule, l.LRFinal, l.Budget = lr, schedule, final, budget
+		fed, err := NewFederationFromLiteral(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.coord.openBudget(fed); err != nil {
+			t.Fatal(err)
+		}
+		// A fixed aggregate on the session's fixed-point grid: a gradient
+		// sum and the count of 100 records.
+		fb := fed.sessionShape(StageTrain, [16]byte{}, nowForCheck).FracBits
+		agg := &mpc.Aggregate{Operation: mpc.OpSum, Dealers: 3, Values: make([]float64, fed.Parameters()+1)}
+		for j := range fed.Parameters() {
+			agg.Values[j] = math.Ldexp(float64(j%7-3), -2)
+		}
+		agg.Values[fed.Parameters()] = math.Round(math.Ldexp(countScale*l.ClipNorm*100, fb)) / math.Ldexp(1, fb)
+		last := l.Rounds - 1 // record-dp plans have no stats round
+		if fed.Plan()[last] != StageTrain || fed.Plan()[last+1] == StageTrain {
+			t.Fatalf("round %d is not the last float round of %v", last, fed.Plan())
+		}
+		s, err := f.coord.releaseRound(context.Background(), &fedRun{fed: fed}, last, agg, &RoundStatus{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cos := step(ScheduleCosine, 0.5, 0.1, "cosine")
+	low := step(ScheduleConstant, 0.05, 0, "low")
+	high := step(ScheduleConstant, 0.5, 0, "high")
+	nonzero := false
+	for j := range cos {
+		if math.Abs(cos[j]-low[j]) > 1e-12 || math.Abs(10*cos[j]-high[j]) > 1e-9 {
+			t.Fatalf("coordinate %d: cosine step %v, constant 0.05 %v, constant 0.5 %v", j, cos[j], low[j], high[j])
+		}
+		nonzero = nonzero || cos[j] != 0
+	}
+	if !nonzero {
+		t.Fatal("the step is zero")
 	}
 }
