@@ -147,7 +147,7 @@ func flErr(err error) error {
 func (s *Server) flLiteral(req *schema.FLFederationRequest) (fl.FederationLiteral, error) {
 	lit := fl.FederationLiteral{Name: req.Name, Coordinator: s.mpc.self, Threshold: req.Threshold,
 		Model:  fl.ModelLiteral{Inputs: req.Inputs, Hidden: req.Hidden, Classes: req.Classes, Activation: req.Activation},
-		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, LR: req.LR, Batch: req.Batch, Aggregation: fl.Aggregation(req.Aggregation),
+		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, LR: req.LR, LRSchedule: fl.Schedule(req.LRSchedule), LRFinal: req.LRFinal, Batch: req.Batch, Aggregation: fl.Aggregation(req.Aggregation),
 		ProxMu: req.ProxMu, Momentum: req.Momentum, ClipNorm: req.ClipNorm, Privacy: fl.Privacy(req.Privacy), Budget: req.Budget,
 		Epsilon: dp.MicroEpsilon(math.Round(req.Epsilon * float64(dp.MicroPerEpsilon))), Delta: dp.PicoDelta(math.Round(req.Delta * float64(dp.PicoPerUnit))),
 		NoiseMultiplier: req.NoiseMultiplier,

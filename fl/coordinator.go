@@ -595,7 +595,8 @@ func (c *Coordinator) publish(ctx context.Context, fed *Federation, msg []byte) 
 
 // finish builds the final int8 model with the aggregated bounds (sums of
 // the members' maxima: an upper bound of the maximum), chooses its CKKS
-// preset and registers it.
+// preset (inference.ChooseModelPreset: one in which both packings have a
+// plan) and registers it.
 func (c *Coordinator) finish(ctx context.Context, r *fedRun, sums []float64) error {
 	fed := r.fed
 	r.mu.Lock()
@@ -632,7 +633,7 @@ func (c *Coordinator) finish(ctx context.Context, r *fedRun, sums []float64) err
 		}
 		r.mu.Unlock()
 	}
-	if m.Meta.Preset, m.Meta.InputLevel, err = inference.ChoosePreset(b); err != nil {
+	if m.Meta.Preset, m.Meta.InputLevel, err = inference.ChooseModelPreset(m); err != nil {
 		return err
 	}
 	enc, err := inference.Encode(m)

@@ -12,15 +12,20 @@
 // a [Member] on every node that takes part (package api hosts both and
 // carries round messages over HTTP). The aggregation is FedAvg (McMahan et
 // al., AISTATS 2017), optionally with FedProx's proximal term (Li et al.,
-// MLSys 2020) or server momentum (Hsu, Qi and Brown, 2019).
+// MLSys 2020) or server momentum (Hsu, Qi and Brown, 2019). The step size
+// is constant or follows a cosine schedule over the float rounds and
+// again over the compression rounds ([ScheduleCosine],
+// [Federation.StepSize]), so that the last rounds of each settle rather
+// than leave the model where one large step put it.
 //
 // # What fl owns
 //
 // The federation spec (members, coordinator, threshold, architecture,
-// rounds, local epochs, learning rate, batch, aggregation, clipping norm,
-// privacy level, budget, compression), its canonical encoding (compact
-// JSON of a fixed field order; [DecodeFederation] refuses any byte string
-// that does not re-encode to itself), its id (SHA-256 of a tag and that
+// rounds, local epochs, learning rate and its schedule, batch,
+// aggregation, clipping norm, privacy level, budget, compression), its
+// canonical encoding (compact JSON of a fixed field order;
+// [DecodeFederation] refuses any byte string that does not re-encode to
+// itself), its id (SHA-256 of a tag and that
 // encoding) and the coordinator's Ed25519 signature (internal/nodekey);
 // the round messages; local training; the coordinator's update of the
 // global model; the final model. A member joins only federations its
@@ -51,9 +56,10 @@
 //     determine (so members that accept one session id were all sent the
 //     same global model: the coordinator cannot single a member out with a
 //     model of its own); then it trains E local epochs from the global
-//     model ([LocalInput]), scales its update Δ = θ_local − θ_global to L2
-//     norm at most C, and gives (Δ, its sample count) to the session as its
-//     private input;
+//     model at the round's step size ([LocalInput],
+//     [Federation.StepSize]), scales its update Δ = θ_local − θ_global to
+//     L2 norm at most C, and gives (Δ, its sample count) to the session as
+//     its private input;
 //  4. the session combines the included dealings (dropouts tolerated,
 //     cheating dealers named and excluded, as in mpc), and the coordinator
 //     takes the exact weighted mean Σ n_k·Δ_k / Σ n_k (mpc.Node.TakeAggregate)
@@ -126,7 +132,9 @@
 //     durably, before the values come back. Only then does it compute the
 //     step: the noised gradient sum divided by the noised count (the
 //     denominator is not public: it is released with the sum, at no extra
-//     cost, and floored at 1), times −LR, with server momentum β under
+//     cost, and floored at 1), times −StepSize(i) (LR, or its cosine
+//     schedule: a public function of the round index, so
+//     post-processing), with server momentum β under
 //     fedavgm, and move the global model, which it then publishes.
 //
 // A round whose release fails is not released: the global model does not

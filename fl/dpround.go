@@ -63,7 +63,7 @@ func (c *Coordinator) budgetLeft(ctx context.Context, r *fedRun) (string, error)
 
 // releaseRound releases a record-level DP round's aggregate through the
 // ledger (the debit is durable before the values come back) and returns
-// the global model's step: −LR times the noised sum of clipped gradients
+// the global model's step: −StepSize(i) times the noised sum of clipped gradients
 // divided by the noised count. Without a release nothing is returned, and
 // the global model does not move.
 func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *mpc.Aggregate, rs *RoundStatus) ([]float64, error) {
@@ -98,9 +98,9 @@ func (c *Coordinator) releaseRound(ctx context.Context, r *fedRun, i int, agg *m
 	}
 	d := fed.Parameters()
 	count := max(rel.Values[d]/(countScale*fed.lit.ClipNorm), 1)
-	step := make([]float64, d)
+	step, lr := make([]float64, d), fed.StepSize(i)
 	for j := range step {
-		step[j] = -fed.lit.LR * rel.Values[j] / count
+		step[j] = -lr * rel.Values[j] / count
 	}
 	r.mu.Lock()
 	rs.Epsilon, rs.Spent, rs.Seq, rs.Samples = rel.Epsilon, a.Spent, rel.Seq, math.Round(rel.Values[d]/(countScale*fed.lit.ClipNorm))

@@ -151,8 +151,8 @@ func (m *Member) Wait() { m.wg.Wait() }
 //   - stats: the local means of x_j and x_j² (clamped to the feature
 //     bound), weighted by the sample count;
 //   - train, prune, qat: E local epochs of train.Fit from the global model
-//     (FedProx's term with FedProx; masked after pruning; fake-quantized
-//     with qat), the update Δ = θ_local − θ_global scaled to L2 norm at
+//     at the round's step size (Federation.StepSize; FedProx's term with
+//     FedProx; masked after pruning; fake-quantized with qat), the update Δ = θ_local − θ_global scaled to L2 norm at
 //     most the clip norm, weighted by the sample count;
 //   - bounds: the int8 model's circuit magnitudes on the local data.
 func LocalInput(ctx context.Context, r *Round, d *dataset.Dataset) (mpc.Input, error) {
@@ -182,7 +182,7 @@ func LocalInput(ctx context.Context, r *Round, d *dataset.Dataset) (mpc.Input, e
 	}
 	std := r.Global.Standardizer()
 	local := global.Clone()
-	o := train.FitOptions{Epochs: l.LocalEpochs, Batch: l.Batch, LR: l.LR, Seed: l.Seed ^ uint64(r.Index)<<32}
+	o := train.FitOptions{Epochs: l.LocalEpochs, Batch: l.Batch, LR: fed.StepSize(r.Index), Seed: l.Seed ^ uint64(r.Index)<<32}
 	if l.Aggregation == FedProx {
 		o.Prox, o.Anchor = l.ProxMu, global
 	}

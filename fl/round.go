@@ -69,6 +69,39 @@ func (f *Federation) Plan() []Stage {
 	return append(plan, StageBounds)
 }
 
+// StepSize is the step size of round index of the plan (the members'
+// Adam step with secure aggregation, the coordinator's step on the noised
+// mean gradient with RecordDP): LR under ScheduleConstant. Under
+// ScheduleCosine the float rounds are one cosine cycle and the
+// compression rounds (prune, then qat) a second one, a warm restart after
+// pruning (SGDR's restarts): round k of a cycle of R rounds takes
+// LR·(f + (1 − f)·(1 + cos(π·k/(R − 1)))/2), from LR down to f·LR
+// (f = LRFinal; a cycle of one round takes LR). Rounds that train nothing
+// (stats, bounds) and indices outside the plan report LR.
+func (f *Federation) StepSize(index int) float64 {
+	l := &f.lit
+	plan := f.Plan()
+	if l.LRSchedule != ScheduleCosine || index < 0 || index >= len(plan) || plan[index] == StageStats || plan[index] == StageBounds {
+		return l.LR
+	}
+	train := plan[index] == StageTrain
+	k, n := 0, 0 // rounds of this cycle before this one, and in all
+	for j, st := range plan {
+		if st == StageStats || st == StageBounds || (st == StageTrain) != train {
+			continue
+		}
+		if j < index {
+			k++
+		}
+		n++
+	}
+	if n == 1 {
+		return l.LR
+	}
+	c := (1 + math.Cos(math.Pi*float64(k)/float64(n-1))) / 2
+	return l.LR * (l.LRFinal + (1-l.LRFinal)*c)
+}
+
 // dpRounds is the number of rounds that spend privacy budget.
 func (f *Federation) dpRounds() int {
 	c := f.lit.Compression

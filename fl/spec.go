@@ -56,6 +56,25 @@ const (
 	FedAvgM Aggregation = "fedavgm"
 )
 
+// Schedule is how the step size LR changes over a federation's rounds.
+type Schedule string
+
+// Schedules.
+const (
+	// ScheduleConstant: every round uses LR.
+	ScheduleConstant Schedule = "constant"
+	// ScheduleCosine is cosine annealing with one warm restart
+	// (Loshchilov and Hutter, "SGDR: Stochastic Gradient Descent with Warm
+	// Restarts", ICLR 2017): the step falls from LR to LRFinal·LR along a
+	// half cosine over the float rounds, and again over the compression
+	// rounds, restarting at LR after pruning ([Federation.StepSize]).
+	// Members' updates from a large step move the global model around
+	// the optimum from round to round; the decay lets the last rounds of
+	// each phase settle, so the final model does not sit wherever one
+	// large step put it.
+	ScheduleCosine Schedule = "cosine"
+)
+
 // Activations a federation may train, as `aios train` names them.
 const (
 	ActSquare = "square" // z²
@@ -134,7 +153,13 @@ type FederationLiteral struct {
 	Model       ModelLiteral
 	Rounds      int // float rounds
 	LocalEpochs int
-	LR          float64 // members' Adam step size
+	LR          float64 // members' Adam step size (record-dp: the coordinator's step)
+	// LRSchedule is how LR changes over the rounds (empty: constant);
+	// LRFinal is the fraction of LR that ScheduleCosine ends at, in
+	// (0, 1], and 0 with ScheduleConstant. [Federation.StepSize] is the
+	// step of a round.
+	LRSchedule  Schedule
+	LRFinal     float64
 	Batch       int
 	Aggregation Aggregation
 	ProxMu      float64 // FedProx μ (> 0 with FedProx, else 0)
@@ -193,6 +218,8 @@ type wireSpec struct {
 	Rounds       int         `json:"rounds"`
 	LocalEpochs  int         `json:"local_epochs"`
 	LR           float64     `json:"lr"`
+	LRSchedule   Schedule    `json:"lr_schedule"`
+	LRFinal      float64     `json:"lr_final"`
 	Batch        int         `json:"batch"`
 	Aggregation  Aggregation `json:"aggregation"`
 	ProxMu       float64     `json:"prox_mu"`
@@ -214,7 +241,7 @@ type wireSpec struct {
 	Nonce        string      `json:"nonce"`
 }
 
-const specVersion = 1
+const specVersion = 2
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
@@ -223,6 +250,9 @@ func NewFederationFromLiteral(lit FederationLiteral) (*Federation, error) {
 	lit.Members = slices.Clone(lit.Members)
 	lit.Model.Hidden = slices.Clone(lit.Model.Hidden)
 	lit.Model.Classes = slices.Clone(lit.Model.Classes)
+	if lit.LRSchedule == "" {
+		lit.LRSchedule = ScheduleConstant
+	}
 	if err := lit.checkPeople(); err != nil {
 		return nil, err
 	}
@@ -319,6 +349,12 @@ func (l *FederationLiteral) checkTraining() error {
 		return specErr("local_epochs", "need 1 … %d", MaxEpochs)
 	case !(l.LR > 0 && l.LR <= 1):
 		return specErr("lr", "need 0 < lr ≤ 1")
+	case l.LRSchedule == ScheduleConstant && l.LRFinal != 0:
+		return specErr("lr_final", "a constant schedule takes no final fraction")
+	case l.LRSchedule == ScheduleCosine && !(l.LRFinal > 0 && l.LRFinal <= 1):
+		return specErr("lr_final", "a cosine schedule needs 0 < final fraction ≤ 1")
+	case l.LRSchedule != ScheduleConstant && l.LRSchedule != ScheduleCosine:
+		return specErr("lr_schedule", "%q: want %s or %s", l.LRSchedule, ScheduleConstant, ScheduleCosine)
 	case l.Batch < 1 || l.Batch > 1<<16:
 		return specErr("batch", "need 1 … 65536")
 	case !(l.ClipNorm > 0 && l.ClipNorm <= 1e3):
@@ -435,7 +471,7 @@ func (f *Federation) wire() wireSpec {
 	c := l.Compression
 	return wireSpec{V: specVersion, Name: l.Name, Coordinator: l.Coordinator.String(), Members: members, Threshold: l.Threshold,
 		Inputs: l.Model.Inputs, Hidden: l.Model.Hidden, Classes: l.Model.Classes, Activation: l.Model.Activation,
-		Rounds: l.Rounds, LocalEpochs: l.LocalEpochs, LR: l.LR, Batch: l.Batch, Aggregation: l.Aggregation, ProxMu: l.ProxMu,
+		Rounds: l.Rounds, LocalEpochs: l.LocalEpochs, LR: l.LR, LRSchedule: l.LRSchedule, LRFinal: l.LRFinal, Batch: l.Batch, Aggregation: l.Aggregation, ProxMu: l.ProxMu,
 		Momentum: l.Momentum, ClipNorm: l.ClipNorm, Privacy: l.Privacy, Budget: l.Budget, Epsilon: int64(l.Epsilon), Delta: int64(l.Delta), Noise: l.NoiseMultiplier, Prune: c.Prune, PruneRounds: c.PruneRounds,
 		Bits: c.Bits, QATRounds: c.QATRounds, MaxSamples: l.MaxSamples, FeatureBound: l.FeatureBound, PhaseSeconds: l.PhaseSeconds,
 		Seed: l.Seed, Nonce: hex.EncodeToString(l.Nonce[:])}
@@ -454,7 +490,7 @@ func DecodeFederation(b []byte) (*Federation, error) {
 		return nil, fmt.Errorf("%w: not a version %d federation spec", ErrMalformed, specVersion)
 	}
 	lit := FederationLiteral{Name: w.Name, Threshold: w.Threshold, Model: ModelLiteral{Inputs: w.Inputs, Hidden: w.Hidden, Classes: w.Classes, Activation: w.Activation},
-		Rounds: w.Rounds, LocalEpochs: w.LocalEpochs, LR: w.LR, Batch: w.Batch, Aggregation: w.Aggregation, ProxMu: w.ProxMu, Momentum: w.Momentum,
+		Rounds: w.Rounds, LocalEpochs: w.LocalEpochs, LR: w.LR, LRSchedule: w.LRSchedule, LRFinal: w.LRFinal, Batch: w.Batch, Aggregation: w.Aggregation, ProxMu: w.ProxMu, Momentum: w.Momentum,
 		ClipNorm: w.ClipNorm, Privacy: w.Privacy, Budget: w.Budget, Epsilon: dp.MicroEpsilon(w.Epsilon), Delta: dp.PicoDelta(w.Delta), NoiseMultiplier: w.Noise,
 		Compression: CompressionLiteral{Prune: w.Prune, PruneRounds: w.PruneRounds, Bits: w.Bits, QATRounds: w.QATRounds},
 		MaxSamples:  w.MaxSamples, FeatureBound: w.FeatureBound, PhaseSeconds: w.PhaseSeconds, Seed: w.Seed}

@@ -87,3 +87,55 @@ func largestLog2(b Bounds) float64 {
 	}
 	return m
 }
+
+// ChooseModelPreset is [ChoosePreset] for a model whose metadata holds its
+// bounds: the smallest preset, from the one ChoosePreset picks on, and
+// its lowest level, at which the bounds fit and both packings also have
+// a plan ([Model.PlanFor]:
+// the estimated logit error within [MaxRelativeLogitError]). A model whose
+// bounds fit a preset can still miss that error bound in it (a small
+// scale at its only fitting level); the next preset's larger modulus then
+// serves it. m is not modified.
+func ChooseModelPreset(m *Model) (name string, inputLevel int, err error) {
+	b := m.Meta.Bounds
+	first, _, err := ChoosePreset(b)
+	if err != nil {
+		return "", 0, err
+	}
+	depth := len(b.Layers) - 1
+	started := false
+	for _, n := range he.PresetNames() {
+		started = started || n == first
+		if !started {
+			continue
+		}
+		p, perr := he.PresetByName(n)
+		if perr != nil {
+			return "", 0, perr
+		}
+		logQ := make([]float64, 0, len(p.Q()))
+		acc := 0.0
+		for _, q := range p.Q() {
+			acc += math.Log2(float64(q))
+			logQ = append(logQ, acc)
+		}
+		logScale := math.Log2(p.DefaultScale().Float64())
+		for L := depth; L <= p.MaxLevel(); L++ {
+			if !fits(b, logQ, logScale, L) {
+				continue
+			}
+			c := *m
+			c.Meta.Preset, c.Meta.InputLevel = n, L
+			if _, err = c.PlanFor(Single, p); err == nil {
+				_, err = c.PlanFor(Batch, p)
+			}
+			if err == nil {
+				return n, L, nil
+			}
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: depth %d, largest message 2^%.1f", ErrNoPreset, depth, largestLog2(b))
+	}
+	return "", 0, err
+}

@@ -17,12 +17,16 @@ type FLFederationRequest struct {
 	Rounds      int      `json:"rounds"`
 	LocalEpochs int      `json:"local_epochs"`
 	LR          float64  `json:"lr"`
-	Batch       int      `json:"batch"`
-	Aggregation string   `json:"aggregation"`
-	ProxMu      float64  `json:"prox_mu,omitempty"`
-	Momentum    float64  `json:"momentum,omitempty"`
-	ClipNorm    float64  `json:"clip_norm"`
-	Privacy     string   `json:"privacy"`
+	// LRSchedule: "constant" (or empty) or "cosine", which ends at
+	// LRFinal·LR (package fl, ScheduleCosine).
+	LRSchedule  string  `json:"lr_schedule,omitempty"`
+	LRFinal     float64 `json:"lr_final,omitempty"`
+	Batch       int     `json:"batch"`
+	Aggregation string  `json:"aggregation"`
+	ProxMu      float64 `json:"prox_mu,omitempty"`
+	Momentum    float64 `json:"momentum,omitempty"`
+	ClipNorm    float64 `json:"clip_norm"`
+	Privacy     string  `json:"privacy"`
 	// Budget, Epsilon, Delta and NoiseMultiplier: record-dp only. Budget
 	// is the (ε, δ) budget in this node's ledger that pays for the rounds
 	// (created with total Epsilon and δ Delta unless it exists; empty:

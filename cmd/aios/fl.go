@@ -33,8 +33,8 @@ func init() {
 // fedFlags are the federation settings that create and demo share.
 type fedFlags struct {
 	threshold, rounds, epochs, batch, bits, pruneRounds, qatRounds int
-	hidden, act, aggregation, privacy, budget                      string
-	lr, clip, prox, momentum, prune                                float64
+	hidden, act, aggregation, privacy, budget, schedule            string
+	lr, lrFinal, clip, prox, momentum, prune                       float64
 	dpEpsilon, dpDelta, dpClip, dpLR, dpMomentum, noise            float64
 	phase                                                          time.Duration
 	seed                                                           uint64
@@ -45,7 +45,9 @@ func (f *fedFlags) declare(fs *flag.FlagSet, threshold, rounds int) {
 	fs.IntVar(&f.rounds, "rounds", rounds, "float rounds")
 	fs.IntVar(&f.epochs, "local-epochs", 2, "local epochs per round")
 	fs.IntVar(&f.batch, "batch", 16, "mini-batch size")
-	fs.Float64Var(&f.lr, "lr", 0.005, "members' Adam step size")
+	fs.Float64Var(&f.lr, "lr", 0.02, "members' Adam step size (the peak of the cosine schedule)")
+	fs.StringVar(&f.schedule, "lr-schedule", "", "step size over the rounds: constant, or cosine from the step size down to --lr-final of it over the float rounds, and again over the compression rounds (default: cosine with secure aggregation, constant with record-level DP)")
+	fs.Float64Var(&f.lrFinal, "lr-final", 0.1, "cosine: the fraction of the step size the schedule ends at, in (0, 1]")
 	fs.StringVar(&f.hidden, "hidden", "32", "hidden layer widths, comma-separated")
 	fs.StringVar(&f.act, "activation", "square", "square or poly (as aios train)")
 	fs.StringVar(&f.aggregation, "aggregation", "fedavg", "fedavg, fedprox or fedavgm")
@@ -79,9 +81,18 @@ func (f *fedFlags) request(name string, inputs int, classes []string, maxSamples
 		pr = 0
 	}
 	req := schema.FLFederationRequest{Name: name, Threshold: f.threshold, Inputs: inputs, Hidden: hidden, Classes: classes, Activation: f.act,
-		Rounds: f.rounds, LocalEpochs: f.epochs, LR: f.lr, Batch: f.batch, Aggregation: f.aggregation, ProxMu: f.prox, Momentum: f.momentum,
+		Rounds: f.rounds, LocalEpochs: f.epochs, LR: f.lr, LRSchedule: f.schedule, Batch: f.batch, Aggregation: f.aggregation, ProxMu: f.prox, Momentum: f.momentum,
 		ClipNorm: f.clip, Privacy: f.privacy, Prune: f.prune, PruneRounds: pr, Bits: f.bits, QATRounds: f.qatRounds,
 		MaxSamples: maxSamples, FeatureBound: featureBound, PhaseSeconds: f.phase.Seconds(), Seed: f.seed}
+	if req.LRSchedule == "" {
+		req.LRSchedule = "cosine"
+		if f.dp() {
+			req.LRSchedule = "constant"
+		}
+	}
+	if req.LRSchedule == "cosine" {
+		req.LRFinal = f.lrFinal
+	}
 	if f.dp() {
 		// A record-dp round is one DP-SGD step: no local epochs, the
 		// coordinator's step size and momentum (package fl's doc).

@@ -29,6 +29,7 @@ type flDemoCmd struct {
 	fedFlags
 	data, partition, out string
 	nodes, drop, cheat   int
+	baselineLR           float64
 	keep, asJSON         bool
 }
 
@@ -40,6 +41,7 @@ func (c *flDemoCmd) declare(fs *flag.FlagSet) {
 	fs.IntVar(&c.drop, "drop", 0, "kill this many nodes (0 or 1) as round 3 starts")
 	fs.IntVar(&c.cheat, "cheat", 0, "this many nodes (0 or 1) deal one inconsistent share (in their first round)")
 	fs.StringVar(&c.out, "out", "", "write the final model to this file")
+	fs.Float64Var(&c.baselineLR, "baseline-lr", 0.005, "Adam step size of the centralized baseline (constant; the federation's own --lr does not change it)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the nodes' data directories and logs")
 	jsonFlag(fs, &c.asJSON)
 }
@@ -113,6 +115,8 @@ func (c *flDemoCmd) run(ctx context.Context, e *env) error {
 		return usagef("--nodes must be between 2 and %d", mpc.MaxParticipants)
 	case c.drop < 0 || c.drop > 1 || c.cheat < 0 || c.cheat > 1 || c.nodes < 1+c.drop+c.cheat:
 		return usagef("--drop and --cheat are 0 or 1, on nodes other than the coordinator")
+	case !(c.baselineLR > 0 && c.baselineLR <= 1):
+		return usagef("--baseline-lr must be in (0, 1]")
 	case c.threshold < 2 || c.threshold > c.nodes-c.drop-c.cheat:
 		return usagef("--threshold must be between 2 and the honest nodes that stay up (%d)", c.nodes-c.drop-c.cheat)
 	}

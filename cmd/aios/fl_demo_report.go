@@ -63,7 +63,8 @@ func (d *flDemo) finish(ctx context.Context) error {
 }
 
 // centralized trains the same architecture on the union of the parts for
-// the federation's epoch budget (rounds × local epochs).
+// the federation's epoch budget (rounds × local epochs), at a constant
+// Adam step of --baseline-lr.
 func (d *flDemo) centralized(sizes []int) (float64, error) {
 	act := inference.Square
 	if d.act == "poly" {
@@ -72,7 +73,7 @@ func (d *flDemo) centralized(sizes []int) (float64, error) {
 	std := train.FitStandardizer(d.trainSet.X, 0.1)
 	n := train.NewNet(sizes, act, false, rand.New(rand.NewPCG(d.seed, 1)))
 	err := train.Fit(context.Background(), n, std.Apply(d.trainSet.X), d.trainSet.Y, len(d.trainSet.Classes),
-		train.FitOptions{Epochs: d.rounds * d.epochs, Batch: d.batch, LR: d.lr, Seed: d.seed})
+		train.FitOptions{Epochs: d.rounds * d.epochs, Batch: d.batch, LR: d.baselineLR, Seed: d.seed})
 	if err != nil {
 		return 0, err
 	}
@@ -108,7 +109,7 @@ func (d *flDemo) printSummary(w io.Writer) error {
 	r := d.rep
 	f := r.Final
 	fmt.Fprintf(w, "%s: %d nodes, t = %d, %s; %d parameters (raw float32 update %d B)\n", r.Data, r.Nodes, r.Threshold, r.Partition, r.Parameters, r.RawUpdateBytes)
-	fmt.Fprintf(w, "centralized baseline (same architecture, %d epochs on the union): %.4f\n", d.rounds*d.epochs, r.CentralizedAccuracy)
+	fmt.Fprintf(w, "centralized baseline (same architecture, %d epochs on the union, Adam step %g): %.4f\n", d.rounds*d.epochs, d.baselineLR, r.CentralizedAccuracy)
 	fmt.Fprintf(w, "federated, float:            %.4f\n", f.Accuracy)
 	fmt.Fprintf(w, "federated, int8 (%d/%d non-zero): %.4f\n", f.NonZero, f.Weights, f.CompressedAccuracy)
 	fmt.Fprintf(w, "encrypted (CKKS %s):          %.4f, agreement with int8 %.4f\n", f.Preset, f.EncryptedAccuracy, f.EncryptedAgreement)

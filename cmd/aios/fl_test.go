@@ -68,19 +68,21 @@ func TestFLDemoProcesses(t *testing.T) {
 }
 
 // TestFLDemoRecordDP is the multi-process test of record-level DP: `aios fl
-// demo --dp-epsilon` on digits with 4 nodes, t = 3; every round is debited
-// from the coordinator's ledger, the per-round ε is the budget's composed
-// ε, `aios audit verify` passes on the coordinator's data directory
-// afterwards, and the ε spent is both the sum of the spend entries and the
-// accountant's composition of their RDP at δ.
+// demo --dp-epsilon` on digits with 5 nodes, t = 3, node 4 killed as round
+// 3 starts and node 1 dealing one bad share; every round completes (the
+// cheater named and excluded in round 0, the killed node missing from
+// round 4 on) and is debited from the coordinator's ledger, the per-round
+// ε is the budget's composed ε, `aios audit verify` passes on the
+// coordinator's data directory afterwards, and the ε spent is both the sum
+// of the spend entries and the accountant's composition of their RDP at δ.
 func TestFLDemoRecordDP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four server processes")
 	}
 	t.Setenv("AIOS_TEST_MAIN", "1")
-	out := mustRun(t, "fl", "demo", "--data", "../../testvectors/datasets/digits.csv.gz", "--nodes", "4", "--threshold", "3",
+	out := mustRun(t, "fl", "demo", "--data", "../../testvectors/datasets/digits.csv.gz", "--nodes", "5", "--threshold", "3",
 		"--rounds", "8", "--hidden", "8", "--prune-rounds", "1", "--qat-rounds", "1", "--dp-epsilon", "8", "--dp-delta", "1e-5",
-		"--phase", "1s", "--keep", "--json")
+		"--drop", "1", "--cheat", "1", "--phase", "1s", "--keep", "--json")
 	var rep flDemoReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -92,10 +94,23 @@ func TestFLDemoRecordDP(t *testing.T) {
 	}
 	prev := 0.0
 	for _, r := range rep.Rounds {
-		if r.Members != 4 || r.Epsilon == nil || *r.Epsilon <= prev {
-			t.Fatalf("round %d: %d members, ε %v after %g", r.Round, r.Members, r.Epsilon, prev)
+		wantMembers := 5
+		if r.Round == 0 {
+			wantMembers-- // node 1 cheats in its first dealing
+			if len(r.Excluded) != 1 || !strings.Contains(r.Excluded[0], "node 1 (cheated: "+mpc.ReasonBadShare) {
+				t.Fatalf("round 0 excluded %v", r.Excluded)
+			}
+		}
+		if r.Round >= 4 {
+			wantMembers-- // node 4 killed as round 3 starts (it may have dealt in round 3)
+		}
+		if (r.Members != wantMembers && !(r.Round == 3 && r.Members == 4)) || r.Epsilon == nil || *r.Epsilon <= prev {
+			t.Fatalf("round %d: %d members (want %d), ε %v after %g", r.Round, r.Members, wantMembers, r.Epsilon, prev)
 		}
 		prev = *r.Epsilon
+	}
+	if len(rep.Killed) != 1 || rep.Killed[0] != 4 || len(rep.Cheater) != 1 || rep.Cheater[0] != 1 {
+		t.Fatalf("killed %v, cheater %v", rep.Killed, rep.Cheater)
 	}
 	if prev != *f.Epsilon || f.EncryptedAgreement != 1 {
 		t.Fatalf("last round's ε %g, final %g; encrypted agreement %g", prev, *f.Epsilon, f.EncryptedAgreement)
