@@ -108,6 +108,11 @@ type Ledger struct {
 	// touches them.
 	head, tentative chainHead
 	stmts           map[string]*sql.Stmt // prepared by prepare
+	spend           *store.CheckedWrite  // a pure-ε release's read, debit and inserts, prepared by prepare
+	// The savepoints of the running group (see savepoint): whether one is
+	// open in its transaction, whether the running writer has its own,
+	// and whether the group takes none (a group of one).
+	spOpen, spMine, spNone bool
 }
 
 // chainHead is the last entry's seq and hash; known is false until read.
@@ -374,18 +379,20 @@ type Release struct {
 // Release debits the query's ε from the budget and releases the query's
 // noised result, in one transaction:
 //
-//  1. if the idempotency key is known on this budget, return the stored
+//  1. draw the noise, and make the spend entry, with the
+//     [ReleaseCommitment] to the released value;
+//  2. if the idempotency key is known on this budget, return the stored
 //     release (or ErrIdempotencyConflict if the request differs);
-//  2. check and debit the budget (*ExhaustedError if too little remains):
+//  3. check and debit the budget (*ExhaustedError if too little remains):
 //     a pure-ε budget by the query's ε, an (ε, δ) budget by the growth of
 //     its composed ε once the query's RDP is added (see the package doc);
-//  3. draw the noise;
-//  4. append the spend entry, with the [ReleaseCommitment] to the released
-//     value, to the hash chain, and store the value under the entry;
+//  4. append the entry to the hash chain, and store the value under it
+//     (for a pure-ε budget, 2 to 4 are one statement on PostgreSQL);
 //  5. commit (durably: synchronous=FULL), and only then return the value.
 //
-// If anything fails before the commit, nothing is spent and the drawn value
-// is discarded unseen. There are no refunds.
+// If anything fails before the commit, or the request is refused or
+// replayed, nothing is spent and the drawn value is discarded unseen. There
+// are no refunds.
 func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, error) {
 	if req.Query == nil {
 		return nil, specErr("query", "required")
@@ -412,73 +419,30 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	sens := req.Query.Sensitivity()
 	fp := requestHash(req, sens)
 
+	_, gaussian := req.Query.(rdpQuery)
+	// On PostgreSQL a release runs without a savepoint of its own (one
+	// round trip less): it writes with one statement, l.spend, which writes
+	// all or nothing, and refuses only before it writes or after l.spend
+	// wrote nothing. See commitGroup.
+	lazy := l.spend.OneStatement()
 	var rel *Release
-	err := l.inTx(ctx, func(tx *sql.Tx) error {
+	err := l.inTxLazy(ctx, lazy, func(tx *sql.Tx) error {
 		rel = nil
+		ctx := ctx
+		if lazy {
+			// Once its group runs it, a release without a savepoint runs to
+			// the end: a statement cancelled half-way would abort the
+			// group's transaction.
+			ctx = context.WithoutCancel(ctx)
+		}
 		// 0. The spender's grant.
 		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
 			return err
 		}
-		// 1. Idempotent replay, read with the budget's row in one
-		// statement. (The last join condition, always true of a request's
-		// key, lets SQLite use the partial unique index
-		// dp_entries_idempotency instead of scanning the budget's entries.)
-		var (
-			seq     int64
-			created int64
-			stored  []byte
-			result  string
-			nonce   []byte
-			spent   MicroEpsilon
-			total   MicroEpsilon
-			cols    rdpColumns
-			rSeq    sql.NullInt64
-			rEps    sql.NullInt64
-			rTime   sql.NullInt64
-			rResult sql.NullString
-		)
-		err := l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
-			&rSeq, &rEps, &rTime, &stored, &rResult, &nonce)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
-		}
-		if err != nil {
-			return fmt.Errorf("dp: read budget: %w", err)
-		}
-		if rSeq.Valid { // the key's release
-			seq, created, result = rSeq.Int64, rTime.Int64, rResult.String
-			if string(stored) != string(fp[:]) {
-				return ErrIdempotencyConflict
-			}
-			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: MicroEpsilon(rEps.Int64), IdempotencyKey: req.IdempotencyKey,
-				Time: time.UnixMicro(created).UTC(), Replayed: true, Nonce: nonce, Remaining: total - spent}
-			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
-				return fmt.Errorf("dp: stored release %d: %w", seq, err)
-			}
-			rel = r
-			return nil
-		}
-		// 2. Check and debit (the transaction is serialized: see inTx).
-		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
-		if err != nil {
-			return err
-		}
-		eps := eps
-		if acct != nil {
-			eps = acct.debit
-		}
-		if eps > total-spent {
-			return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
-		}
-		res, err := l.stmt(ctx, tx, sqlDebit).ExecContext(ctx,
-			int64(eps), req.Budget, int64(eps))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
-		}
-		// 3. Noise, after the debit, inside the transaction.
+		// 1. The noise and the entry, ahead of the debit, so that a
+		// pure-ε budget's check, debit and both inserts are one
+		// [store.CheckedWrite]. The value is seen by no one unless the
+		// transaction commits with it.
 		out, err := req.Query.release()
 		if err != nil {
 			return err
@@ -490,29 +454,113 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		// The value is stored as JSON, which gives back the same float64s
 		// (encoding/json writes the shortest form that parses back to the
 		// same value), so the commitment to out holds for what is stored.
-		nonce = make([]byte, ReleaseNonceSize)
+		nonce := make([]byte, ReleaseNonceSize)
 		if _, err := rand.Read(nonce); err != nil {
 			return fmt.Errorf("dp: release nonce: %w", err)
 		}
 		commitment := ReleaseCommitment(nonce, out)
-		// 4. Chain the entry and store the value.
 		now := l.now().UTC()
 		e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
 			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
 			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey,
 			ReleaseCommitment: commitment[:]}
-		if acct != nil {
-			acct.apply(e)
+		// 2. The idempotent replay, read with the budget's row, and for a
+		// pure-ε budget the check and debit and the entry's and value's
+		// inserts, if the key is new and the budget has room: one
+		// statement on PostgreSQL.
+		var (
+			stored  []byte
+			sNonce  []byte
+			spent   MicroEpsilon
+			total   MicroEpsilon
+			cols    rdpColumns
+			rSeq    sql.NullInt64
+			rEps    sql.NullInt64
+			rTime   sql.NullInt64
+			rResult sql.NullString
+			applied bool
+		)
+		dest := []any{&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
+			&rSeq, &rEps, &rTime, &stored, &rResult, &sNonce}
+		if gaussian { // never for a pure-ε budget: only the read
+			err = l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(dest...)
+		} else {
+			var head chainHead
+			if head, err = l.chainHead(ctx, tx); err != nil {
+				return err
+			}
+			chain(e, head)
+			args := append([]any{req.IdempotencyKey, req.Budget, int64(eps), req.Budget, int64(eps), req.Budget, req.IdempotencyKey},
+				entryArgs(e)...)
+			applied, err = l.spend.Exec(ctx, tx, dest, append(args, e.Seq, fp[:], string(enc), nonce)...)
 		}
-		seq, err = l.appendEntry(ctx, tx, e)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("dp: release: %w", err)
 		}
-		if _, err := l.stmt(ctx, tx, sqlInsertRelease).ExecContext(ctx,
-			seq, fp[:], string(enc), nonce); err != nil {
-			return err
+		if rSeq.Valid { // the key's release
+			if string(stored) != string(fp[:]) {
+				return ErrIdempotencyConflict
+			}
+			r := &Release{Seq: rSeq.Int64, Budget: req.Budget, Epsilon: MicroEpsilon(rEps.Int64), IdempotencyKey: req.IdempotencyKey,
+				Time: time.UnixMicro(rTime.Int64).UTC(), Replayed: true, Nonce: sNonce, Remaining: total - spent}
+			if err := json.Unmarshal([]byte(rResult.String), &r.Result); err != nil {
+				return fmt.Errorf("dp: stored release %d: %w", r.Seq, err)
+			}
+			rel = r
+			return nil
 		}
-		rel = &Release{Seq: seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
+		eps := eps
+		switch {
+		case applied:
+			if err := l.appended(ctx, tx, e); err != nil {
+				return err
+			}
+		case cols.delta == 0 && !gaussian:
+			if eps > total-spent {
+				return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
+			}
+			return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
+		default:
+			// 3. An (ε, δ) budget, or a Gaussian query: the debit is
+			// computed from the budget's accounting, in statements of their
+			// own, under a savepoint.
+			if err := l.savepoint(tx); err != nil {
+				return fmt.Errorf("dp: savepoint: %w", err)
+			}
+			acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
+			if err != nil {
+				return err
+			}
+			if acct != nil {
+				eps = acct.debit
+			}
+			if eps > total-spent {
+				return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
+			}
+			res, err := l.stmt(ctx, tx, sqlDebit).ExecContext(ctx,
+				int64(eps), req.Budget, int64(eps))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
+			}
+			e.Epsilon = eps
+			if acct != nil {
+				acct.apply(e)
+			}
+			if _, err := l.appendEntry(ctx, tx, e); err != nil {
+				return err
+			}
+			if _, err := l.stmt(ctx, tx, sqlInsertRelease).ExecContext(ctx,
+				e.Seq, fp[:], string(enc), nonce); err != nil {
+				return err
+			}
+		}
+		rel = &Release{Seq: e.Seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
 			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Nonce: nonce, Result: *out}
 		return nil
 	})
@@ -563,6 +611,13 @@ const (
 		delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertRelease = `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`
+	// sqlSpendGuard is the debit of a pure-ε budget's release, which
+	// applies only if the budget has room and the request's idempotency key
+	// is new: the guard of l.spend (sqlReleaseRead, then this, then the
+	// entry's and the value's inserts).
+	sqlSpendGuard = `UPDATE dp_budgets SET spent_micro = spent_micro + ?
+		WHERE name = ? AND spent_micro + ? <= total_micro AND delta_pico = 0
+		AND NOT EXISTS (SELECT 1 FROM dp_entries e WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> '')`
 )
 
 // prepare prepares the ledger's hot statements on its database.
@@ -576,12 +631,21 @@ func (l *Ledger) prepare(ctx context.Context) error {
 		}
 		l.stmts[q] = st
 	}
+	w, err := l.db.PrepareCheckedWrite(ctx, sqlReleaseRead, sqlSpendGuard, sqlInsertEntry, sqlInsertRelease)
+	if err != nil {
+		l.closeStmts()
+		return fmt.Errorf("dp: prepare: %w", err)
+	}
+	l.spend = w
 	return nil
 }
 
 func (l *Ledger) closeStmts() {
 	for _, st := range l.stmts {
 		st.Close() //nolint:errcheck // closing a prepared statement frees it; nothing to report
+	}
+	if l.spend != nil {
+		l.spend.Close()
 	}
 }
 
@@ -608,7 +672,17 @@ const chainLock = "dp/chain"
 // each gets its outcome only after the commit, and the chain's order is the
 // order in which the group ran, which is its commit order.
 func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	r := &txRequest{ctx: ctx, f: f, done: make(chan error, 1)}
+	return l.inTxLazy(ctx, false, f)
+}
+
+// inTxLazy is inTx for a writer that, if lazy, takes no savepoint of its
+// own unless it calls l.savepoint: it promises that when it fails with a
+// refusal (see isRefusal) it has written nothing since the savepoint it
+// did not take. A lazy writer that fails otherwise without a savepoint
+// fails its group (nothing of it is committed, and each writer of the
+// group gets an error).
+func (l *Ledger) inTxLazy(ctx context.Context, lazy bool, f func(*sql.Tx) error) error {
+	r := &txRequest{ctx: ctx, f: f, lazy: lazy, done: make(chan error, 1)}
 	l.gmu.Lock()
 	l.pending = append(l.pending, r)
 	lead := !l.leading
@@ -624,6 +698,7 @@ func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 type txRequest struct {
 	ctx  context.Context
 	f    func(*sql.Tx) error
+	lazy bool // see inTxLazy
 	done chan error
 }
 
@@ -672,26 +747,19 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	l.head = chainHead{}
 	defer func() { l.head, l.tentative = chainHead{}, chainHead{} }()
 	single := len(group) == 1
-	// A writer's savepoint is released by the statement that opens the
-	// next writer's (one round trip for both), and the last one by the
-	// commit, which commits the savepoints still open.
-	open := false
+	l.spOpen, l.spNone = false, single
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if !single {
-			q := `SAVEPOINT dp_writer`
-			if open {
-				q = `RELEASE SAVEPOINT dp_writer; SAVEPOINT dp_writer`
-			}
-			if _, err := tx.ExecContext(context.Background(), q); err != nil {
+		l.spMine = false
+		if !r.lazy {
+			if err := l.savepoint(tx); err != nil {
 				tx.Rollback() //nolint:errcheck // the first error matters
 				finish(fmt.Errorf("dp: savepoint: %w", err))
 				return
 			}
-			open = true
 		}
 		l.tentative = l.head
 		errs[i] = r.f(tx)
@@ -701,6 +769,15 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 		case single:
 			tx.Rollback() //nolint:errcheck // the writer's error matters
 			finish(nil)
+			return
+		case !l.spMine && isRefusal(errs[i]):
+			// A lazy writer's refusal: it wrote nothing.
+		case !l.spMine:
+			// A lazy writer failed otherwise: what it wrote, or on
+			// PostgreSQL the transaction its failed statement aborted,
+			// has no savepoint to go back to.
+			tx.Rollback() //nolint:errcheck // the writer's error matters
+			finish(fmt.Errorf("dp: the group's transaction failed with another writer: %w", errs[i]))
 			return
 		default:
 			if _, err := tx.ExecContext(context.Background(), `ROLLBACK TO SAVEPOINT dp_writer`); err != nil {
@@ -721,6 +798,38 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	finish(nil)
 }
 
+// savepoint opens the running writer's savepoint, unless it has one or
+// the group takes none. A writer's savepoint is released by the statement
+// that opens the next one (one round trip for both), and the last one by
+// the commit, which commits the savepoints still open. (A lazy writer that
+// takes none writes inside the savepoint still open, if any, which the
+// next savepoint or the commit releases with the rest.)
+func (l *Ledger) savepoint(tx *sql.Tx) error {
+	if l.spNone || l.spMine {
+		return nil
+	}
+	q := `SAVEPOINT dp_writer`
+	if l.spOpen {
+		q = `RELEASE SAVEPOINT dp_writer; SAVEPOINT dp_writer`
+	}
+	if _, err := tx.ExecContext(context.Background(), q); err != nil {
+		return err
+	}
+	l.spOpen, l.spMine = true, true
+	return nil
+}
+
+// isRefusal reports whether err is one of the refusals of a release, which
+// the ledger returns after reading and before writing.
+func isRefusal(err error) bool {
+	for _, r := range []error{ErrBudgetExhausted, ErrUnknownBudget, ErrIdempotencyConflict, ErrDeltaRequired, ErrInvalidSpec} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // appendEntry chains e after the current head, inserts it and, every
 // l.every entries, signs a checkpoint in the same transaction.
 func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, error) {
@@ -728,24 +837,39 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	chain(e, head)
+	if _, err := l.stmt(ctx, tx, sqlInsertEntry).ExecContext(ctx, entryArgs(e)...); err != nil {
+		return 0, fmt.Errorf("dp: append entry: %w", err)
+	}
+	return e.Seq, l.appended(ctx, tx, e)
+}
+
+// chain makes e the entry after head.
+func chain(e *Entry, head chainHead) {
 	e.Seq = head.seq + 1
 	e.PrevHash = head.hash
 	e.Hash = e.ChainHash()
+}
+
+// entryArgs are the arguments of sqlInsertEntry for e.
+func entryArgs(e *Entry) []any {
 	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
-	if _, err := l.stmt(ctx, tx, sqlInsertEntry).ExecContext(ctx,
-		e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
+	return []any{e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
 		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:],
 		int64(e.Delta), e.LogInvDelta, encodeInt64s(e.Orders), e.NoiseMultiplier, e.SampleRate, e.Steps, e.NoiseShares,
-		encodeInt64s(e.RDP)); err != nil {
-		return 0, fmt.Errorf("dp: append entry: %w", err)
-	}
+		encodeInt64s(e.RDP)}
+}
+
+// appended follows e's insert: every l.every entries it signs a
+// checkpoint in the same transaction, and e is the group's new head.
+func (l *Ledger) appended(ctx context.Context, tx *sql.Tx, e *Entry) error {
 	if l.every > 0 && e.Seq%int64(l.every) == 0 {
 		if _, err := l.checkpointTx(ctx, tx, e.Seq, e.Hash); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	l.tentative = chainHead{seq: e.Seq, hash: e.Hash, known: true}
-	return e.Seq, nil
+	return nil
 }
 
 // chainHead returns the chain's head in the running writer's transaction:
