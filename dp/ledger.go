@@ -419,6 +419,28 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	sens := req.Query.Sensitivity()
 	fp := requestHash(req, sens)
 
+	// 1. The noise, drawn before the transaction (outside the chain's
+	// lock, which serializes what follows), and the commitment to it, so
+	// that the entry can be made ahead of the debit and a pure-ε budget's
+	// check, debit and both inserts be one [store.CheckedWrite]. The value
+	// is seen by no one unless the transaction commits with it.
+	out, err := req.Query.release()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("dp: encode release: %w", err)
+	}
+	// The value is stored as JSON, which gives back the same float64s
+	// (encoding/json writes the shortest form that parses back to the
+	// same value), so the commitment to out holds for what is stored.
+	nonce := make([]byte, ReleaseNonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("dp: release nonce: %w", err)
+	}
+	commitment := ReleaseCommitment(nonce, out)
+
 	_, gaussian := req.Query.(rdpQuery)
 	// On PostgreSQL a release runs without a savepoint of its own (one
 	// round trip less): it writes with one statement, l.spend, which writes
@@ -426,7 +448,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	// wrote nothing. See commitGroup.
 	lazy := l.spend.OneStatement()
 	var rel *Release
-	err := l.inTxLazy(ctx, lazy, func(tx *sql.Tx) error {
+	err = l.inTxLazy(ctx, lazy, func(tx *sql.Tx) error {
 		rel = nil
 		ctx := ctx
 		if lazy {
@@ -439,26 +461,6 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
 			return err
 		}
-		// 1. The noise and the entry, ahead of the debit, so that a
-		// pure-ε budget's check, debit and both inserts are one
-		// [store.CheckedWrite]. The value is seen by no one unless the
-		// transaction commits with it.
-		out, err := req.Query.release()
-		if err != nil {
-			return err
-		}
-		enc, err := json.Marshal(out)
-		if err != nil {
-			return fmt.Errorf("dp: encode release: %w", err)
-		}
-		// The value is stored as JSON, which gives back the same float64s
-		// (encoding/json writes the shortest form that parses back to the
-		// same value), so the commitment to out holds for what is stored.
-		nonce := make([]byte, ReleaseNonceSize)
-		if _, err := rand.Read(nonce); err != nil {
-			return fmt.Errorf("dp: release nonce: %w", err)
-		}
-		commitment := ReleaseCommitment(nonce, out)
 		now := l.now().UTC()
 		e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
 			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
@@ -479,6 +481,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			rTime   sql.NullInt64
 			rResult sql.NullString
 			applied bool
+			err     error
 		)
 		dest := []any{&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
 			&rSeq, &rEps, &rTime, &stored, &rResult, &sNonce}
