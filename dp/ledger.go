@@ -442,13 +442,28 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	commitment := ReleaseCommitment(nonce, out)
 
 	_, gaussian := req.Query.(rdpQuery)
+	p := &spendPlan{
+		e: Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
+			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
+			Requester: req.Requester, Purpose: req.Purpose, IdempotencyKey: req.IdempotencyKey,
+			ReleaseCommitment: commitment[:]},
+		fp: fp[:], enc: string(enc), nonce: nonce,
+	}
+	var rel *Release
+	p.admitted = func(e *Entry) {
+		rel = &Release{Seq: e.Seq, Budget: req.Budget, Epsilon: e.Epsilon, IdempotencyKey: req.IdempotencyKey,
+			Time: time.UnixMicro(e.Time).UTC(), Remaining: p.read.total - p.read.spent - e.Epsilon, Nonce: nonce, Result: *out}
+	}
 	// On PostgreSQL a release runs without a savepoint of its own (one
 	// round trip less): it writes with one statement, l.spend, which writes
 	// all or nothing, and refuses only before it writes or after l.spend
 	// wrote nothing. See commitGroup.
 	lazy := l.spend.OneStatement()
-	var rel *Release
-	err = l.inTxLazy(ctx, lazy, func(tx *sql.Tx) error {
+	batch := p
+	if gaussian || req.Spender.needsGrant() {
+		batch = nil
+	}
+	err = l.inTxOpt(ctx, lazy, batch, func(tx *sql.Tx) error {
 		rel = nil
 		ctx := ctx
 		if lazy {
@@ -461,41 +476,26 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
 			return err
 		}
-		now := l.now().UTC()
-		e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
-			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
-			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey,
-			ReleaseCommitment: commitment[:]}
 		// 2. The idempotent replay, read with the budget's row, and for a
 		// pure-ε budget the check and debit and the entry's and value's
 		// inserts, if the key is new and the budget has room: one
 		// statement on PostgreSQL.
+		rd := &p.read
 		var (
-			stored  []byte
-			sNonce  []byte
-			spent   MicroEpsilon
-			total   MicroEpsilon
-			cols    rdpColumns
-			rSeq    sql.NullInt64
-			rEps    sql.NullInt64
-			rTime   sql.NullInt64
-			rResult sql.NullString
+			e       *Entry
 			applied bool
 			err     error
 		)
-		dest := []any{&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
-			&rSeq, &rEps, &rTime, &stored, &rResult, &sNonce}
 		if gaussian { // never for a pure-ε budget: only the read
-			err = l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(dest...)
+			e = p.entry(chainHead{}, l.now())
+			err = l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(rd.dest()...)
 		} else {
 			var head chainHead
 			if head, err = l.chainHead(ctx, tx); err != nil {
 				return err
 			}
-			chain(e, head)
-			args := append([]any{req.IdempotencyKey, req.Budget, int64(eps), req.Budget, int64(eps), req.Budget, req.IdempotencyKey},
-				entryArgs(e)...)
-			applied, err = l.spend.Exec(ctx, tx, dest, append(args, e.Seq, fp[:], string(enc), nonce)...)
+			e = p.entry(head, l.now())
+			applied, err = l.spend.Exec(ctx, tx, rd.dest(), p.args(e, head)...)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
@@ -503,25 +503,25 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 		if err != nil {
 			return fmt.Errorf("dp: release: %w", err)
 		}
-		if rSeq.Valid { // the key's release
-			if string(stored) != string(fp[:]) {
+		if rd.rSeq.Valid { // the key's release
+			if string(rd.stored) != string(fp[:]) {
 				return ErrIdempotencyConflict
 			}
-			r := &Release{Seq: rSeq.Int64, Budget: req.Budget, Epsilon: MicroEpsilon(rEps.Int64), IdempotencyKey: req.IdempotencyKey,
-				Time: time.UnixMicro(rTime.Int64).UTC(), Replayed: true, Nonce: sNonce, Remaining: total - spent}
-			if err := json.Unmarshal([]byte(rResult.String), &r.Result); err != nil {
+			r := &Release{Seq: rd.rSeq.Int64, Budget: req.Budget, Epsilon: MicroEpsilon(rd.rEps.Int64), IdempotencyKey: req.IdempotencyKey,
+				Time: time.UnixMicro(rd.rTime.Int64).UTC(), Replayed: true, Nonce: rd.nonce, Remaining: rd.total - rd.spent}
+			if err := json.Unmarshal([]byte(rd.result.String), &r.Result); err != nil {
 				return fmt.Errorf("dp: stored release %d: %w", r.Seq, err)
 			}
 			rel = r
 			return nil
 		}
-		eps := eps
+		total, spent := rd.total, rd.spent
 		switch {
 		case applied:
 			if err := l.appended(ctx, tx, e); err != nil {
 				return err
 			}
-		case cols.delta == 0 && !gaussian:
+		case rd.cols.delta == 0 && !gaussian:
 			if eps > total-spent {
 				return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
 			}
@@ -533,10 +533,11 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			if err := l.savepoint(tx); err != nil {
 				return fmt.Errorf("dp: savepoint: %w", err)
 			}
-			acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
+			acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, rd.cols)
 			if err != nil {
 				return err
 			}
+			eps := eps
 			if acct != nil {
 				eps = acct.debit
 			}
@@ -563,14 +564,54 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 				return err
 			}
 		}
-		rel = &Release{Seq: e.Seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
-			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Nonce: nonce, Result: *out}
+		p.admitted(e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rel, nil
+}
+
+// spendPlan is what a release writes if it is admitted, made before its
+// transaction, and what its statement read.
+type spendPlan struct {
+	e        Entry // but for Seq, PrevHash, Hash and Time
+	fp       []byte
+	enc      string
+	nonce    []byte
+	read     spendRead
+	admitted func(e *Entry) // records the admitted release, after read
+}
+
+// entry is p's entry after head at now.
+func (p *spendPlan) entry(head chainHead, now time.Time) *Entry {
+	e := p.e
+	e.Time = now.UTC().UnixMicro()
+	chain(&e, head)
+	return &e
+}
+
+// args are l.spend's arguments for p's entry e after head.
+func (p *spendPlan) args(e *Entry, head chainHead) []any {
+	args := append(make([]any, 0, 40), e.IdempotencyKey, e.Budget, // the read
+		int64(e.Epsilon), e.Budget, int64(e.Epsilon), head.seq, e.Budget, e.IdempotencyKey) // the guard
+	args = append(args, entryArgs(e)...)
+	return append(args, e.Seq, p.fp, p.enc, p.nonce)
+}
+
+// spendRead is the row of sqlReleaseRead.
+type spendRead struct {
+	total, spent      MicroEpsilon
+	cols              rdpColumns
+	rSeq, rEps, rTime sql.NullInt64
+	stored, nonce     []byte
+	result            sql.NullString
+}
+
+func (r *spendRead) dest() []any {
+	return []any{&r.total, &r.spent, &r.cols.delta, &r.cols.logInv, &r.cols.orders, &r.cols.sums,
+		&r.rSeq, &r.rEps, &r.rTime, &r.stored, &r.result, &r.nonce}
 }
 
 // requestHash fingerprints everything about a request except its raw data,
@@ -618,8 +659,15 @@ const (
 	// applies only if the budget has room and the request's idempotency key
 	// is new: the guard of l.spend (sqlReleaseRead, then this, then the
 	// entry's and the value's inserts).
+	//
+	// It also applies only if the chain's head is the entry that the
+	// release's entry was chained onto, which the chain's lock makes sure
+	// of, but for the releases that a group sends together ahead of the
+	// answers (see spendBatch): there, a release chained onto one that
+	// was refused is refused too, and sent again.
 	sqlSpendGuard = `UPDATE dp_budgets SET spent_micro = spent_micro + ?
 		WHERE name = ? AND spent_micro + ? <= total_micro AND delta_pico = 0
+		AND (SELECT COALESCE(MAX(seq), 0) FROM dp_entries) = ?
 		AND NOT EXISTS (SELECT 1 FROM dp_entries e WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> '')`
 )
 
@@ -685,7 +733,15 @@ func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 // fails its group (nothing of it is committed, and each writer of the
 // group gets an error).
 func (l *Ledger) inTxLazy(ctx context.Context, lazy bool, f func(*sql.Tx) error) error {
-	r := &txRequest{ctx: ctx, f: f, lazy: lazy, done: make(chan error, 1)}
+	return l.inTxOpt(ctx, lazy, nil, f)
+}
+
+// inTxOpt is inTxLazy for a release with a spend plan, if p is not nil: the
+// group may then run the plan's statement with those of the releases next
+// to it (spendBatch) instead of f, and if the plan is admitted there, f
+// does not run.
+func (l *Ledger) inTxOpt(ctx context.Context, lazy bool, p *spendPlan, f func(*sql.Tx) error) error {
+	r := &txRequest{ctx: ctx, f: f, lazy: lazy, spend: p, done: make(chan error, 1)}
 	l.gmu.Lock()
 	l.pending = append(l.pending, r)
 	lead := !l.leading
@@ -699,10 +755,11 @@ func (l *Ledger) inTxLazy(ctx context.Context, lazy bool, f func(*sql.Tx) error)
 
 // txRequest is a writer waiting for inTx's group commit.
 type txRequest struct {
-	ctx  context.Context
-	f    func(*sql.Tx) error
-	lazy bool // see inTxLazy
-	done chan error
+	ctx   context.Context
+	f     func(*sql.Tx) error
+	lazy  bool       // see inTxLazy
+	spend *spendPlan // see inTxOpt
+	done  chan error
 }
 
 // maxGroup bounds the writers of one group commit.
@@ -740,7 +797,7 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	}
 	// The transaction outlives any one writer's context: a writer whose
 	// context ends fails its own statements, not the group's.
-	tx, err := l.db.BeginSerial(context.Background(), chainLock)
+	tx, err := l.db.BeginSerialConn(context.Background(), chainLock)
 	if err != nil {
 		finish(fmt.Errorf("dp: begin: %w", err))
 		return
@@ -751,21 +808,42 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	defer func() { l.head, l.tentative = chainHead{}, chainHead{} }()
 	single := len(group) == 1
 	l.spOpen, l.spNone = false, single
-	for i, r := range group {
+	unbatched := -1 // a writer that a batch refused runs alone
+	for i := 0; i < len(group); i++ {
+		r := group[i]
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
+		if r.spend != nil && r.lazy && !single && i != unbatched {
+			// The run of releases from i, sent together.
+			j := i + 1
+			for j < len(group) && group[j].spend != nil && group[j].lazy && group[j].ctx.Err() == nil {
+				j++
+			}
+			if j-i > 1 {
+				n, err := l.spendBatch(tx, group[i:j])
+				if err != nil {
+					tx.Rollback() //nolint:errcheck // the first error matters
+					finish(fmt.Errorf("dp: release: %w", err))
+					return
+				}
+				// The first n were admitted; the next, if any, runs alone.
+				i += n - 1
+				unbatched = i + 1
+				continue
+			}
+		}
 		l.spMine = false
 		if !r.lazy {
-			if err := l.savepoint(tx); err != nil {
+			if err := l.savepoint(tx.Tx); err != nil {
 				tx.Rollback() //nolint:errcheck // the first error matters
 				finish(fmt.Errorf("dp: savepoint: %w", err))
 				return
 			}
 		}
 		l.tentative = l.head
-		errs[i] = r.f(tx)
+		errs[i] = r.f(tx.Tx)
 		switch {
 		case errs[i] == nil:
 			l.head = l.tentative
@@ -799,6 +877,43 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 		}
 	}
 	finish(nil)
+}
+
+// spendBatch runs the releases of run, each with a spend plan, in one round
+// trip (on PostgreSQL, where the group's statements are pipelined: see
+// [store.CheckedWrite.ExecBatch]), each entry chained onto the previous
+// one's, and reports how many of them, from the first, were admitted. The
+// first that is not (a replay, a refusal, or an (ε, δ) budget's) makes the
+// ones after it not apply either (sqlSpendGuard checks the chain's head),
+// and is left, with them, for the caller to run again.
+func (l *Ledger) spendBatch(tx *store.SerialTx, run []*txRequest) (int, error) {
+	ctx := context.Background()
+	l.tentative = l.head
+	head, err := l.chainHead(ctx, tx.Tx)
+	if err != nil {
+		return 0, err
+	}
+	now := l.now()
+	entries := make([]*Entry, len(run))
+	dests := make([][]any, len(run))
+	args := make([][]any, len(run))
+	for k, r := range run {
+		e := r.spend.entry(head, now)
+		entries[k], dests[k], args[k] = e, r.spend.read.dest(), r.spend.args(e, head)
+		head = chainHead{seq: e.Seq, hash: e.Hash, known: true}
+	}
+	n, err := l.spend.ExecBatch(ctx, tx, dests, args)
+	if err != nil {
+		return 0, err
+	}
+	for k := range n {
+		if err := l.appended(ctx, tx.Tx, entries[k]); err != nil {
+			return 0, err
+		}
+		l.head = l.tentative
+		run[k].spend.admitted(entries[k])
+	}
+	return n, nil
 }
 
 // savepoint opens the running writer's savepoint, unless it has one or

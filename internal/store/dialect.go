@@ -97,14 +97,62 @@ func (db *DB) BeginSerial(ctx context.Context, name string) (*sql.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.lockTx(ctx, tx, name); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// lockTx takes BeginSerial's lock in tx, or rolls tx back.
+func (db *DB) lockTx(ctx context.Context, tx *sql.Tx, name string) error {
 	if db.backend == Postgres {
 		sum := sha256.Sum256([]byte("aios/store/lock/" + name))
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(binary.BigEndian.Uint64(sum[:8]))); err != nil {
 			tx.Rollback() //nolint:errcheck // the lock's error matters
-			return nil, fmt.Errorf("store: lock %q: %w", name, err)
+			return fmt.Errorf("store: lock %q: %w", name, err)
 		}
 	}
-	return tx, nil
+	return nil
+}
+
+// SerialTx is a [DB.BeginSerial] transaction on a connection of its own,
+// which [CheckedWrite.ExecBatch] can pipeline statements on. Its Commit and
+// Rollback return the connection to the pool.
+type SerialTx struct {
+	*sql.Tx
+	conn *sql.Conn
+}
+
+// BeginSerialConn is [DB.BeginSerial] for a [SerialTx].
+func (db *DB) BeginSerialConn(ctx context.Context, name string) (*SerialTx, error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := db.lockTx(ctx, tx, name); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &SerialTx{Tx: tx, conn: conn}, nil
+}
+
+// Commit commits the transaction and frees its connection.
+func (t *SerialTx) Commit() error {
+	err := t.Tx.Commit()
+	t.conn.Close()
+	return err
+}
+
+// Rollback rolls the transaction back and frees its connection.
+func (t *SerialTx) Rollback() error {
+	err := t.Tx.Rollback()
+	t.conn.Close()
+	return err
 }
 
 // BeginSnapshot begins a read-only transaction whose reads all see one
@@ -148,6 +196,7 @@ type CheckedWrite struct {
 	stmts []*sql.Stmt // PostgreSQL: the one statement; SQLite: read, guard, inserts
 	nargs []int       // placeholders of read, guard, inserts
 	one   bool        // PostgreSQL
+	sql   string      // PostgreSQL: the statement
 }
 
 var insertValuesRE = regexp.MustCompile(`(?s)^\s*(INSERT INTO [A-Za-z_][A-Za-z0-9_]* \([^()]*\))\s*VALUES\s*\((.*)\)\s*$`)
@@ -179,7 +228,8 @@ func (db *DB) PrepareCheckedWrite(ctx context.Context, read, guard string, inser
 			fmt.Fprintf(&b, ", i%d AS (%s SELECT %s FROM g)", i, m[1], m[2])
 		}
 		b.WriteString(" SELECT r.*, (SELECT COUNT(*) FROM g) FROM (" + read + ") r")
-		qs = []string{b.String()}
+		w.sql = b.String()
+		qs = []string{w.sql}
 	} else {
 		qs = parts
 	}
@@ -253,6 +303,82 @@ func (w *CheckedWrite) Exec(ctx context.Context, tx *sql.Tx, dest []any, args ..
 		}
 	}
 	return true, nil
+}
+
+// ExecBatch is Exec of w for each of args in turn, in tx, scanning each
+// read's row into the dest of the same index, and reports how many of them
+// (from the first) applied. On PostgreSQL the statements are pipelined:
+// all are sent before the first answer is read, so that the batch costs one
+// round trip, not one a statement; each sees what the previous ones wrote.
+// The batch is not atomic as a whole: the caller decides, by what the
+// guards check, which statements apply when one does not, and ExecBatch
+// returns an error if any after the first that did not apply did (it
+// then leaves it to the caller to roll tx back). A read that finds no row
+// stops the batch there (it does not apply), without an error.
+func (w *CheckedWrite) ExecBatch(ctx context.Context, tx *SerialTx, dests [][]any, args [][]any) (int, error) {
+	if len(dests) != len(args) {
+		return 0, fmt.Errorf("store: checked write: %d dests for %d argument lists", len(dests), len(args))
+	}
+	if !w.one {
+		for i := range args {
+			applied, err := w.Exec(ctx, tx.Tx, dests[i], args[i]...)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && !applied) {
+				return i, nil
+			}
+			if err != nil {
+				return i, err
+			}
+		}
+		return len(args), nil
+	}
+	nr := w.nargs[0]
+	total := 0
+	for _, n := range w.nargs {
+		total += n
+	}
+	q := rebind(w.sql)
+	n, stop := 0, -1
+	err := tx.conn.Raw(func(dc any) error {
+		pc, ok := dc.(*pgConn)
+		if !ok {
+			return fmt.Errorf("store: checked write: not a pgx connection (%T)", dc)
+		}
+		b := &pgx.Batch{}
+		for _, a := range args {
+			if len(a) != total {
+				return fmt.Errorf("store: checked write: %d arguments for %d placeholders", len(a), total)
+			}
+			ordered := append(append(make([]any, 0, len(a)), a[nr:]...), a[:nr]...)
+			b.Queue(q, ordered...)
+		}
+		br := pc.Conn.Conn().SendBatch(ctx, b)
+		for i := range args {
+			var c int64
+			err := br.QueryRow().Scan(append(dests[i], &c)...)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				c = 0
+			case err != nil:
+				br.Close() //nolint:errcheck // the first error matters
+				return err
+			}
+			if c > 1 {
+				br.Close() //nolint:errcheck // the first error matters
+				return fmt.Errorf("store: checked write: the guard changed %d rows", c)
+			}
+			if c == 1 && stop >= 0 {
+				br.Close() //nolint:errcheck // the first error matters
+				return fmt.Errorf("store: checked write: statement %d applied after %d did not", i, stop)
+			}
+			if c == 1 {
+				n++
+			} else if stop < 0 {
+				stop = i
+			}
+		}
+		return br.Close()
+	})
+	return n, err
 }
 
 // Close frees w's prepared statements.
