@@ -450,9 +450,7 @@ func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
 	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: -1})
 	mustBudget(t, l, "b", 1_000_000)
 	// No committer runs until the three writers are pending, in order.
-	l.gmu.Lock()
-	l.leading = true
-	l.gmu.Unlock()
+	holdCommitter(l)
 	waitPending := func(n int) {
 		for {
 			l.gmu.Lock()
@@ -506,5 +504,98 @@ func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
 	}
 	if _, err := l.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGroupRefusalsInBatch has one group commit of releases that a group
+// sends together on PostgreSQL (spendBatch): a replay, a release against an
+// (ε, δ) budget, refusals and a conflicting key among admitted releases.
+// Each gets its own outcome, the admitted ones chain in the group's order,
+// and the ledger verifies.
+func TestGroupRefusalsInBatch(t *testing.T) { storetest.Each(t, testGroupRefusalsInBatch) }
+
+func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
+	ctx := context.Background()
+	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 2})
+	mustBudget(t, l, "b", 30)
+	rdpLedger(t, l)
+	// No committer runs until the writers are pending, in order.
+	holdCommitter(l)
+	type outcome struct {
+		rel *Release
+		err error
+	}
+	var outs []chan outcome
+	for i, w := range []struct{ budget, key, purpose string }{
+		{"b", "a", ""}, {"b", "a", ""}, {"fed", "f", ""}, {"b", "c", ""},
+		{"b", "d", ""}, {"b", "e", ""}, {"b", "a", "other"}, {"b", "h", ""},
+	} {
+		c := make(chan outcome, 1)
+		outs = append(outs, c)
+		go func() {
+			r, err := l.Release(ctx, ReleaseRequest{Budget: w.budget, Query: mustQuery(t, 10, 1), IdempotencyKey: w.key, Purpose: w.purpose})
+			c <- outcome{r, err}
+		}()
+		for {
+			l.gmu.Lock()
+			n := len(l.pending)
+			l.gmu.Unlock()
+			if n == i+1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	go l.commitGroups()
+	var o []outcome
+	for _, c := range outs {
+		o = append(o, <-c)
+	}
+	for _, i := range []int{0, 1, 2, 3, 4} {
+		if o[i].err != nil {
+			t.Fatalf("release %d: %v", i, o[i].err)
+		}
+	}
+	if !o[1].rel.Replayed || o[1].rel.Seq != o[0].rel.Seq || o[0].rel.Replayed {
+		t.Errorf("replay: %+v after %+v", o[1].rel, o[0].rel)
+	}
+	for k, i := range []int{2, 3, 4} {
+		if o[i].rel.Seq != o[0].rel.Seq+int64(k)+1 || o[i].rel.Replayed {
+			t.Errorf("release %d has seq %d after %d", i, o[i].rel.Seq, o[0].rel.Seq)
+		}
+	}
+	if o[4].rel.Remaining != 0 {
+		t.Errorf("remaining after the third release: %d", o[4].rel.Remaining)
+	}
+	for _, i := range []int{5, 7} {
+		if !errors.Is(o[i].err, ErrBudgetExhausted) {
+			t.Errorf("release %d: %v, %v", i, o[i].rel, o[i].err)
+		}
+	}
+	if !errors.Is(o[6].err, ErrIdempotencyConflict) {
+		t.Errorf("conflicting key: %v, %v", o[6].rel, o[6].err)
+	}
+	st, err := l.Budget(ctx, "b")
+	if err != nil || st.Spent != 30 || st.Releases != 3 {
+		t.Errorf("budget: %+v, %v", st, err)
+	}
+	if _, err := l.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holdCommitter keeps l's group commit from running (until the test runs
+// l.commitGroups), once the committer of the writers before has stopped:
+// their callers may return before it finds nothing more pending.
+func holdCommitter(l *Ledger) {
+	for {
+		l.gmu.Lock()
+		if !l.leading {
+			l.leading = true
+			l.gmu.Unlock()
+			return
+		}
+		l.gmu.Unlock()
+		time.Sleep(time.Millisecond)
 	}
 }
