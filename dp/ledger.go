@@ -447,7 +447,12 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
 			Requester: req.Requester, Purpose: req.Purpose, IdempotencyKey: req.IdempotencyKey,
 			ReleaseCommitment: commitment[:]},
-		fp: fp[:], enc: string(enc), nonce: nonce,
+		fp: fp[:], enc: string(enc), nonce: nonce, unrestricted: 1,
+	}
+	// A spender's grant is checked by l.spend's statement when it answers
+	// to one or two grantees (an API token and its role), else apart.
+	if sp := req.Spender; sp.needsGrant() && len(sp.Grantees) > 0 && len(sp.Grantees) <= 2 {
+		p.unrestricted, p.grantees = 0, [2]string{sp.Grantees[0], sp.Grantees[len(sp.Grantees)-1]}
 	}
 	var rel *Release
 	p.admitted = func(e *Entry) {
@@ -460,7 +465,7 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	// wrote nothing. See commitGroup.
 	lazy := l.spend.OneStatement()
 	batch := p
-	if gaussian || req.Spender.needsGrant() {
+	if gaussian || (req.Spender.needsGrant() && p.unrestricted == 1) {
 		batch = nil
 	}
 	err = l.inTxOpt(ctx, lazy, batch, func(tx *sql.Tx) error {
@@ -472,9 +477,11 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 			// group's transaction.
 			ctx = context.WithoutCancel(ctx)
 		}
-		// 0. The spender's grant.
-		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
-			return err
+		// 0. The spender's grant, unless l.spend checks it.
+		if gaussian || p.unrestricted == 1 {
+			if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
+				return err
+			}
 		}
 		// 2. The idempotent replay, read with the budget's row, and for a
 		// pure-ε budget the check and debit and the entry's and value's
@@ -495,13 +502,20 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 				return err
 			}
 			e = p.entry(head, l.now())
-			applied, err = l.spend.Exec(ctx, tx, rd.dest(), p.args(e, head)...)
+			applied, err = l.spend.Exec(ctx, tx, rd.spendDest(), p.args(e, head)...)
 		}
+		inlineGrant := !gaussian && p.unrestricted == 0
 		if errors.Is(err, sql.ErrNoRows) {
+			if inlineGrant {
+				return &UnspendableError{Budget: req.Budget}
+			}
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
 		}
 		if err != nil {
 			return fmt.Errorf("dp: release: %w", err)
+		}
+		if inlineGrant && rd.granted == 0 {
+			return &UnspendableError{Budget: req.Budget}
 		}
 		if rd.rSeq.Valid { // the key's release
 			if string(rd.stored) != string(fp[:]) {
@@ -582,6 +596,11 @@ type spendPlan struct {
 	nonce    []byte
 	read     spendRead
 	admitted func(e *Entry) // records the admitted release, after read
+	// unrestricted is 1 when l.spend need not check a grant (the operator,
+	// an unrestricted spender, or a grant checked apart), else 0 and
+	// grantees are the spender's (the one twice if it has one).
+	unrestricted int64
+	grantees     [2]string
 }
 
 // entry is p's entry after head at now.
@@ -594,20 +613,24 @@ func (p *spendPlan) entry(head chainHead, now time.Time) *Entry {
 
 // args are l.spend's arguments for p's entry e after head.
 func (p *spendPlan) args(e *Entry, head chainHead) []any {
-	args := append(make([]any, 0, 40), e.IdempotencyKey, e.Budget, // the read
-		int64(e.Epsilon), e.Budget, int64(e.Epsilon), head.seq, e.Budget, e.IdempotencyKey) // the guard
+	args := append(make([]any, 0, 48), p.grantees[0], p.grantees[1], e.IdempotencyKey, e.Budget, // the read
+		int64(e.Epsilon), e.Budget, int64(e.Epsilon), head.seq, e.Budget, e.IdempotencyKey, // the guard
+		p.unrestricted, e.Budget, p.grantees[0], p.grantees[1])
 	args = append(args, entryArgs(e)...)
 	return append(args, e.Seq, p.fp, p.enc, p.nonce)
 }
 
-// spendRead is the row of sqlReleaseRead.
+// spendRead is the row of sqlReleaseRead, and granted that of sqlSpendRead.
 type spendRead struct {
 	total, spent      MicroEpsilon
 	cols              rdpColumns
 	rSeq, rEps, rTime sql.NullInt64
 	stored, nonce     []byte
 	result            sql.NullString
+	granted           int64
 }
+
+func (r *spendRead) spendDest() []any { return append(r.dest(), &r.granted) }
 
 func (r *spendRead) dest() []any {
 	return []any{&r.total, &r.spent, &r.cols.delta, &r.cols.logInv, &r.cols.orders, &r.cols.sums,
@@ -657,7 +680,8 @@ const (
 	sqlInsertRelease = `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`
 	// sqlSpendGuard is the debit of a pure-ε budget's release, which
 	// applies only if the budget has room and the request's idempotency key
-	// is new: the guard of l.spend (sqlReleaseRead, then this, then the
+	// is new, and the spender holds a grant of it if it needs one: the guard
+	// of l.spend (sqlSpendRead, then this, then the
 	// entry's and the value's inserts).
 	//
 	// It also applies only if the chain's head is the entry that the
@@ -668,7 +692,17 @@ const (
 	sqlSpendGuard = `UPDATE dp_budgets SET spent_micro = spent_micro + ?
 		WHERE name = ? AND spent_micro + ? <= total_micro AND delta_pico = 0
 		AND (SELECT COALESCE(MAX(seq), 0) FROM dp_entries) = ?
-		AND NOT EXISTS (SELECT 1 FROM dp_entries e WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> '')`
+		AND NOT EXISTS (SELECT 1 FROM dp_entries e WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> '')
+		AND (? = 1 OR EXISTS (SELECT 1 FROM dp_grants g WHERE g.budget = ? AND g.grantee IN (?, ?)))`
+	// sqlSpendRead is sqlReleaseRead with the spender's grants of the
+	// budget (up to two grantees: a token and its role), the read of l.spend.
+	sqlSpendRead = `SELECT b.total_micro, b.spent_micro, b.delta_pico, b.log_inv_delta_micro, b.rdp_orders, b.rdp_micro,
+			r.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce,
+			(SELECT COUNT(*) FROM dp_grants g WHERE g.budget = b.name AND g.grantee IN (?, ?))
+			FROM dp_budgets b
+			LEFT JOIN dp_entries e ON e.budget = b.name AND e.idempotency_key = ? AND e.idempotency_key <> ''
+			LEFT JOIN dp_releases r ON r.seq = e.seq
+			WHERE b.name = ?`
 )
 
 // prepare prepares the ledger's hot statements on its database.
@@ -682,7 +716,7 @@ func (l *Ledger) prepare(ctx context.Context) error {
 		}
 		l.stmts[q] = st
 	}
-	w, err := l.db.PrepareCheckedWrite(ctx, sqlReleaseRead, sqlSpendGuard, sqlInsertEntry, sqlInsertRelease)
+	w, err := l.db.PrepareCheckedWrite(ctx, sqlSpendRead, sqlSpendGuard, sqlInsertEntry, sqlInsertRelease)
 	if err != nil {
 		l.closeStmts()
 		return fmt.Errorf("dp: prepare: %w", err)
@@ -899,7 +933,7 @@ func (l *Ledger) spendBatch(tx *store.SerialTx, run []*txRequest) (int, error) {
 	args := make([][]any, len(run))
 	for k, r := range run {
 		e := r.spend.entry(head, now)
-		entries[k], dests[k], args[k] = e, r.spend.read.dest(), r.spend.args(e, head)
+		entries[k], dests[k], args[k] = e, r.spend.read.spendDest(), r.spend.args(e, head)
 		head = chainHead{seq: e.Seq, hash: e.Hash, known: true}
 	}
 	n, err := l.spend.ExecBatch(ctx, tx, dests, args)

@@ -509,7 +509,8 @@ func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
 
 // TestGroupRefusalsInBatch has one group commit of releases that a group
 // sends together on PostgreSQL (spendBatch): a replay, a release against an
-// (ε, δ) budget, refusals and a conflicting key among admitted releases.
+// (ε, δ) budget, a spender with a grant and one without, refusals and a
+// conflicting key among admitted releases.
 // Each gets its own outcome, the admitted ones chain in the group's order,
 // and the ledger verifies.
 func TestGroupRefusalsInBatch(t *testing.T) { storetest.Each(t, testGroupRefusalsInBatch) }
@@ -517,8 +518,13 @@ func TestGroupRefusalsInBatch(t *testing.T) { storetest.Each(t, testGroupRefusal
 func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
 	ctx := context.Background()
 	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 2})
-	mustBudget(t, l, "b", 30)
+	mustBudget(t, l, "b", 40)
 	rdpLedger(t, l)
+	if _, _, err := l.Grant(ctx, "b", "role:client", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	granted := &Spender{Name: "token:s", Grantees: []string{"token:s", "role:client"}}
+	other := &Spender{Name: "token:n", Grantees: []string{"token:n", "role:reader"}}
 	// No committer runs until the writers are pending, in order.
 	holdCommitter(l)
 	type outcome struct {
@@ -526,14 +532,18 @@ func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
 		err error
 	}
 	var outs []chan outcome
-	for i, w := range []struct{ budget, key, purpose string }{
-		{"b", "a", ""}, {"b", "a", ""}, {"fed", "f", ""}, {"b", "c", ""},
-		{"b", "d", ""}, {"b", "e", ""}, {"b", "a", "other"}, {"b", "h", ""},
+	for i, w := range []struct {
+		budget, key, purpose string
+		sp                   *Spender
+	}{
+		{"b", "a", "", nil}, {"b", "a", "", nil}, {"fed", "f", "", nil}, {"b", "c", "", nil},
+		{"b", "s", "", granted}, {"b", "n", "", other},
+		{"b", "d", "", nil}, {"b", "e", "", nil}, {"b", "a", "other", nil}, {"b", "h", "", nil},
 	} {
 		c := make(chan outcome, 1)
 		outs = append(outs, c)
 		go func() {
-			r, err := l.Release(ctx, ReleaseRequest{Budget: w.budget, Query: mustQuery(t, 10, 1), IdempotencyKey: w.key, Purpose: w.purpose})
+			r, err := l.Release(ctx, ReleaseRequest{Budget: w.budget, Query: mustQuery(t, 10, 1), IdempotencyKey: w.key, Purpose: w.purpose, Spender: w.sp})
 			c <- outcome{r, err}
 		}()
 		for {
@@ -551,7 +561,7 @@ func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
 	for _, c := range outs {
 		o = append(o, <-c)
 	}
-	for _, i := range []int{0, 1, 2, 3, 4} {
+	for _, i := range []int{0, 1, 2, 3, 4, 6} {
 		if o[i].err != nil {
 			t.Fatalf("release %d: %v", i, o[i].err)
 		}
@@ -559,24 +569,28 @@ func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
 	if !o[1].rel.Replayed || o[1].rel.Seq != o[0].rel.Seq || o[0].rel.Replayed {
 		t.Errorf("replay: %+v after %+v", o[1].rel, o[0].rel)
 	}
-	for k, i := range []int{2, 3, 4} {
+	for k, i := range []int{2, 3, 4, 6} {
 		if o[i].rel.Seq != o[0].rel.Seq+int64(k)+1 || o[i].rel.Replayed {
 			t.Errorf("release %d has seq %d after %d", i, o[i].rel.Seq, o[0].rel.Seq)
 		}
 	}
-	if o[4].rel.Remaining != 0 {
-		t.Errorf("remaining after the third release: %d", o[4].rel.Remaining)
+	if o[6].rel.Remaining != 0 {
+		t.Errorf("remaining after the fourth release: %d", o[6].rel.Remaining)
 	}
-	for _, i := range []int{5, 7} {
+	var unspendable *UnspendableError
+	if !errors.As(o[5].err, &unspendable) {
+		t.Errorf("spender without a grant: %v, %v", o[5].rel, o[5].err)
+	}
+	for _, i := range []int{7, 9} {
 		if !errors.Is(o[i].err, ErrBudgetExhausted) {
 			t.Errorf("release %d: %v, %v", i, o[i].rel, o[i].err)
 		}
 	}
-	if !errors.Is(o[6].err, ErrIdempotencyConflict) {
-		t.Errorf("conflicting key: %v, %v", o[6].rel, o[6].err)
+	if !errors.Is(o[8].err, ErrIdempotencyConflict) {
+		t.Errorf("conflicting key: %v, %v", o[8].rel, o[8].err)
 	}
 	st, err := l.Budget(ctx, "b")
-	if err != nil || st.Spent != 30 || st.Releases != 3 {
+	if err != nil || st.Spent != 40 || st.Releases != 4 {
 		t.Errorf("budget: %+v, %v", st, err)
 	}
 	if _, err := l.Verify(ctx); err != nil {
