@@ -9,10 +9,11 @@
 //
 // Almost every caller wants [Ledger.Release]: it takes a [Query] (built from
 // a validated [Laplace] mechanism over an aggregate the caller computed, or
-// from an [Aggregate] over a column of local data), debits the query's ε from
-// a named [Budget] in one database transaction, draws the noise, stores the
-// released value with its idempotency key, and returns the value only after
-// the transaction has committed. There is no other exported way to obtain a
+// from an [Aggregate] over a column of local data), draws the noise, debits
+// the query's ε from a named [Budget] and stores the released value with its
+// idempotency key in one database transaction, and returns the value only
+// after the transaction has committed (a value whose transaction does not
+// commit is discarded unseen). There is no other exported way to obtain a
 // noised value, so nothing can be released without its ledger entry.
 //
 //	ledger, _ := dp.OpenNode(ctx, dataDir)

@@ -108,6 +108,11 @@ type Ledger struct {
 	// touches them.
 	head, tentative chainHead
 	stmts           map[string]*sql.Stmt // prepared by prepare
+	spend           *store.CheckedWrite  // a pure-ε release's read, debit and inserts, prepared by prepare
+	// The savepoints of the running group (see savepoint): whether one is
+	// open in its transaction, whether the running writer has its own,
+	// and whether the group takes none (a group of one).
+	spOpen, spMine, spNone bool
 }
 
 // chainHead is the last entry's seq and hash; known is false until read.
@@ -374,18 +379,20 @@ type Release struct {
 // Release debits the query's ε from the budget and releases the query's
 // noised result, in one transaction:
 //
-//  1. if the idempotency key is known on this budget, return the stored
+//  1. draw the noise, and make the spend entry, with the
+//     [ReleaseCommitment] to the released value;
+//  2. if the idempotency key is known on this budget, return the stored
 //     release (or ErrIdempotencyConflict if the request differs);
-//  2. check and debit the budget (*ExhaustedError if too little remains):
+//  3. check and debit the budget (*ExhaustedError if too little remains):
 //     a pure-ε budget by the query's ε, an (ε, δ) budget by the growth of
 //     its composed ε once the query's RDP is added (see the package doc);
-//  3. draw the noise;
-//  4. append the spend entry, with the [ReleaseCommitment] to the released
-//     value, to the hash chain, and store the value under the entry;
+//  4. append the entry to the hash chain, and store the value under it
+//     (for a pure-ε budget, 2 to 4 are one statement on PostgreSQL);
 //  5. commit (durably: synchronous=FULL), and only then return the value.
 //
-// If anything fails before the commit, nothing is spent and the drawn value
-// is discarded unseen. There are no refunds.
+// If anything fails before the commit, or the request is refused or
+// replayed, nothing is spent and the drawn value is discarded unseen. There
+// are no refunds.
 func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, error) {
 	if req.Query == nil {
 		return nil, specErr("query", "required")
@@ -412,114 +419,222 @@ func (l *Ledger) Release(ctx context.Context, req ReleaseRequest) (*Release, err
 	sens := req.Query.Sensitivity()
 	fp := requestHash(req, sens)
 
+	// 1. The noise, drawn before the transaction (outside the chain's
+	// lock, which serializes what follows), and the commitment to it, so
+	// that the entry can be made ahead of the debit and a pure-ε budget's
+	// check, debit and both inserts be one [store.CheckedWrite]. The value
+	// is seen by no one unless the transaction commits with it.
+	out, err := req.Query.release()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("dp: encode release: %w", err)
+	}
+	// The value is stored as JSON, which gives back the same float64s
+	// (encoding/json writes the shortest form that parses back to the
+	// same value), so the commitment to out holds for what is stored.
+	nonce := make([]byte, ReleaseNonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("dp: release nonce: %w", err)
+	}
+	commitment := ReleaseCommitment(nonce, out)
+
+	_, gaussian := req.Query.(rdpQuery)
+	p := &spendPlan{
+		e: Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
+			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
+			Requester: req.Requester, Purpose: req.Purpose, IdempotencyKey: req.IdempotencyKey,
+			ReleaseCommitment: commitment[:]},
+		fp: fp[:], enc: string(enc), nonce: nonce, unrestricted: 1,
+	}
+	// A spender's grant is checked by l.spend's statement when it answers
+	// to one or two grantees (an API token and its role), else apart.
+	if sp := req.Spender; sp.needsGrant() && len(sp.Grantees) > 0 && len(sp.Grantees) <= 2 {
+		p.unrestricted, p.grantees = 0, [2]string{sp.Grantees[0], sp.Grantees[len(sp.Grantees)-1]}
+	}
 	var rel *Release
-	err := l.inTx(ctx, func(tx *sql.Tx) error {
+	p.admitted = func(e *Entry) {
+		rel = &Release{Seq: e.Seq, Budget: req.Budget, Epsilon: e.Epsilon, IdempotencyKey: req.IdempotencyKey,
+			Time: time.UnixMicro(e.Time).UTC(), Remaining: p.read.total - p.read.spent - e.Epsilon, Nonce: nonce, Result: *out}
+	}
+	// On PostgreSQL a release runs without a savepoint of its own (one
+	// round trip less): it writes with one statement, l.spend, which writes
+	// all or nothing, and refuses only before it writes or after l.spend
+	// wrote nothing. See commitGroup.
+	lazy := l.spend.OneStatement()
+	batch := p
+	if gaussian || (req.Spender.needsGrant() && p.unrestricted == 1) {
+		batch = nil
+	}
+	err = l.inTxOpt(ctx, lazy, batch, func(tx *sql.Tx) error {
 		rel = nil
-		// 0. The spender's grant.
-		if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
-			return err
+		ctx := ctx
+		if lazy {
+			// Once its group runs it, a release without a savepoint runs to
+			// the end: a statement cancelled half-way would abort the
+			// group's transaction.
+			ctx = context.WithoutCancel(ctx)
 		}
-		// 1. Idempotent replay, read with the budget's row in one
-		// statement. (The last join condition, always true of a request's
-		// key, lets SQLite use the partial unique index
-		// dp_entries_idempotency instead of scanning the budget's entries.)
+		// 0. The spender's grant, unless l.spend checks it.
+		if gaussian || p.unrestricted == 1 {
+			if err := checkSpendable(ctx, tx, req.Budget, req.Spender); err != nil {
+				return err
+			}
+		}
+		// 2. The idempotent replay, read with the budget's row, and for a
+		// pure-ε budget the check and debit and the entry's and value's
+		// inserts, if the key is new and the budget has room: one
+		// statement on PostgreSQL.
+		rd := &p.read
 		var (
-			seq     int64
-			created int64
-			stored  []byte
-			result  string
-			nonce   []byte
-			spent   MicroEpsilon
-			total   MicroEpsilon
-			cols    rdpColumns
-			rSeq    sql.NullInt64
-			rEps    sql.NullInt64
-			rTime   sql.NullInt64
-			rResult sql.NullString
+			e       *Entry
+			applied bool
+			err     error
 		)
-		err := l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(&total, &spent, &cols.delta, &cols.logInv, &cols.orders, &cols.sums,
-			&rSeq, &rEps, &rTime, &stored, &rResult, &nonce)
+		if gaussian { // never for a pure-ε budget: only the read
+			e = p.entry(chainHead{}, l.now())
+			err = l.stmt(ctx, tx, sqlReleaseRead).QueryRowContext(ctx, req.IdempotencyKey, req.Budget).Scan(rd.dest()...)
+		} else {
+			var head chainHead
+			if head, err = l.chainHead(ctx, tx); err != nil {
+				return err
+			}
+			e = p.entry(head, l.now())
+			applied, err = l.spend.Exec(ctx, tx, rd.spendDest(), p.args(e, head)...)
+		}
+		inlineGrant := !gaussian && p.unrestricted == 0
 		if errors.Is(err, sql.ErrNoRows) {
+			if inlineGrant {
+				return &UnspendableError{Budget: req.Budget}
+			}
 			return fmt.Errorf("%w: %q", ErrUnknownBudget, req.Budget)
 		}
 		if err != nil {
-			return fmt.Errorf("dp: read budget: %w", err)
+			return fmt.Errorf("dp: release: %w", err)
 		}
-		if rSeq.Valid { // the key's release
-			seq, created, result = rSeq.Int64, rTime.Int64, rResult.String
-			if string(stored) != string(fp[:]) {
+		if inlineGrant && rd.granted == 0 {
+			return &UnspendableError{Budget: req.Budget}
+		}
+		if rd.rSeq.Valid { // the key's release
+			if string(rd.stored) != string(fp[:]) {
 				return ErrIdempotencyConflict
 			}
-			r := &Release{Seq: seq, Budget: req.Budget, Epsilon: MicroEpsilon(rEps.Int64), IdempotencyKey: req.IdempotencyKey,
-				Time: time.UnixMicro(created).UTC(), Replayed: true, Nonce: nonce, Remaining: total - spent}
-			if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
-				return fmt.Errorf("dp: stored release %d: %w", seq, err)
+			r := &Release{Seq: rd.rSeq.Int64, Budget: req.Budget, Epsilon: MicroEpsilon(rd.rEps.Int64), IdempotencyKey: req.IdempotencyKey,
+				Time: time.UnixMicro(rd.rTime.Int64).UTC(), Replayed: true, Nonce: rd.nonce, Remaining: rd.total - rd.spent}
+			if err := json.Unmarshal([]byte(rd.result.String), &r.Result); err != nil {
+				return fmt.Errorf("dp: stored release %d: %w", r.Seq, err)
 			}
 			rel = r
 			return nil
 		}
-		// 2. Check and debit (the transaction is serialized: see inTx).
-		acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, cols)
-		if err != nil {
-			return err
-		}
-		eps := eps
-		if acct != nil {
-			eps = acct.debit
-		}
-		if eps > total-spent {
-			return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
-		}
-		res, err := l.stmt(ctx, tx, sqlDebit).ExecContext(ctx,
-			int64(eps), req.Budget, int64(eps))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		total, spent := rd.total, rd.spent
+		switch {
+		case applied:
+			if err := l.appended(ctx, tx, e); err != nil {
+				return err
+			}
+		case rd.cols.delta == 0 && !gaussian:
+			if eps > total-spent {
+				return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
+			}
 			return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
+		default:
+			// 3. An (ε, δ) budget, or a Gaussian query: the debit is
+			// computed from the budget's accounting, in statements of their
+			// own, under a savepoint.
+			if err := l.savepoint(tx); err != nil {
+				return fmt.Errorf("dp: savepoint: %w", err)
+			}
+			acct, err := rdpDebit(ctx, tx, req.Budget, req.Query, spent, rd.cols)
+			if err != nil {
+				return err
+			}
+			eps := eps
+			if acct != nil {
+				eps = acct.debit
+			}
+			if eps > total-spent {
+				return &ExhaustedError{Budget: req.Budget, Requested: eps, Remaining: total - spent}
+			}
+			res, err := l.stmt(ctx, tx, sqlDebit).ExecContext(ctx,
+				int64(eps), req.Budget, int64(eps))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("dp: debit of %q did not apply", req.Budget)
+			}
+			e.Epsilon = eps
+			if acct != nil {
+				acct.apply(e)
+			}
+			if _, err := l.appendEntry(ctx, tx, e); err != nil {
+				return err
+			}
+			if _, err := l.stmt(ctx, tx, sqlInsertRelease).ExecContext(ctx,
+				e.Seq, fp[:], string(enc), nonce); err != nil {
+				return err
+			}
 		}
-		// 3. Noise, after the debit, inside the transaction.
-		out, err := req.Query.release()
-		if err != nil {
-			return err
-		}
-		enc, err := json.Marshal(out)
-		if err != nil {
-			return fmt.Errorf("dp: encode release: %w", err)
-		}
-		// The value is stored as JSON, which gives back the same float64s
-		// (encoding/json writes the shortest form that parses back to the
-		// same value), so the commitment to out holds for what is stored.
-		nonce = make([]byte, ReleaseNonceSize)
-		if _, err := rand.Read(nonce); err != nil {
-			return fmt.Errorf("dp: release nonce: %w", err)
-		}
-		commitment := ReleaseCommitment(nonce, out)
-		// 4. Chain the entry and store the value.
-		now := l.now().UTC()
-		e := &Entry{Version: EntryV2, Kind: KindSpend, Budget: req.Budget, Epsilon: eps, Mechanism: req.Query.Mechanism(),
-			L0: sens.L0, LInf: sens.LInf, FracBits: sens.FracBits, Lower: sens.Lower, Upper: sens.Upper,
-			Requester: req.Requester, Purpose: req.Purpose, Time: now.UnixMicro(), IdempotencyKey: req.IdempotencyKey,
-			ReleaseCommitment: commitment[:]}
-		if acct != nil {
-			acct.apply(e)
-		}
-		seq, err = l.appendEntry(ctx, tx, e)
-		if err != nil {
-			return err
-		}
-		if _, err := l.stmt(ctx, tx, sqlInsertRelease).ExecContext(ctx,
-			seq, fp[:], string(enc), nonce); err != nil {
-			return err
-		}
-		rel = &Release{Seq: seq, Budget: req.Budget, Epsilon: eps, IdempotencyKey: req.IdempotencyKey,
-			Time: time.UnixMicro(now.UnixMicro()).UTC(), Remaining: total - spent - eps, Nonce: nonce, Result: *out}
+		p.admitted(e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rel, nil
+}
+
+// spendPlan is what a release writes if it is admitted, made before its
+// transaction, and what its statement read.
+type spendPlan struct {
+	e        Entry // but for Seq, PrevHash, Hash and Time
+	fp       []byte
+	enc      string
+	nonce    []byte
+	read     spendRead
+	admitted func(e *Entry) // records the admitted release, after read
+	// unrestricted is 1 when l.spend need not check a grant (the operator,
+	// an unrestricted spender, or a grant checked apart), else 0 and
+	// grantees are the spender's (the one twice if it has one).
+	unrestricted int64
+	grantees     [2]string
+}
+
+// entry is p's entry after head at now.
+func (p *spendPlan) entry(head chainHead, now time.Time) *Entry {
+	e := p.e
+	e.Time = now.UTC().UnixMicro()
+	chain(&e, head)
+	return &e
+}
+
+// args are l.spend's arguments for p's entry e after head.
+func (p *spendPlan) args(e *Entry, head chainHead) []any {
+	args := append(make([]any, 0, 48), p.grantees[0], p.grantees[1], e.IdempotencyKey, e.Budget, // the read
+		int64(e.Epsilon), e.Budget, int64(e.Epsilon), head.seq, e.Budget, e.IdempotencyKey, // the guard
+		p.unrestricted, e.Budget, p.grantees[0], p.grantees[1])
+	args = append(args, entryArgs(e)...)
+	return append(args, e.Seq, p.fp, p.enc, p.nonce)
+}
+
+// spendRead is the row of sqlReleaseRead, and granted that of sqlSpendRead.
+type spendRead struct {
+	total, spent      MicroEpsilon
+	cols              rdpColumns
+	rSeq, rEps, rTime sql.NullInt64
+	stored, nonce     []byte
+	result            sql.NullString
+	granted           int64
+}
+
+func (r *spendRead) spendDest() []any { return append(r.dest(), &r.granted) }
+
+func (r *spendRead) dest() []any {
+	return []any{&r.total, &r.spent, &r.cols.delta, &r.cols.logInv, &r.cols.orders, &r.cols.sums,
+		&r.rSeq, &r.rEps, &r.rTime, &r.stored, &r.result, &r.nonce}
 }
 
 // requestHash fingerprints everything about a request except its raw data,
@@ -563,6 +678,31 @@ const (
 		delta_pico, log_inv_delta_micro, rdp_orders, noise_multiplier_micro, sample_rate_ppb, steps, noise_shares, rdp_micro)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertRelease = `INSERT INTO dp_releases (seq, request_hash, result, nonce) VALUES (?, ?, ?, ?)`
+	// sqlSpendGuard is the debit of a pure-ε budget's release, which
+	// applies only if the budget has room and the request's idempotency key
+	// is new, and the spender holds a grant of it if it needs one: the guard
+	// of l.spend (sqlSpendRead, then this, then the
+	// entry's and the value's inserts).
+	//
+	// It also applies only if the chain's head is the entry that the
+	// release's entry was chained onto, which the chain's lock makes sure
+	// of, but for the releases that a group sends together ahead of the
+	// answers (see spendBatch): there, a release chained onto one that
+	// was refused is refused too, and sent again.
+	sqlSpendGuard = `UPDATE dp_budgets SET spent_micro = spent_micro + ?
+		WHERE name = ? AND spent_micro + ? <= total_micro AND delta_pico = 0
+		AND (SELECT COALESCE(MAX(seq), 0) FROM dp_entries) = ?
+		AND NOT EXISTS (SELECT 1 FROM dp_entries e WHERE e.budget = ? AND e.idempotency_key = ? AND e.idempotency_key <> '')
+		AND (? = 1 OR EXISTS (SELECT 1 FROM dp_grants g WHERE g.budget = ? AND g.grantee IN (?, ?)))`
+	// sqlSpendRead is sqlReleaseRead with the spender's grants of the
+	// budget (up to two grantees: a token and its role), the read of l.spend.
+	sqlSpendRead = `SELECT b.total_micro, b.spent_micro, b.delta_pico, b.log_inv_delta_micro, b.rdp_orders, b.rdp_micro,
+			r.seq, e.epsilon_micro, e.created_at, r.request_hash, r.result, r.nonce,
+			(SELECT COUNT(*) FROM dp_grants g WHERE g.budget = b.name AND g.grantee IN (?, ?))
+			FROM dp_budgets b
+			LEFT JOIN dp_entries e ON e.budget = b.name AND e.idempotency_key = ? AND e.idempotency_key <> ''
+			LEFT JOIN dp_releases r ON r.seq = e.seq
+			WHERE b.name = ?`
 )
 
 // prepare prepares the ledger's hot statements on its database.
@@ -576,12 +716,21 @@ func (l *Ledger) prepare(ctx context.Context) error {
 		}
 		l.stmts[q] = st
 	}
+	w, err := l.db.PrepareCheckedWrite(ctx, sqlSpendRead, sqlSpendGuard, sqlInsertEntry, sqlInsertRelease)
+	if err != nil {
+		l.closeStmts()
+		return fmt.Errorf("dp: prepare: %w", err)
+	}
+	l.spend = w
 	return nil
 }
 
 func (l *Ledger) closeStmts() {
 	for _, st := range l.stmts {
 		st.Close() //nolint:errcheck // closing a prepared statement frees it; nothing to report
+	}
+	if l.spend != nil {
+		l.spend.Close()
 	}
 }
 
@@ -608,7 +757,25 @@ const chainLock = "dp/chain"
 // each gets its outcome only after the commit, and the chain's order is the
 // order in which the group ran, which is its commit order.
 func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	r := &txRequest{ctx: ctx, f: f, done: make(chan error, 1)}
+	return l.inTxLazy(ctx, false, f)
+}
+
+// inTxLazy is inTx for a writer that, if lazy, takes no savepoint of its
+// own unless it calls l.savepoint: it promises that when it fails with a
+// refusal (see isRefusal) it has written nothing since the savepoint it
+// did not take. A lazy writer that fails otherwise without a savepoint
+// fails its group (nothing of it is committed, and each writer of the
+// group gets an error).
+func (l *Ledger) inTxLazy(ctx context.Context, lazy bool, f func(*sql.Tx) error) error {
+	return l.inTxOpt(ctx, lazy, nil, f)
+}
+
+// inTxOpt is inTxLazy for a release with a spend plan, if p is not nil: the
+// group may then run the plan's statement with those of the releases next
+// to it (spendBatch) instead of f, and if the plan is admitted there, f
+// does not run.
+func (l *Ledger) inTxOpt(ctx context.Context, lazy bool, p *spendPlan, f func(*sql.Tx) error) error {
+	r := &txRequest{ctx: ctx, f: f, lazy: lazy, spend: p, done: make(chan error, 1)}
 	l.gmu.Lock()
 	l.pending = append(l.pending, r)
 	lead := !l.leading
@@ -622,9 +789,11 @@ func (l *Ledger) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 
 // txRequest is a writer waiting for inTx's group commit.
 type txRequest struct {
-	ctx  context.Context
-	f    func(*sql.Tx) error
-	done chan error
+	ctx   context.Context
+	f     func(*sql.Tx) error
+	lazy  bool       // see inTxLazy
+	spend *spendPlan // see inTxOpt
+	done  chan error
 }
 
 // maxGroup bounds the writers of one group commit.
@@ -662,7 +831,7 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	}
 	// The transaction outlives any one writer's context: a writer whose
 	// context ends fails its own statements, not the group's.
-	tx, err := l.db.BeginSerial(context.Background(), chainLock)
+	tx, err := l.db.BeginSerialConn(context.Background(), chainLock)
 	if err != nil {
 		finish(fmt.Errorf("dp: begin: %w", err))
 		return
@@ -672,35 +841,58 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	l.head = chainHead{}
 	defer func() { l.head, l.tentative = chainHead{}, chainHead{} }()
 	single := len(group) == 1
-	// A writer's savepoint is released by the statement that opens the
-	// next writer's (one round trip for both), and the last one by the
-	// commit, which commits the savepoints still open.
-	open := false
-	for i, r := range group {
+	l.spOpen, l.spNone = false, single
+	unbatched := -1 // a writer that a batch refused runs alone
+	for i := 0; i < len(group); i++ {
+		r := group[i]
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if !single {
-			q := `SAVEPOINT dp_writer`
-			if open {
-				q = `RELEASE SAVEPOINT dp_writer; SAVEPOINT dp_writer`
+		if r.spend != nil && r.lazy && !single && i != unbatched {
+			// The run of releases from i, sent together.
+			j := i + 1
+			for j < len(group) && group[j].spend != nil && group[j].lazy && group[j].ctx.Err() == nil {
+				j++
 			}
-			if _, err := tx.ExecContext(context.Background(), q); err != nil {
+			if j-i > 1 {
+				n, err := l.spendBatch(tx, group[i:j])
+				if err != nil {
+					tx.Rollback() //nolint:errcheck // the first error matters
+					finish(fmt.Errorf("dp: release: %w", err))
+					return
+				}
+				// The first n were admitted; the next, if any, runs alone.
+				i += n - 1
+				unbatched = i + 1
+				continue
+			}
+		}
+		l.spMine = false
+		if !r.lazy {
+			if err := l.savepoint(tx.Tx); err != nil {
 				tx.Rollback() //nolint:errcheck // the first error matters
 				finish(fmt.Errorf("dp: savepoint: %w", err))
 				return
 			}
-			open = true
 		}
 		l.tentative = l.head
-		errs[i] = r.f(tx)
+		errs[i] = r.f(tx.Tx)
 		switch {
 		case errs[i] == nil:
 			l.head = l.tentative
 		case single:
 			tx.Rollback() //nolint:errcheck // the writer's error matters
 			finish(nil)
+			return
+		case !l.spMine && isRefusal(errs[i]):
+			// A lazy writer's refusal: it wrote nothing.
+		case !l.spMine:
+			// A lazy writer failed otherwise: what it wrote, or on
+			// PostgreSQL the transaction its failed statement aborted,
+			// has no savepoint to go back to.
+			tx.Rollback() //nolint:errcheck // the writer's error matters
+			finish(fmt.Errorf("dp: the group's transaction failed with another writer: %w", errs[i]))
 			return
 		default:
 			if _, err := tx.ExecContext(context.Background(), `ROLLBACK TO SAVEPOINT dp_writer`); err != nil {
@@ -721,6 +913,75 @@ func (l *Ledger) commitGroup(group []*txRequest) {
 	finish(nil)
 }
 
+// spendBatch runs the releases of run, each with a spend plan, in one round
+// trip (on PostgreSQL, where the group's statements are pipelined: see
+// [store.CheckedWrite.ExecBatch]), each entry chained onto the previous
+// one's, and reports how many of them, from the first, were admitted. The
+// first that is not (a replay, a refusal, or an (ε, δ) budget's) makes the
+// ones after it not apply either (sqlSpendGuard checks the chain's head),
+// and is left, with them, for the caller to run again.
+func (l *Ledger) spendBatch(tx *store.SerialTx, run []*txRequest) (int, error) {
+	ctx := context.Background()
+	l.tentative = l.head
+	head, err := l.chainHead(ctx, tx.Tx)
+	if err != nil {
+		return 0, err
+	}
+	now := l.now()
+	entries := make([]*Entry, len(run))
+	dests := make([][]any, len(run))
+	args := make([][]any, len(run))
+	for k, r := range run {
+		e := r.spend.entry(head, now)
+		entries[k], dests[k], args[k] = e, r.spend.read.spendDest(), r.spend.args(e, head)
+		head = chainHead{seq: e.Seq, hash: e.Hash, known: true}
+	}
+	n, err := l.spend.ExecBatch(ctx, tx, dests, args)
+	if err != nil {
+		return 0, err
+	}
+	for k := range n {
+		if err := l.appended(ctx, tx.Tx, entries[k]); err != nil {
+			return 0, err
+		}
+		l.head = l.tentative
+		run[k].spend.admitted(entries[k])
+	}
+	return n, nil
+}
+
+// savepoint opens the running writer's savepoint, unless it has one or
+// the group takes none. A writer's savepoint is released by the statement
+// that opens the next one (one round trip for both), and the last one by
+// the commit, which commits the savepoints still open. (A lazy writer that
+// takes none writes inside the savepoint still open, if any, which the
+// next savepoint or the commit releases with the rest.)
+func (l *Ledger) savepoint(tx *sql.Tx) error {
+	if l.spNone || l.spMine {
+		return nil
+	}
+	q := `SAVEPOINT dp_writer`
+	if l.spOpen {
+		q = `RELEASE SAVEPOINT dp_writer; SAVEPOINT dp_writer`
+	}
+	if _, err := tx.ExecContext(context.Background(), q); err != nil {
+		return err
+	}
+	l.spOpen, l.spMine = true, true
+	return nil
+}
+
+// isRefusal reports whether err is one of the refusals of a release, which
+// the ledger returns after reading and before writing.
+func isRefusal(err error) bool {
+	for _, r := range []error{ErrBudgetExhausted, ErrUnknownBudget, ErrIdempotencyConflict, ErrDeltaRequired, ErrInvalidSpec} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // appendEntry chains e after the current head, inserts it and, every
 // l.every entries, signs a checkpoint in the same transaction.
 func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, error) {
@@ -728,24 +989,39 @@ func (l *Ledger) appendEntry(ctx context.Context, tx *sql.Tx, e *Entry) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	chain(e, head)
+	if _, err := l.stmt(ctx, tx, sqlInsertEntry).ExecContext(ctx, entryArgs(e)...); err != nil {
+		return 0, fmt.Errorf("dp: append entry: %w", err)
+	}
+	return e.Seq, l.appended(ctx, tx, e)
+}
+
+// chain makes e the entry after head.
+func chain(e *Entry, head chainHead) {
 	e.Seq = head.seq + 1
 	e.PrevHash = head.hash
 	e.Hash = e.ChainHash()
+}
+
+// entryArgs are the arguments of sqlInsertEntry for e.
+func entryArgs(e *Entry) []any {
 	commitment := append([]byte{}, e.ReleaseCommitment...) // an empty blob, not NULL, when there is none
-	if _, err := l.stmt(ctx, tx, sqlInsertEntry).ExecContext(ctx,
-		e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
+	return []any{e.Seq, e.version(), e.Kind, e.Budget, int64(e.Epsilon), e.Mechanism, e.L0, e.LInf, e.FracBits, e.Lower, e.Upper,
 		e.Requester, e.Purpose, e.Time, e.IdempotencyKey, commitment, e.PrevHash[:], e.Hash[:],
 		int64(e.Delta), e.LogInvDelta, encodeInt64s(e.Orders), e.NoiseMultiplier, e.SampleRate, e.Steps, e.NoiseShares,
-		encodeInt64s(e.RDP)); err != nil {
-		return 0, fmt.Errorf("dp: append entry: %w", err)
-	}
+		encodeInt64s(e.RDP)}
+}
+
+// appended follows e's insert: every l.every entries it signs a
+// checkpoint in the same transaction, and e is the group's new head.
+func (l *Ledger) appended(ctx context.Context, tx *sql.Tx, e *Entry) error {
 	if l.every > 0 && e.Seq%int64(l.every) == 0 {
 		if _, err := l.checkpointTx(ctx, tx, e.Seq, e.Hash); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	l.tentative = chainHead{seq: e.Seq, hash: e.Hash, known: true}
-	return e.Seq, nil
+	return nil
 }
 
 // chainHead returns the chain's head in the running writer's transaction:

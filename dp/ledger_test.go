@@ -450,9 +450,7 @@ func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
 	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: -1})
 	mustBudget(t, l, "b", 1_000_000)
 	// No committer runs until the three writers are pending, in order.
-	l.gmu.Lock()
-	l.leading = true
-	l.gmu.Unlock()
+	holdCommitter(l)
 	waitPending := func(n int) {
 		for {
 			l.gmu.Lock()
@@ -506,5 +504,112 @@ func testGroupRollsBackHead(t *testing.T, loc storetest.DB) {
 	}
 	if _, err := l.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGroupRefusalsInBatch has one group commit of releases that a group
+// sends together on PostgreSQL (spendBatch): a replay, a release against an
+// (ε, δ) budget, a spender with a grant and one without, refusals and a
+// conflicting key among admitted releases.
+// Each gets its own outcome, the admitted ones chain in the group's order,
+// and the ledger verifies.
+func TestGroupRefusalsInBatch(t *testing.T) { storetest.Each(t, testGroupRefusalsInBatch) }
+
+func testGroupRefusalsInBatch(t *testing.T, loc storetest.DB) {
+	ctx := context.Background()
+	l := newLedgerOn(t, loc, LedgerOptions{CheckpointEvery: 2})
+	mustBudget(t, l, "b", 40)
+	rdpLedger(t, l)
+	if _, _, err := l.Grant(ctx, "b", "role:client", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	granted := &Spender{Name: "token:s", Grantees: []string{"token:s", "role:client"}}
+	other := &Spender{Name: "token:n", Grantees: []string{"token:n", "role:reader"}}
+	// No committer runs until the writers are pending, in order.
+	holdCommitter(l)
+	type outcome struct {
+		rel *Release
+		err error
+	}
+	var outs []chan outcome
+	for i, w := range []struct {
+		budget, key, purpose string
+		sp                   *Spender
+	}{
+		{"b", "a", "", nil}, {"b", "a", "", nil}, {"fed", "f", "", nil}, {"b", "c", "", nil},
+		{"b", "s", "", granted}, {"b", "n", "", other},
+		{"b", "d", "", nil}, {"b", "e", "", nil}, {"b", "a", "other", nil}, {"b", "h", "", nil},
+	} {
+		c := make(chan outcome, 1)
+		outs = append(outs, c)
+		go func() {
+			r, err := l.Release(ctx, ReleaseRequest{Budget: w.budget, Query: mustQuery(t, 10, 1), IdempotencyKey: w.key, Purpose: w.purpose, Spender: w.sp})
+			c <- outcome{r, err}
+		}()
+		for {
+			l.gmu.Lock()
+			n := len(l.pending)
+			l.gmu.Unlock()
+			if n == i+1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	go l.commitGroups()
+	var o []outcome
+	for _, c := range outs {
+		o = append(o, <-c)
+	}
+	for _, i := range []int{0, 1, 2, 3, 4, 6} {
+		if o[i].err != nil {
+			t.Fatalf("release %d: %v", i, o[i].err)
+		}
+	}
+	if !o[1].rel.Replayed || o[1].rel.Seq != o[0].rel.Seq || o[0].rel.Replayed {
+		t.Errorf("replay: %+v after %+v", o[1].rel, o[0].rel)
+	}
+	for k, i := range []int{2, 3, 4, 6} {
+		if o[i].rel.Seq != o[0].rel.Seq+int64(k)+1 || o[i].rel.Replayed {
+			t.Errorf("release %d has seq %d after %d", i, o[i].rel.Seq, o[0].rel.Seq)
+		}
+	}
+	if o[6].rel.Remaining != 0 {
+		t.Errorf("remaining after the fourth release: %d", o[6].rel.Remaining)
+	}
+	var unspendable *UnspendableError
+	if !errors.As(o[5].err, &unspendable) {
+		t.Errorf("spender without a grant: %v, %v", o[5].rel, o[5].err)
+	}
+	for _, i := range []int{7, 9} {
+		if !errors.Is(o[i].err, ErrBudgetExhausted) {
+			t.Errorf("release %d: %v, %v", i, o[i].rel, o[i].err)
+		}
+	}
+	if !errors.Is(o[8].err, ErrIdempotencyConflict) {
+		t.Errorf("conflicting key: %v, %v", o[8].rel, o[8].err)
+	}
+	st, err := l.Budget(ctx, "b")
+	if err != nil || st.Spent != 40 || st.Releases != 4 {
+		t.Errorf("budget: %+v, %v", st, err)
+	}
+	if _, err := l.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holdCommitter keeps l's group commit from running (until the test runs
+// l.commitGroups), once the committer of the writers before has stopped:
+// their callers may return before it finds nothing more pending.
+func holdCommitter(l *Ledger) {
+	for {
+		l.gmu.Lock()
+		if !l.leading {
+			l.leading = true
+			l.gmu.Unlock()
+			return
+		}
+		l.gmu.Unlock()
+		time.Sleep(time.Millisecond)
 	}
 }

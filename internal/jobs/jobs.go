@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aios-edge/aios/api/schema"
+	"github.com/aios-edge/aios/internal/store"
 )
 
 // Errors of the service.
@@ -251,12 +252,23 @@ func (s *Service) submit(ctx context.Context, spec Spec, put func() (string, err
 		if w == nil {
 			j.record = &r
 		}
+		if refs, blobs, ok := s.blobReferences(); ok {
+			return refs.CreateReferencing(ctx, blobs, r)
+		}
 		return s.store.Create(ctx, r)
 	})
 	if err != nil {
 		return schema.JobInfo{}, err
 	}
 	return s.Info(ctx, spec.Owner, j.id)
+}
+
+// blobReferences returns the store and blobs that record and remove blob
+// references serialized across processes ([BlobReferences]), if they do.
+func (s *Service) blobReferences() (BlobReferences, *store.Blobs, bool) {
+	refs, ok := s.store.(BlobReferences)
+	blobs, ok2 := s.blobs.(*store.Blobs)
+	return refs, blobs, ok && ok2
 }
 
 // Info returns job id if owner submitted it ("" matches any owner).

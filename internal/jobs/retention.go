@@ -47,10 +47,19 @@ func (s *Service) Expire(now time.Time) {
 
 // deleteUnreferenced removes a job blob that no job row refers to any more.
 // It holds s.mu, which Submit holds from storing an input blob until its
-// row is recorded, so the blob of a job being submitted is never deleted.
+// row is recorded, so the blob of a job being submitted through this
+// process is never deleted; with a [BlobReferences] store, the count and
+// the removal are also serialized with the submits of other processes (a
+// node's replicas).
 func (s *Service) deleteUnreferenced(blob string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if refs, blobs, ok := s.blobReferences(); ok {
+		if _, err := refs.DeleteUnreferenced(context.Background(), blobs, blob); err != nil {
+			s.log.Warn("delete job blob", "err", err)
+		}
+		return
+	}
 	refs, err := s.store.References(context.Background(), blob)
 	if err == nil && refs == 0 {
 		if err := s.blobs.Delete(blob); err != nil {

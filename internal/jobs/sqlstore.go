@@ -65,7 +65,37 @@ const columns = `id, owner, model, key_id, packing, status, done, total, samples
 
 // Create implements [Store].
 func (s *SQLStore) Create(ctx context.Context, r Record) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return s.create(ctx, s.db, r)
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// CreateReferencing implements [BlobReferences]: the row is recorded in a
+// transaction serialized with every Unreference of its input blob, after
+// a check there that the blob is still stored ([store.Blobs.ReferenceStored]).
+func (s *SQLStore) CreateReferencing(ctx context.Context, blobs *store.Blobs, r Record) error {
+	return blobs.ReferenceStored(ctx, s.store, r.InputBlob, func(tx *sql.Tx) error { return s.create(ctx, tx, r) })
+}
+
+// DeleteUnreferenced implements [BlobReferences]: the count of the jobs
+// that name blob and the blob's removal when there are none are one
+// transaction serialized with every CreateReferencing of the blob
+// ([store.Blobs.Unreference]).
+func (s *SQLStore) DeleteUnreferenced(ctx context.Context, blobs *store.Blobs, blob string) (bool, error) {
+	return blobs.Unreference(ctx, s.store, blob, func(tx *sql.Tx) (int, error) {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE input_blob = ? OR result_blob = ?`, blob, blob).Scan(&n); err != nil {
+			return 0, fmt.Errorf("jobs: count blob references: %w", err)
+		}
+		return n, nil
+	})
+}
+
+func (s *SQLStore) create(ctx context.Context, db execer, r Record) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO jobs (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Owner, r.Model, r.Key, r.Packing, r.Status, r.Done, r.Total, r.Samples, r.Error,
 		r.InputBlob, r.ResultBlob, r.ResultBytes, r.CreatedAt.UnixMicro(), micros(r.FinishedAt))
 	if err != nil {

@@ -58,6 +58,25 @@ type Store interface {
 	References(ctx context.Context, blob string) (int, error)
 }
 
+// BlobReferences is implemented by a Store that records the rows that name
+// a blob of a [store.Blobs], and removes a blob no row names any more, each
+// in a transaction serialized per blob with every other process on the
+// database ([store.Blobs.ReferenceStored], [store.Blobs.Unreference]), so
+// that a job submitted through one replica never names a blob that another
+// replica removed as unreferenced in between. [SQLStore] implements it; the
+// Service uses it when its Blobs is a *store.Blobs.
+type BlobReferences interface {
+	// CreateReferencing is Create for r, whose input blob is stored in
+	// blobs; it fails with store.ErrBlobNotFound if the blob was removed
+	// since.
+	CreateReferencing(ctx context.Context, blobs *store.Blobs, r Record) error
+	// DeleteUnreferenced removes blob from blobs if no job names it, and
+	// reports whether it did.
+	DeleteUnreferenced(ctx context.Context, blobs *store.Blobs, blob string) (bool, error)
+}
+
+var _ BlobReferences = (*SQLStore)(nil)
+
 // ErrLeaseLost reports a lease that another replica took over (after it
 // expired) or that ended.
 var ErrLeaseLost = errors.New("jobs: lease lost")

@@ -380,20 +380,16 @@ func (b *Blobs) Delete(id string) error {
 
 // Open returns a reader of the blob's bytes, at most limit of them, that
 // checks them against the ID as it reaches the end: a corrupt blob reads
-// as an error at its end, never as a clean EOF.
+// as an error at its end, never as a clean EOF. In the database, it reads
+// a chunk row at a time, in one snapshot (a blob deleted meanwhile still
+// reads whole), and holds a connection of the pool until Close.
 func (b *Blobs) Open(id string, limit int64) (io.ReadCloser, error) {
 	p, err := b.path(id)
 	if err != nil {
 		return nil, err
 	}
 	if b.db != nil {
-		// Read whole (and checked) from the rows: a replica's job input
-		// is held in memory while it is decoded.
-		data, err := b.getRows(id, limit)
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return b.openRows(id, limit)
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -426,3 +422,97 @@ func (r *blobReader) Read(p []byte) (int, error) {
 }
 
 func (r *blobReader) Close() error { return r.f.Close() }
+
+// openRows opens blob id's rows for reading, one chunk at a time (a job
+// input of up to 1 GiB is not held in memory whole), in a snapshot
+// transaction that holds one of the pool's connections until Close.
+func (b *Blobs) openRows(id string, limit int64) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	qctx, qcancel := context.WithTimeout(ctx, blobTimeout)
+	defer qcancel()
+	tx, err := b.db.BeginSnapshot(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("store: blob: %w", err)
+	}
+	fail := func(err error) (io.ReadCloser, error) {
+		tx.Rollback() //nolint:errcheck // read-only
+		cancel()
+		return nil, err
+	}
+	var size int64
+	if err := tx.QueryRowContext(qctx, `SELECT size FROM store_blobs WHERE id = ?`, id).Scan(&size); errors.Is(err, sql.ErrNoRows) {
+		return fail(fmt.Errorf("%w: %s", ErrBlobNotFound, id))
+	} else if err != nil {
+		return fail(fmt.Errorf("store: blob: %w", err))
+	}
+	if size > limit {
+		return fail(fmt.Errorf("%w: %s exceeds %d bytes", ErrBlobTooLarge, id, limit))
+	}
+	return &rowsReader{ctx: ctx, cancel: cancel, tx: tx, id: id, size: size, hash: sha256.New()}, nil
+}
+
+// rowsReader reads a blob from its chunk rows, a row at a time, and checks
+// its size and hash at the end.
+type rowsReader struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	tx     *sql.Tx
+	id     string
+	size   int64 // from the blob's row
+	read   int64 // the bytes of the chunks read so far
+	n      int   // the next chunk
+	buf    []byte
+	hash   hash.Hash
+	err    error // once set, every Read returns it
+}
+
+func (r *rowsReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 && r.err == nil {
+		r.err = r.next()
+	}
+	if len(r.buf) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// next reads the next chunk into r.buf, or reports the end (io.EOF, once
+// the hash is checked) or an error.
+func (r *rowsReader) next() error {
+	if r.read == r.size {
+		if hex.EncodeToString(r.hash.Sum(nil)) != r.id {
+			return fmt.Errorf("store: blob %s is corrupt (hash mismatch)", r.id)
+		}
+		return io.EOF
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, blobTimeout)
+	defer cancel()
+	var chunk []byte
+	err := r.tx.QueryRowContext(ctx, `SELECT data FROM store_blob_chunks WHERE id = ? AND n = ?`, r.id, r.n).Scan(&chunk)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("store: blob %s is corrupt (chunk %d missing)", r.id, r.n)
+	case err != nil:
+		return fmt.Errorf("store: blob: %w", err)
+	case len(chunk) == 0 || r.read+int64(len(chunk)) > r.size:
+		return fmt.Errorf("store: blob %s is corrupt (chunk %d of %d bytes at %d of %d)", r.id, r.n, len(chunk), r.read, r.size)
+	}
+	r.n++
+	r.read += int64(len(chunk))
+	r.hash.Write(chunk)
+	r.buf = chunk
+	return nil
+}
+
+// Close ends the reader's transaction.
+func (r *rowsReader) Close() error {
+	err := r.tx.Rollback()
+	r.cancel()
+	if errors.Is(err, sql.ErrTxDone) {
+		err = nil
+	}
+	return err
+}

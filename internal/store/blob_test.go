@@ -62,6 +62,21 @@ func testBlobsInDatabase(t *testing.T, loc storetest.DB) {
 		t.Fatal(err)
 	} else if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Open: %d bytes, %v", len(got), err)
+	} else if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Read in small pieces, a chunk row at a time.
+	if r, err := b.Open(id, int64(len(data))); err != nil {
+		t.Fatal(err)
+	} else {
+		var got bytes.Buffer
+		if _, err := io.CopyBuffer(&got, struct{ io.Reader }{r}, make([]byte, 1000)); err != nil || !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("Open in pieces: %d bytes, %v", got.Len(), err)
+		}
+		r.Close()
+	}
+	if _, err := b.Open(id, int64(len(data))-1); !errors.Is(err, ErrBlobTooLarge) {
+		t.Errorf("Open over the limit: %v", err)
 	}
 	var chunks int
 	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM store_blob_chunks WHERE id = ?`, id).Scan(&chunks); err != nil || chunks != 3 {
@@ -81,12 +96,40 @@ func testBlobsInDatabase(t *testing.T, loc storetest.DB) {
 	if got, err := b.Get(empty, 0); err != nil || len(got) != 0 {
 		t.Errorf("empty blob: %d bytes, %v", len(got), err)
 	}
+	if r, err := b.Open(empty, 0); err != nil {
+		t.Errorf("Open of the empty blob: %v", err)
+	} else if got, err := io.ReadAll(r); err != nil || len(got) != 0 {
+		t.Errorf("Open of the empty blob: %d bytes, %v", len(got), err)
+	} else {
+		r.Close()
+	}
 	if _, err := db.SQL().ExecContext(ctx, `UPDATE store_blob_chunks SET data = ? WHERE id = ? AND n = 1`, []byte("tampered"), id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Get(id, int64(len(data))); err == nil {
 		t.Error("tampered blob read back")
 	}
+	if r, err := b.Open(id, int64(len(data))); err != nil {
+		t.Fatal(err)
+	} else {
+		if _, err := io.ReadAll(r); err == nil {
+			t.Error("Open read a tampered blob to a clean end")
+		}
+		r.Close()
+	}
+	// A reader opened before the blob's removal reads it whole: it reads
+	// one snapshot.
+	before, err := b.Open(empty, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(empty); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(before); err != nil || len(got) != 0 {
+		t.Errorf("reader opened before the delete: %d bytes, %v", len(got), err)
+	}
+	before.Close()
 	if err := b.Delete(id); err != nil {
 		t.Fatal(err)
 	}

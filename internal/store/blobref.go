@@ -66,6 +66,33 @@ func (b *Blobs) Reference(ctx context.Context, db *DB, data []byte, add func(tx 
 	return id, nil
 }
 
+// ReferenceStored is [Blobs.Reference] for a blob already stored (a
+// staged one, committed): it runs add in a transaction serialized with
+// every Unreference of blob id, after checking there that the blob is
+// still stored, and fails with ErrBlobNotFound when an Unreference removed
+// it since it was stored (its bytes are not at hand to store it again).
+func (b *Blobs) ReferenceStored(ctx context.Context, db *DB, id string, add func(tx *sql.Tx) error) error {
+	tx, err := db.BeginSerial(ctx, blobLock(id))
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	ok, err := b.stored(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s (removed after it was stored)", ErrBlobNotFound, id)
+	}
+	if err := add(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: blob reference: %w", err)
+	}
+	return nil
+}
+
 // Unreference is what follows the removal of a row that named blob id: in
 // a transaction serialized with every Reference of the same blob, count
 // returns the rows that still name it, and the blob is removed when none

@@ -93,5 +93,25 @@ func TestBlobReferences(t *testing.T) {
 		if _, err := b.Get(id, 1<<10); err != nil {
 			t.Fatalf("y's blob: %v", err)
 		}
+		// ReferenceStored: a stored blob takes the row; once the last
+		// holder's Unreference removed it, it refuses, and adds nothing.
+		addZ := func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO holders (holder, blob) VALUES ('z', ?)`, id)
+			return err
+		}
+		if err := b.ReferenceStored(ctx, db, id, addZ); err != nil {
+			t.Fatal(err)
+		}
+		db.SQL().ExecContext(ctx, `DELETE FROM holders`)
+		if removed, err := b.Unreference(ctx, db, id, count); err != nil || !removed {
+			t.Fatalf("with no holder left: removed %v, %v", removed, err)
+		}
+		if err := b.ReferenceStored(ctx, db, id, addZ); !errors.Is(err, ErrBlobNotFound) {
+			t.Fatalf("a removed blob referenced: %v", err)
+		}
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM holders`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows name the removed blob (%v)", n, err)
+		}
 	})
 }

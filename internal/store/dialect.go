@@ -36,7 +36,12 @@ import (
 //   - serialized writers through [DB.BeginSerial]: SQLite's BEGIN IMMEDIATE
 //     (every writer takes the database's one write lock when it begins), a
 //     transaction-scoped advisory lock on PostgreSQL; consistent reads
-//     through [DB.BeginSnapshot].
+//     through [DB.BeginSnapshot];
+//   - a read, a guarded UPDATE and the INSERTs that follow it through
+//     [DB.PrepareCheckedWrite]: one statement (a data-modifying CTE) on
+//     PostgreSQL, where every statement is a round trip, and one statement
+//     after another on SQLite, which has no data-modifying CTE and no round
+//     trips.
 
 // Backend names a database engine.
 type Backend string
@@ -92,14 +97,62 @@ func (db *DB) BeginSerial(ctx context.Context, name string) (*sql.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.lockTx(ctx, tx, name); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// lockTx takes BeginSerial's lock in tx, or rolls tx back.
+func (db *DB) lockTx(ctx context.Context, tx *sql.Tx, name string) error {
 	if db.backend == Postgres {
 		sum := sha256.Sum256([]byte("aios/store/lock/" + name))
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(binary.BigEndian.Uint64(sum[:8]))); err != nil {
 			tx.Rollback() //nolint:errcheck // the lock's error matters
-			return nil, fmt.Errorf("store: lock %q: %w", name, err)
+			return fmt.Errorf("store: lock %q: %w", name, err)
 		}
 	}
-	return tx, nil
+	return nil
+}
+
+// SerialTx is a [DB.BeginSerial] transaction on a connection of its own,
+// which [CheckedWrite.ExecBatch] can pipeline statements on. Its Commit and
+// Rollback return the connection to the pool.
+type SerialTx struct {
+	*sql.Tx
+	conn *sql.Conn
+}
+
+// BeginSerialConn is [DB.BeginSerial] for a [SerialTx].
+func (db *DB) BeginSerialConn(ctx context.Context, name string) (*SerialTx, error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := db.lockTx(ctx, tx, name); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &SerialTx{Tx: tx, conn: conn}, nil
+}
+
+// Commit commits the transaction and frees its connection.
+func (t *SerialTx) Commit() error {
+	err := t.Tx.Commit()
+	t.conn.Close()
+	return err
+}
+
+// Rollback rolls the transaction back and frees its connection.
+func (t *SerialTx) Rollback() error {
+	err := t.Tx.Rollback()
+	t.conn.Close()
+	return err
 }
 
 // BeginSnapshot begins a read-only transaction whose reads all see one
@@ -123,6 +176,216 @@ func (db *DB) SkipLocked() string {
 		return " FOR UPDATE SKIP LOCKED"
 	}
 	return ""
+}
+
+// A CheckedWrite is a read, an UPDATE that decides whether to write (the
+// guard) and INSERTs that run only if the guard changed a row, prepared
+// once ([DB.PrepareCheckedWrite]). On PostgreSQL it is one statement, a
+// data-modifying CTE, so one round trip, and atomic by itself:
+//
+//	WITH g AS (guard RETURNING 1),
+//	     i1 AS (INSERT INTO t (…) SELECT … FROM g), …
+//	SELECT r.*, (SELECT COUNT(*) FROM g) FROM (read) r
+//
+// where all of it sees the database as it was before the statement (the
+// read does not see the guard's update). On SQLite, which has no
+// data-modifying CTE (and no round trips: it runs in the process), it is
+// the read, the guard and the INSERTs one after another, in the same
+// order, so the read sees the same.
+type CheckedWrite struct {
+	stmts []*sql.Stmt // PostgreSQL: the one statement; SQLite: read, guard, inserts
+	nargs []int       // placeholders of read, guard, inserts
+	one   bool        // PostgreSQL
+	sql   string      // PostgreSQL: the statement
+}
+
+var insertValuesRE = regexp.MustCompile(`(?s)^\s*(INSERT INTO [A-Za-z_][A-Za-z0-9_]* \([^()]*\))\s*VALUES\s*\((.*)\)\s*$`)
+
+// PrepareCheckedWrite prepares a [CheckedWrite]: read is a SELECT of at
+// most one row, guard an UPDATE (without RETURNING), each insert an
+// INSERT INTO table (columns) VALUES (…). The guard changes at most one
+// row; when read finds no row, it must change none (on SQLite it then does
+// not run).
+func (db *DB) PrepareCheckedWrite(ctx context.Context, read, guard string, inserts ...string) (*CheckedWrite, error) {
+	if !strings.HasPrefix(strings.TrimSpace(guard), "UPDATE ") || strings.Contains(guard, "RETURNING") {
+		return nil, fmt.Errorf("store: checked write: the guard must be an UPDATE without RETURNING")
+	}
+	w := &CheckedWrite{one: db.backend == Postgres}
+	parts := append([]string{read, guard}, inserts...)
+	for _, q := range parts {
+		_, n := renumber(q, 0)
+		w.nargs = append(w.nargs, n)
+	}
+	var qs []string
+	if w.one {
+		var b strings.Builder
+		b.WriteString("WITH g AS (" + guard + " RETURNING 1)")
+		for i, ins := range inserts {
+			m := insertValuesRE.FindStringSubmatch(ins)
+			if m == nil {
+				return nil, fmt.Errorf("store: checked write: not an INSERT INTO table (columns) VALUES (…): %.60q", ins)
+			}
+			fmt.Fprintf(&b, ", i%d AS (%s SELECT %s FROM g)", i, m[1], m[2])
+		}
+		b.WriteString(" SELECT r.*, (SELECT COUNT(*) FROM g) FROM (" + read + ") r")
+		w.sql = b.String()
+		qs = []string{w.sql}
+	} else {
+		qs = parts
+	}
+	for _, q := range qs {
+		st, err := db.sql.PrepareContext(ctx, q)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("store: prepare checked write: %w", err)
+		}
+		w.stmts = append(w.stmts, st)
+	}
+	return w, nil
+}
+
+// OneStatement reports whether w is one statement (PostgreSQL): if Exec
+// fails, nothing of w was written, but on PostgreSQL the transaction is
+// then aborted (a savepoint taken before would restore it). On SQLite a
+// failed Exec may leave the read's guard applied.
+func (w *CheckedWrite) OneStatement() bool { return w.one }
+
+// Exec runs w in tx. args are the read's, then the guard's, then each
+// insert's, in order; the read's row is scanned into dest. It reports
+// whether the guard changed a row (and so the inserts ran), or
+// [sql.ErrNoRows] when the read found no row.
+func (w *CheckedWrite) Exec(ctx context.Context, tx *sql.Tx, dest []any, args ...any) (applied bool, err error) {
+	total := 0
+	for _, n := range w.nargs {
+		total += n
+	}
+	if len(args) != total {
+		return false, fmt.Errorf("store: checked write: %d arguments for %d placeholders", len(args), total)
+	}
+	if w.one {
+		// The statement's placeholders are the guard's, the inserts', then
+		// the read's.
+		nr := w.nargs[0]
+		ordered := append(append(make([]any, 0, len(args)), args[nr:]...), args[:nr]...)
+		var n int64
+		if err := tx.StmtContext(ctx, w.stmts[0]).QueryRowContext(ctx, ordered...).Scan(append(dest, &n)...); err != nil {
+			return false, err
+		}
+		if n > 1 {
+			return false, fmt.Errorf("store: checked write: the guard changed %d rows", n)
+		}
+		return n == 1, nil
+	}
+	off := 0
+	part := func(i int) []any {
+		a := args[off : off+w.nargs[i]]
+		off += w.nargs[i]
+		return a
+	}
+	if err := tx.StmtContext(ctx, w.stmts[0]).QueryRowContext(ctx, part(0)...).Scan(dest...); err != nil {
+		return false, err
+	}
+	res, err := tx.StmtContext(ctx, w.stmts[1]).ExecContext(ctx, part(1)...)
+	if err != nil {
+		return false, err
+	}
+	switch n, err := res.RowsAffected(); {
+	case err != nil:
+		return false, err
+	case n == 0:
+		return false, nil
+	case n > 1:
+		return false, fmt.Errorf("store: checked write: the guard changed %d rows", n)
+	}
+	for i := 2; i < len(w.stmts); i++ {
+		if _, err := tx.StmtContext(ctx, w.stmts[i]).ExecContext(ctx, part(i)...); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// ExecBatch is Exec of w for each of args in turn, in tx, scanning each
+// read's row into the dest of the same index, and reports how many of them
+// (from the first) applied. On PostgreSQL the statements are pipelined:
+// all are sent before the first answer is read, so that the batch costs one
+// round trip, not one a statement; each sees what the previous ones wrote.
+// The batch is not atomic as a whole: the caller decides, by what the
+// guards check, which statements apply when one does not, and ExecBatch
+// returns an error if any after the first that did not apply did (it
+// then leaves it to the caller to roll tx back). A read that finds no row
+// stops the batch there (it does not apply), without an error.
+func (w *CheckedWrite) ExecBatch(ctx context.Context, tx *SerialTx, dests [][]any, args [][]any) (int, error) {
+	if len(dests) != len(args) {
+		return 0, fmt.Errorf("store: checked write: %d dests for %d argument lists", len(dests), len(args))
+	}
+	if !w.one {
+		for i := range args {
+			applied, err := w.Exec(ctx, tx.Tx, dests[i], args[i]...)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && !applied) {
+				return i, nil
+			}
+			if err != nil {
+				return i, err
+			}
+		}
+		return len(args), nil
+	}
+	nr := w.nargs[0]
+	total := 0
+	for _, n := range w.nargs {
+		total += n
+	}
+	q := rebind(w.sql)
+	n, stop := 0, -1
+	err := tx.conn.Raw(func(dc any) error {
+		pc, ok := dc.(*pgConn)
+		if !ok {
+			return fmt.Errorf("store: checked write: not a pgx connection (%T)", dc)
+		}
+		b := &pgx.Batch{}
+		for _, a := range args {
+			if len(a) != total {
+				return fmt.Errorf("store: checked write: %d arguments for %d placeholders", len(a), total)
+			}
+			ordered := append(append(make([]any, 0, len(a)), a[nr:]...), a[:nr]...)
+			b.Queue(q, ordered...)
+		}
+		br := pc.Conn.Conn().SendBatch(ctx, b)
+		for i := range args {
+			var c int64
+			err := br.QueryRow().Scan(append(dests[i], &c)...)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				c = 0
+			case err != nil:
+				br.Close() //nolint:errcheck // the first error matters
+				return err
+			}
+			if c > 1 {
+				br.Close() //nolint:errcheck // the first error matters
+				return fmt.Errorf("store: checked write: the guard changed %d rows", c)
+			}
+			if c == 1 && stop >= 0 {
+				br.Close() //nolint:errcheck // the first error matters
+				return fmt.Errorf("store: checked write: statement %d applied after %d did not", i, stop)
+			}
+			if c == 1 {
+				n++
+			} else if stop < 0 {
+				stop = i
+			}
+		}
+		return br.Close()
+	})
+	return n, err
+}
+
+// Close frees w's prepared statements.
+func (w *CheckedWrite) Close() {
+	for _, st := range w.stmts {
+		st.Close() //nolint:errcheck // closing a prepared statement frees it; nothing to report
+	}
 }
 
 // IsUniqueViolation reports whether err is a failed insert of a row whose
@@ -222,9 +485,17 @@ func rebind(q string) string {
 	if r, ok := rebound.Load(q); ok {
 		return r.(string)
 	}
+	r, _ := renumber(q, 0)
+	rebound.Store(q, r)
+	return r
+}
+
+// renumber rewrites the `?` placeholders of q to $from+1, $from+2, … and
+// returns the rewritten query and the number of placeholders.
+func renumber(q string, from int) (string, int) {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
-	n := 0
+	n := from
 	for i := 0; i < len(q); i++ {
 		c := q[i]
 		switch {
@@ -258,7 +529,5 @@ func rebind(q string) string {
 			b.WriteByte(c)
 		}
 	}
-	r := b.String()
-	rebound.Store(q, r)
-	return r
+	return b.String(), n - from
 }
