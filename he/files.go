@@ -264,6 +264,10 @@ type EncryptedVector struct {
 	// [WriteCompactCiphertextFile] sends in place of c1. It is nil
 	// otherwise.
 	Seed []byte
+	// SeedPRNG is the generator that expands Seed into c1: AES-256-CTR
+	// (the zero value, what EncryptSeeded uses) or, for a vector read
+	// from an entry of the older seeded form, blake2b.
+	SeedPRNG SeedPRNG
 	// seal is set by the encryption that made the vector (sealOf its
 	// seed and c1), so that writing it need not expand the seed to check
 	// it; zero otherwise.
@@ -347,7 +351,7 @@ func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVect
 	}
 	_ = parallel(len(out), func(i int) error {
 		if ev := out[i]; ev.Seed != nil {
-			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+			expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
 		}
 		return nil
 	})

@@ -49,43 +49,54 @@ func TestPackLimb(t *testing.T) {
 // TestSeededCiphertextIsLattigos: a ciphertext read back from a seeded
 // entry is byte for byte the one lattigo's symmetric encryptor made, and the
 // c1 expanded from a seed is the one lattigo's encryptor samples with
-// WithPRNG(sampling.NewKeyedPRNG(seed)).
+// WithPRNG of the seed's PRNG, for both generators (AES-256-CTR from
+// CTRIVCiphertext, and blake2b: sampling.NewKeyedPRNG(seed)).
 func TestSeededCiphertextIsLattigos(t *testing.T) {
 	for _, name := range testPresets(t) {
 		t.Run(name, func(t *testing.T) {
 			p := mustPreset(t, name)
 			km := mustKeys(t, p, KeySpec{})
 			seed := bytes.Repeat([]byte{7}, SeedSize)
-			for level := range p.MaxLevel() + 1 {
-				prng, _ := sampling.NewKeyedPRNG(seed)
-				pt := ckks.NewPlaintext(p.Parameters, level)
-				ct, err := rlwe.NewEncryptor(p.Parameters, km.SecretKey).WithPRNG(prng).EncryptNew(pt)
+			for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+				for level := range p.MaxLevel() + 1 {
+					var prng sampling.PRNG
+					if kind == SeedBlake2b {
+						prng, _ = sampling.NewKeyedPRNG(seed)
+					} else {
+						prng = independentCTR(t, seed, CTRIVCiphertext)
+					}
+					pt := ckks.NewPlaintext(p.Parameters, level)
+					ct, err := rlwe.NewEncryptor(p.Parameters, km.SecretKey).WithPRNG(prng).EncryptNew(pt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c1 := p.RingQ().AtLevel(level).NewPoly()
+					expandC1(p, kind, seed, level, c1)
+					if !c1.Equal(&ct.Value[1]) {
+						t.Fatalf("%v, level %d: expanded c1 differs from lattigo's", kind, level)
+					}
+				}
+
+				c := NewClient(km)
+				ev, err := c.encryptSeeded([]float64{1, -2, 3.5}, 1, math.Exp2(27), kind)
 				if err != nil {
 					t.Fatal(err)
 				}
-				c1 := p.RingQ().AtLevel(level).NewPoly()
-				expandC1(p, seed, level, c1)
-				if !c1.Equal(&ct.Value[1]) {
-					t.Fatalf("level %d: expanded c1 differs from lattigo's", level)
+				var buf bytes.Buffer
+				if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{ev}); err != nil {
+					t.Fatal(err)
 				}
-			}
-
-			c := NewClient(km)
-			ev, err := c.EncryptSeededAt([]float64{1, -2, 3.5}, 1, math.Exp2(27))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{ev}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := ReadCiphertextFile(&buf, p, DefaultLimits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := ev.Ciphertext.MarshalBinary()
-			if b, _ := got[0].Ciphertext.MarshalBinary(); !bytes.Equal(b, want) || !bytes.Equal(got[0].Seed, ev.Seed) {
-				t.Fatal("the ciphertext read back is not the one encrypted")
+				if form := buf.Bytes()[10+32+4+4]; int(form) != seededForm(kind) {
+					t.Fatalf("%v: entry form %d, want %d", kind, form, seededForm(kind))
+				}
+				got, err := ReadCiphertextFile(&buf, p, DefaultLimits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := ev.Ciphertext.MarshalBinary()
+				if b, _ := got[0].Ciphertext.MarshalBinary(); !bytes.Equal(b, want) || !bytes.Equal(got[0].Seed, ev.Seed) || got[0].SeedPRNG != kind {
+					t.Fatalf("%v: the ciphertext read back is not the one encrypted", kind)
+				}
 			}
 		})
 	}
@@ -104,6 +115,8 @@ func TestCompactCiphertextFile(t *testing.T) {
 			var ct *rlwe.Ciphertext
 			ct, err = c.EncryptAt(v, 0, p.DefaultScale().Float64())
 			ev = EncryptedVector{Values: len(v), Ciphertext: ct}
+		} else if i == 2 { // the older seeded form (blake2b), still read
+			ev, err = c.encryptSeeded(v, p.MaxLevel(), p.DefaultScale().Float64(), SeedBlake2b)
 		} else {
 			ev, err = c.EncryptSeeded(v)
 		}
@@ -187,7 +200,7 @@ func TestCompactCiphertextFile(t *testing.T) {
 		"trailing":         {append(bytes.Clone(b), 0), ErrFileFormat},
 		"version 3":        {set(8, 3), ErrFileFormat},
 		"zero values":      {append(append(bytes.Clone(b[:entry]), 0, 0, 0, 0), b[entry+4:]...), ErrFileFormat},
-		"form":             {set(entry+4, 2), ErrMalformed},
+		"form":             {set(entry+4, 3), ErrMalformed},
 		"degree":           {set(entry+5, 0), ErrMalformed},
 		"seeded degree 2":  {set(entry+5, 2), ErrMalformed},
 		"level":            {set(entry+6, byte(p.QCount()+1)), ErrParamsMismatch},
@@ -381,8 +394,13 @@ func FuzzReadCompactCiphertextFile(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	old, err := c.encryptSeeded([]float64{4}, p.MaxLevel(), p.DefaultScale().Float64(), SeedBlake2b)
+	if err != nil {
+		f.Fatal(err)
+	}
 	var buf bytes.Buffer
-	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{seeded, {Values: 2, Ciphertext: ct}}); err != nil {
+	// Both seeded forms (2, AES-CTR, and 1, blake2b) and a full entry.
+	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{seeded, old, {Values: 2, Ciphertext: ct}}); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
@@ -495,7 +513,7 @@ func TestSeedSeal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.seal == 0 || ev.seal != sealOf(ev.Seed, ev.Ciphertext.Value[1], ev.Ciphertext.Level()) {
+		if ev.seal == 0 || ev.seal != sealOf(ev.SeedPRNG, ev.Seed, ev.Ciphertext.Value[1], ev.Ciphertext.Level()) {
 			t.Fatalf("fresh vector: seal %#x", ev.seal)
 		}
 		return ev
@@ -512,7 +530,7 @@ func TestSeedSeal(t *testing.T) {
 	// the truncation of the expansion at the top, so the vector is valid.
 	dropped := fresh()
 	dropped.Ciphertext.Resize(1, p.MaxLevel()-1)
-	if sealOf(dropped.Seed, dropped.Ciphertext.Value[1], dropped.Ciphertext.Level()) == dropped.seal {
+	if sealOf(dropped.SeedPRNG, dropped.Seed, dropped.Ciphertext.Value[1], dropped.Ciphertext.Level()) == dropped.seal {
 		t.Fatal("level dropped: seal still matches")
 	}
 	if err := checkSeed(p, dropped); err != nil {
