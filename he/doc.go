@@ -58,12 +58,32 @@
 // a) in the NTT domain, with a uniform in R_Q and e from the error
 // distribution; a is public and need only be uniform and independent of s
 // and e. [Client.EncryptSeeded] has lattigo's encryptor sample a with its
-// own uniform sampler (rlwe.Encryptor.WithPRNG) from a blake2b XOF keyed by
-// a fresh 256-bit seed, and the seed travels instead of c1; the reader
+// own uniform sampler (rlwe.Encryptor.WithPRNG) from the AES-256-CTR
+// keystream keyed by a fresh 256-bit seed ([NewCTRPRNG], from the counter
+// block [CTRIVCiphertext]), and the seed travels instead of c1; the reader
 // regenerates c1 with the same sampler in the same order, so the node holds
-// the very ciphertext the client made (a test checks the bytes). The secret
-// and the error never come from the seed: e is drawn from the encryptor's
-// own PRNG, keyed from crypto/rand. This is the standard seeded compression
+// the very ciphertext the client made (a test checks the bytes). Older
+// builds drew a from lattigo's blake2b XOF keyed by the seed
+// (sampling.NewKeyedPRNG, entry form 1, still read); AES-CTR, with AES-NI,
+// expands a c1 about ten times faster (BenchmarkExpandC1), which is most of
+// what the node spends on a compact request besides the evaluation. The
+// secret and the error never come from the seed: e is drawn from the
+// encryptor's own PRNG, keyed from crypto/rand. (WithPRNG redirects only
+// the uniform sampler; lattigo v5 gives no way to hand the encryptor's
+// error sampler another PRNG short of re-implementing the encryptor, so e
+// stays on lattigo's blake2b PRNG with a 64-byte key from crypto/rand.)
+// AES-256 in counter mode is a pseudorandom generator under the standard
+// assumption that AES is a pseudorandom permutation (a PRP, hence a PRF up
+// to the birthday bound of 2^64 blocks, far beyond the 2^12-odd blocks of
+// a c1); a reader who does not know the key cannot tell the stream from
+// uniform bytes, and the rejection sampler turns uniform bytes into a
+// uniform a. Here the key is public, which is the setting of the argument
+// below: the stream is modelled as an ideal function of the seed, as
+// ML-KEM's analysis models SHAKE128 (its Kyber predecessors offered an
+// AES-256-CTR variant, "Kyber-90s", for the same expansion). The seed is
+// used for nothing else, and the counter block's label ("AIOS-CT1")
+// separates this stream from any other use a later form may make of an
+// AES key. This is the standard seeded compression
 // of RLWE samples: Microsoft SEAL serializes a symmetric ciphertext with c1
 // replaced by its PRNG seed (Encryptor::encrypt_symmetric returning a
 // Serializable<Ciphertext>, SEAL 3.6); ML-KEM expands its public matrix from
@@ -72,7 +92,8 @@
 // "Post-quantum key exchange — a new hope", USENIX Security 2016). With the
 // XOF modelled as a random oracle, as those schemes' analyses do, a is
 // uniform and independent of s and e, which is exactly the RLWE sample
-// lattigo produces. Each ciphertext gets its own seed from crypto/rand:
+// lattigo produces (for form 1 the XOF is blake2b, for form 2 AES-256-CTR).
+// Each ciphertext gets its own seed from crypto/rand:
 // two ciphertexts under one a would reveal the difference of their
 // plaintexts up to the errors (c0 − c0′ = m − m′ + e − e′). A master seed
 // with derived per-ciphertext seeds would save nothing measurable (32 bytes

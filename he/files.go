@@ -38,15 +38,23 @@ import (
 //	entry:           u32 values | u8 form | u8 degree | u8 limbs |
 //	                 metadata | body
 //	form 0 (full):   (degree+1) × packed polynomial
-//	form 1 (seeded): packed polynomial (c0) | 32-byte seed (degree is 1)
+//	form 1 (seeded, blake2b): packed polynomial (c0) | 32-byte seed (degree is 1)
+//	form 2 (seeded, AES-CTR): packed polynomial (c0) | 32-byte seed (degree is 1)
 //
 // "limbs" is the ciphertext's level plus one; "metadata" is lattigo's
 // rlwe.MetaData binary encoding (its fixed size); a packed polynomial is
 // its limbs 0 … limbs−1 at the bit width of their moduli (see tight limbs
-// in pack.go). In the seeded form c1 is not sent: it is the uniform
+// in pack.go). In the seeded forms c1 is not sent: it is the uniform
 // polynomial that lattigo's ringqp.UniformSampler, at level limbs−1 and
-// driven by sampling.NewKeyedPRNG(seed), writes, read as it comes in the NTT
-// domain (see [Client.EncryptSeeded]).
+// driven by the seed's PRNG, writes, read as it comes in the NTT domain
+// (see [Client.EncryptSeeded]). Form 2, which [Client.EncryptSeeded]
+// makes, drives it with the AES-256-CTR keystream of [NewCTRPRNG] keyed
+// by the seed from the counter block [CTRIVCiphertext] ("AIOS-CT1" and 8
+// zero bytes); form 1, which builds before form 2 wrote, with lattigo's
+// blake2b XOF sampling.NewKeyedPRNG(seed). For N ≥ 1024 (every preset)
+// the sampler consumes the stream as consecutive 8-byte big-endian words:
+// for limb i and coefficient j in turn, the next word's low
+// w = bitlen(q_i − 1) bits, the word skipped when they are not below q_i.
 //
 // Version 3 (written by [WriteKeyedCiphertextFile], for ciphertexts at rest
 // such as `aios encrypt`'s files) is version 2 with the 16-byte fingerprint
