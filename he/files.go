@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
@@ -346,23 +348,40 @@ func ScanCiphertextFile(r io.Reader, p Parameters, l Limits, fn func(EncryptedVe
 }
 
 // collectCiphertextFile reads a whole ciphertext file, expanding the c1 of
-// its seeded ciphertexts on all cores once it is read, and returns them
-// with the file's key fingerprint.
+// its seeded ciphertexts on GOMAXPROCS goroutines while the rest of the
+// file is still being read (a request body arrives over the network as it
+// is decoded), and returns them with the file's key fingerprint.
 func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
 	var out []EncryptedVector
+	var work chan EncryptedVector
+	var wg sync.WaitGroup
 	fp, err := readCiphertextFile(r, p, l, func(ev EncryptedVector) error {
 		out = append(out, ev)
+		if ev.Seed == nil {
+			return nil
+		}
+		if work == nil { // the first seeded entry starts the expanders
+			work = make(chan EncryptedVector, 2*runtime.GOMAXPROCS(0))
+			for range runtime.GOMAXPROCS(0) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ev := range work {
+						expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+					}
+				}()
+			}
+		}
+		work <- ev
 		return nil
 	})
+	if work != nil {
+		close(work)
+		wg.Wait()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	_ = parallel(len(out), func(i int) error {
-		if ev := out[i]; ev.Seed != nil {
-			expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
-		}
-		return nil
-	})
 	return out, fp, nil
 }
 
