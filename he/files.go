@@ -343,44 +343,86 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 // checking a file, and a seed is valid whatever its bytes. fn may not keep
 // the vector's ciphertext. An error from fn ends the scan and is returned.
 func ScanCiphertextFile(r io.Reader, p Parameters, l Limits, fn func(EncryptedVector) error) error {
-	_, err := readCiphertextFile(r, p, l, fn)
+	_, err := readCiphertextFile(r, p, l, entrySink{full: fn, compact: func(e compactEntry) error {
+		ev, err := e.decode(p)
+		if err != nil {
+			return err
+		}
+		return fn(ev)
+	}})
 	return err
 }
 
-// collectCiphertextFile reads a whole ciphertext file, expanding the c1 of
-// its seeded ciphertexts on GOMAXPROCS goroutines while the rest of the
-// file is still being read (a request body arrives over the network as it
-// is decoded), and returns them with the file's key fingerprint.
+// collectCiphertextFile reads a whole ciphertext file and returns its
+// ciphertexts with the file's key fingerprint. The entries of a compact
+// file are decoded (unpacked, checked, and their c1 expanded from the
+// seed) on GOMAXPROCS goroutines while the rest of the file is still being
+// read: a request body arrives over the network as it is decoded, and the
+// reader only frames the entries. The error is the one the first bad
+// entry in file order gives, as if they were decoded in turn.
 func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
 	var out []EncryptedVector
-	var work chan EncryptedVector
+	var slots []*EncryptedVector
+	type job struct {
+		e    compactEntry
+		slot *EncryptedVector
+	}
+	var work chan job
 	var wg sync.WaitGroup
-	fp, err := readCiphertextFile(r, p, l, func(ev EncryptedVector) error {
-		out = append(out, ev)
-		if ev.Seed == nil {
+	var mu sync.Mutex
+	firstBad, badErr := -1, error(nil)
+	fail := func(i int, err error) {
+		mu.Lock()
+		if firstBad < 0 || i < firstBad {
+			firstBad, badErr = i, err
+		}
+		mu.Unlock()
+	}
+	fp, err := readCiphertextFile(r, p, l, entrySink{
+		full: func(ev EncryptedVector) error {
+			out = append(out, ev)
 			return nil
-		}
-		if work == nil { // the first seeded entry starts the expanders
-			work = make(chan EncryptedVector, 2*runtime.GOMAXPROCS(0))
-			for range runtime.GOMAXPROCS(0) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for ev := range work {
-						expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
-					}
-				}()
+		},
+		fresh: true,
+		compact: func(e compactEntry) error {
+			if work == nil { // the first entry starts the decoders
+				work = make(chan job, 2*runtime.GOMAXPROCS(0))
+				for range runtime.GOMAXPROCS(0) {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for j := range work {
+							ev, err := j.e.decode(p)
+							if err != nil {
+								fail(j.e.index, err)
+								continue
+							}
+							if ev.Seed != nil {
+								expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+							}
+							*j.slot = ev
+						}
+					}()
+				}
 			}
-		}
-		work <- ev
-		return nil
+			slot := new(EncryptedVector)
+			slots = append(slots, slot)
+			work <- job{e, slot}
+			return nil
+		},
 	})
 	if work != nil {
 		close(work)
 		wg.Wait()
 	}
+	if badErr != nil {
+		return nil, nil, badErr // an entry before the reader's failure, if any, was bad
+	}
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, s := range slots {
+		out = append(out, *s)
 	}
 	return out, fp, nil
 }
@@ -400,10 +442,20 @@ func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedV
 	return out, nil
 }
 
-// readCiphertextFile reads a ciphertext file, passing its entries to
-// yield in order (seeded ones with c1 not expanded), and returns its key
-// fingerprint (nil where it has none).
-func readCiphertextFile(r io.Reader, p Parameters, l Limits, yield func(EncryptedVector) error) ([]byte, error) {
+// entrySink takes the entries of a ciphertext file as readCiphertextFile
+// reads them: a version-1 entry decoded (full), a compact entry framed and
+// its fixed fields checked but its body not decoded (compact; with fresh
+// set each body is its own allocation, which compact may keep, else the
+// reader reuses one buffer).
+type entrySink struct {
+	full    func(EncryptedVector) error
+	compact func(compactEntry) error
+	fresh   bool
+}
+
+// readCiphertextFile reads a ciphertext file, passing its entries to sink
+// in order, and returns its key fingerprint (nil where it has none).
+func readCiphertextFile(r io.Reader, p Parameters, l Limits, sink entrySink) ([]byte, error) {
 	br := bufio.NewReader(r)
 	version, err := readMagic(br, ctFileMagic, ctFileKeyed)
 	if err != nil {
@@ -434,11 +486,12 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits, yield func(Encrypte
 	if count > MaxCiphertextsPerFile {
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
-	read := readCiphertextEntries
 	if version >= ctFileCompact {
-		read = readCompactCiphertextEntries
+		err = readCompactCiphertextEntries(br, p, l, int(count), sink.fresh, sink.compact)
+	} else {
+		err = readCiphertextEntries(br, p, l, int(count), sink.full)
 	}
-	if err := read(br, p, l, int(count), yield); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if _, err := br.ReadByte(); err != io.EOF {

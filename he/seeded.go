@@ -279,13 +279,23 @@ func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byt
 	return dst, nil
 }
 
+// compactEntry is an entry of a compact file whose fixed fields have been
+// checked against the parameters and limits and whose body has been read,
+// not yet decoded.
+type compactEntry struct {
+	index                       int
+	values, form, degree, limbs int
+	meta                        *rlwe.MetaData
+	body                        []byte // compactBodyBytes long
+}
+
 // readCompactCiphertextEntries reads count entries of a version-2 file.
 // Each entry's fixed fields are checked against p and l before its body is
 // read (the body's size follows from them) and before the ciphertext is
-// allocated; every coefficient is checked against its modulus as it is
-// unpacked. Each entry goes to yield as it is read, a seeded one with its
-// seed and c1 not yet expanded.
-func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {
+// allocated. Each entry goes to yield as it is read, its body not yet
+// decoded (see compactEntry.decode); with fresh, in a buffer of its own,
+// else in one the next entry reuses.
+func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, fresh bool, yield func(compactEntry) error) error {
 	head := make([]byte, compactEntryHead)
 	var body []byte
 	for i := range count {
@@ -318,37 +328,46 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		size := compactBodyBytes(p, form, degree, limbs)
-		if cap(body) < size {
+		if fresh || cap(body) < size {
 			body = make([]byte, size)
 		}
 		body = body[:size]
 		if _, err := io.ReadFull(br, body); err != nil {
 			return fileErr("read %s: truncated: %v", what, err)
 		}
-		level := limbs - 1
-		moduli := p.Q()[:limbs]
-		polyBytes := packedPolyBytes(moduli, p.N())
-		ct := rlwe.NewCiphertext(p.Parameters, degree, level)
-		*ct.MetaData = *meta
-		packed := degree + 1
-		if form != formFull {
-			packed = 1
-		}
-		for k := range packed {
-			if limb, j := unpackPoly(ct.Value[k], body[k*polyBytes:], moduli); limb >= 0 {
-				return bad(ErrMalformed, compactEntryHead+k*polyBytes, "ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb])
-			}
-		}
-		ev := EncryptedVector{Values: int(values), Ciphertext: ct}
-		switch form {
-		case formSeeded:
-			ev.Seed, ev.SeedPRNG = append([]byte(nil), body[polyBytes:]...), SeedBlake2b
-		case formSeededCTR:
-			ev.Seed, ev.SeedPRNG = append([]byte(nil), body[polyBytes:]...), SeedAESCTR
-		}
-		if err := yield(ev); err != nil {
+		e := compactEntry{index: i, values: int(values), form: form, degree: degree, limbs: limbs, meta: meta, body: body}
+		if err := yield(e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// decode allocates the entry's ciphertext and unpacks its body into it,
+// every coefficient checked against its modulus; a seeded entry comes back
+// with its seed and c1 not yet expanded.
+func (e compactEntry) decode(p Parameters) (EncryptedVector, error) {
+	level := e.limbs - 1
+	moduli := p.Q()[:e.limbs]
+	polyBytes := packedPolyBytes(moduli, p.N())
+	ct := rlwe.NewCiphertext(p.Parameters, e.degree, level)
+	*ct.MetaData = *e.meta
+	packed := e.degree + 1
+	if e.form != formFull {
+		packed = 1
+	}
+	for k := range packed {
+		if limb, j := unpackPoly(ct.Value[k], e.body[k*polyBytes:], moduli); limb >= 0 {
+			return EncryptedVector{}, &DecodeError{What: fmt.Sprintf("ciphertext %d", e.index), Offset: compactEntryHead + k*polyBytes,
+				Reason: fmt.Sprintf("ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb]), Err: ErrMalformed}
+		}
+	}
+	ev := EncryptedVector{Values: e.values, Ciphertext: ct}
+	switch e.form {
+	case formSeeded:
+		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedBlake2b
+	case formSeededCTR:
+		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedAESCTR
+	}
+	return ev, nil
 }
