@@ -193,7 +193,7 @@ func BenchmarkEncryptBatch(b *testing.B) {
 // BenchmarkExpandC1: the node's cost of expanding one seeded c1 of the
 // digits batch (n13, level 1) with each generator, and their ratio.
 //
-//	go test ./he -run '^$' -bench ExpandC1 -benchtime 200x
+//	go test ./he -run '^$' -bench ExpandC1 -benchtime 2000x
 func BenchmarkExpandC1(b *testing.B) {
 	p := mustPreset(b, "n13")
 	seed := newSeed()
