@@ -41,6 +41,12 @@ func (s SeedPRNG) String() string {
 // hence a different stream); the zero low half is the block counter.
 var CTRIVCiphertext = [aes.BlockSize]byte{'A', 'I', 'O', 'S', '-', 'C', 'T', '1'}
 
+// CTRIVKeys is the initial counter block of the AES-CTR stream that
+// expands the seed of a key in version 2 of the seeded evaluation key set
+// (the common reference polynomial of mhe's SampleCRP): "AIOS-EK1" and 8
+// zero bytes.
+var CTRIVKeys = [aes.BlockSize]byte{'A', 'I', 'O', 'S', '-', 'E', 'K', '1'}
+
 // ctrPRNG is a sampling.PRNG whose bytes are the AES-CTR keystream.
 type ctrPRNG struct{ stream cipher.Stream }
 

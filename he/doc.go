@@ -129,10 +129,14 @@
 // SampleCRP on the keyed PRNG of that seed, and gets the key (b_i, a_i) of
 // the same form as KeyGenerator's: the same s_in and s_out, the same error
 // sampler (the parameters' Xe, in Q then extended to P), a_i uniform by the
-// same rejection sampler fed by the same XOF (blake2b, keyed with a 32-byte
-// seed where KeyGenerator's own PRNG takes 64 bytes). The keys are therefore
-// distributed as KeyGenerator's; what differs is only that the XOF key of
-// the a_i is published, which is the argument of the previous section. The
+// same rejection sampler, fed by the AES-256-CTR keystream of the seed
+// (from the counter block [CTRIVKeys], "AIOS-EK1", so that no key's stream
+// is a ciphertext's even for an equal seed) in version 2 of the seeded set,
+// by lattigo's blake2b XOF keyed with the seed in version 1 (KeyGenerator's
+// own PRNG is that XOF with a 64-byte key). The keys are therefore
+// distributed as KeyGenerator's, with the PRNG modelled as ideal as in the
+// previous section; what differs is only that the PRNG's key of the a_i is
+// published, which is the argument of the previous section. The
 // node expands a seeded set with SampleCRP and GenEvaluationKey or
 // GenGaloisKey, the protocol's documented way for parties to agree on the
 // a_i, rather than by replaying KeyGenerator's internal sampling order.

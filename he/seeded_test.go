@@ -2,6 +2,7 @@ package he
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/bits"
@@ -228,68 +229,83 @@ var rotationsForTesting = []int{1, -1, 5}
 
 // TestSeededKeys: keys generated seeded, sent in the seeded encoding and
 // expanded by the node relinearize and rotate correctly at every preset, and
-// the expanded set is the client's, byte for byte, under the same ID.
+// the expanded set is the client's, byte for byte, under the same ID; in
+// version 2 (AES-CTR, what GenerateSeededKeys makes) and version 1
+// (blake2b, still read).
 func TestSeededKeys(t *testing.T) {
 	for _, name := range testPresets(t) {
-		t.Run(name, func(t *testing.T) {
-			p := mustPreset(t, name)
-			spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, rotationsForTesting)}
-			km, err := GenerateSeededKeys(p, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := km.Evaluation.MarshalSeeded()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: canonical %d bytes, seeded %d bytes (%.3f)", name, km.Evaluation.Size(), len(b), float64(len(b))/float64(km.Evaluation.Size()))
-			set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if set.ID() != km.Evaluation.ID() || !set.Seeded() {
-				t.Fatal("the expanded set is not the client's")
-			}
-			canon, _ := set.MarshalBinary()
-			if _, err := ParseEvaluationKeySet(p, DefaultLimits, canon); err != nil {
-				t.Fatalf("the expanded set is not canonical: %v", err)
-			}
-			if again, _ := set.MarshalSeeded(); !bytes.Equal(again, b) {
-				t.Fatal("the expanded set does not re-encode to the same seeded bytes")
-			}
+		for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+			t.Run(name+"/"+kind.String(), func(t *testing.T) { testSeededKeys(t, name, kind) })
+		}
+	}
+}
 
-			c := NewClient(km)
-			rng := rand.New(rand.NewPCG(5, 6))
-			in := randomVector(rng, p.MaxSlots(), 2)
-			ct, err := c.Encrypt(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := ckks.NewEvaluator(p.Parameters, set.Keys)
-			sq, err := ev.MulRelinNew(ct, ct)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ev.Rescale(sq, sq); err != nil {
-				t.Fatal(err)
-			}
-			want := make([]float64, len(in))
-			for i, v := range in {
-				want[i] = v * v
-			}
-			checkDecrypt(t, c, sq, want, "x²")
-			for _, k := range rotationsForTesting {
-				rot, err := ev.RotateNew(ct, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n := len(in)
-				for i := range want {
-					want[i] = in[((i+k)%n+n)%n]
-				}
-				checkDecrypt(t, c, rot, want, "rotation")
-			}
-		})
+func testSeededKeys(t *testing.T, name string, kind SeedPRNG) {
+	p := mustPreset(t, name)
+	spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, rotationsForTesting)}
+	km, err := generateKeysWith(p, spec, true, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := km.Evaluation.MarshalSeeded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != seededKeysVersion(kind) {
+		t.Fatalf("%v seeds written as version %d", kind, v)
+	}
+	// The same bytes under the other version are another (valid) set.
+	other := bytes.Clone(b)
+	binary.LittleEndian.PutUint16(other[8:], 3-seededKeysVersion(kind))
+	if set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, other); err != nil || set.ID() == km.Evaluation.ID() {
+		t.Fatalf("the seeds read under the other version: err = %v, or the same set", err)
+	}
+	t.Logf("%s: canonical %d bytes, seeded %d bytes (%.3f)", name, km.Evaluation.Size(), len(b), float64(len(b))/float64(km.Evaluation.Size()))
+	set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.ID() != km.Evaluation.ID() || !set.Seeded() {
+		t.Fatal("the expanded set is not the client's")
+	}
+	canon, _ := set.MarshalBinary()
+	if _, err := ParseEvaluationKeySet(p, DefaultLimits, canon); err != nil {
+		t.Fatalf("the expanded set is not canonical: %v", err)
+	}
+	if again, _ := set.MarshalSeeded(); !bytes.Equal(again, b) {
+		t.Fatal("the expanded set does not re-encode to the same seeded bytes")
+	}
+
+	c := NewClient(km)
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := randomVector(rng, p.MaxSlots(), 2)
+	ct, err := c.Encrypt(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := ckks.NewEvaluator(p.Parameters, set.Keys)
+	sq, err := ev.MulRelinNew(ct, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Rescale(sq, sq); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float64, len(in))
+	for i, v := range in {
+		want[i] = v * v
+	}
+	checkDecrypt(t, c, sq, want, "x²")
+	for _, k := range rotationsForTesting {
+		rot, err := ev.RotateNew(ct, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(in)
+		for i := range want {
+			want[i] = in[((i+k)%n+n)%n]
+		}
+		checkDecrypt(t, c, rot, want, "rotation")
 	}
 }
 
@@ -324,7 +340,8 @@ func TestSeededKeysRefused(t *testing.T) {
 	}{
 		"empty":          {nil, DefaultLimits, ErrMalformed},
 		"magic":          {set(0, 'X'), DefaultLimits, ErrMalformed},
-		"version":        {set(8, 2), DefaultLimits, ErrMalformed},
+		"version":        {set(8, 3), DefaultLimits, ErrMalformed},
+		"version 0":      {set(8, 0), DefaultLimits, ErrMalformed},
 		"flag":           {set(10, 2), DefaultLimits, ErrMalformed},
 		"count":          {set(11, 3), DefaultLimits, ErrMalformed},
 		"count limit":    {b, Limits{MaxGaloisKeys: 1}, ErrTooLarge},
@@ -425,6 +442,14 @@ func FuzzParseSeededEvaluationKeySet(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	old, err := generateKeysWith(p, KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, []int{1})}, true, SeedBlake2b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if b, err = old.Evaluation.MarshalSeeded(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b) // version 1, blake2b
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ParseSeededEvaluationKeySet(p, DefaultLimits, b)
 	})
