@@ -9,6 +9,8 @@ import (
 	"github.com/aios-edge/aios/api/schema"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 // TestSeededUploads: a client may send its evaluation keys seeded and its
@@ -82,6 +84,47 @@ func TestSeededUploads(t *testing.T) {
 	for i, p := range inference.Argmax(logits) {
 		if p != f.ref[i] {
 			t.Errorf("sample %d: encrypted prediction %d, plaintext %d", i, p, f.ref[i])
+		}
+	}
+
+	// The older seeded form (entry form 1: c1 from lattigo's blake2b XOF
+	// keyed by the seed), as builds before the AES-CTR form sent it, is
+	// still accepted: the same plaintexts encrypted anew that way.
+	enc := rlwe.NewEncryptor(km.Params.Parameters, km.SecretKey)
+	dec := rlwe.NewDecryptor(km.Params.Parameters, km.SecretKey)
+	old := make([]he.EncryptedVector, len(vecs))
+	for i, v := range vecs {
+		seed := bytes.Repeat([]byte{byte(i + 1)}, he.SeedSize)
+		prng, _ := sampling.NewKeyedPRNG(seed)
+		ct, err := enc.WithPRNG(prng).EncryptNew(dec.DecryptNew(v.Ciphertext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[i] = he.EncryptedVector{Values: v.Values, Ciphertext: ct, Seed: seed, SeedPRNG: he.SeedBlake2b}
+	}
+	var form1 bytes.Buffer
+	if err := he.WriteCompactCiphertextFile(&form1, km.Params, old); err != nil {
+		t.Fatal(err) // the writer checks every seed by expanding it
+	}
+	if form := form1.Bytes()[10+32+4+4]; form != 1 {
+		t.Fatalf("first entry of form %d, want 1", form)
+	}
+	if form := compact.Bytes()[10+32+4+4]; form != 2 {
+		t.Fatalf("the SDK's first entry is of form %d, want 2 (AES-CTR)", form)
+	}
+	resp, out = n.do("POST", fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, key.ID), n.tokens[RoleClient], form1.Bytes())
+	if resp.StatusCode != 200 {
+		t.Fatalf("infer, seeded form 1: %d %s", resp.StatusCode, out)
+	}
+	if res, err = he.ReadCiphertextFile(bytes.NewReader(out), km.Params, he.DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	if logits, err = c.Decrypt(res, len(f.samples)); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range inference.Argmax(logits) {
+		if p != f.ref[i] {
+			t.Errorf("seeded form 1: sample %d: encrypted prediction %d, plaintext %d", i, p, f.ref[i])
 		}
 	}
 }

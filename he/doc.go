@@ -58,12 +58,33 @@
 // a) in the NTT domain, with a uniform in R_Q and e from the error
 // distribution; a is public and need only be uniform and independent of s
 // and e. [Client.EncryptSeeded] has lattigo's encryptor sample a with its
-// own uniform sampler (rlwe.Encryptor.WithPRNG) from a blake2b XOF keyed by
-// a fresh 256-bit seed, and the seed travels instead of c1; the reader
+// own uniform sampler (rlwe.Encryptor.WithPRNG) from the AES-256-CTR
+// keystream keyed by a fresh 256-bit seed ([NewCTRPRNG], from the counter
+// block [CTRIVCiphertext]), and the seed travels instead of c1; the reader
 // regenerates c1 with the same sampler in the same order, so the node holds
-// the very ciphertext the client made (a test checks the bytes). The secret
-// and the error never come from the seed: e is drawn from the encryptor's
-// own PRNG, keyed from crypto/rand. This is the standard seeded compression
+// the very ciphertext the client made (a test checks the bytes). Older
+// builds drew a from lattigo's blake2b XOF keyed by the seed
+// (sampling.NewKeyedPRNG, entry form 1, still read); with AES-CTR (AES-NI)
+// the node expands a c1 about four times faster (BenchmarkExpandC1), and
+// that expansion was most of what it spent on a compact request besides
+// the evaluation. The
+// secret and the error never come from the seed: e is drawn from the
+// encryptor's own PRNG, keyed from crypto/rand. (WithPRNG redirects only
+// the uniform sampler; lattigo v5 gives no way to hand the encryptor's
+// error sampler another PRNG short of re-implementing the encryptor, so e
+// stays on lattigo's blake2b PRNG with a 64-byte key from crypto/rand.)
+// AES-256 in counter mode is a pseudorandom generator under the standard
+// assumption that AES is a pseudorandom permutation (a PRP, hence a PRF up
+// to the birthday bound of 2^64 blocks, far beyond the 2^12-odd blocks of
+// a c1); a reader who does not know the key cannot tell the stream from
+// uniform bytes, and the rejection sampler turns uniform bytes into a
+// uniform a. Here the key is public, which is the setting of the argument
+// below: the stream is modelled as an ideal function of the seed, as
+// ML-KEM's analysis models SHAKE128 (its Kyber predecessors offered an
+// AES-256-CTR variant, "Kyber-90s", for the same expansion). The seed is
+// used for nothing else, and the counter block's label ("AIOS-CT1")
+// separates this stream from any other use a later form may make of an
+// AES key. This is the standard seeded compression
 // of RLWE samples: Microsoft SEAL serializes a symmetric ciphertext with c1
 // replaced by its PRNG seed (Encryptor::encrypt_symmetric returning a
 // Serializable<Ciphertext>, SEAL 3.6); ML-KEM expands its public matrix from
@@ -72,7 +93,8 @@
 // "Post-quantum key exchange — a new hope", USENIX Security 2016). With the
 // XOF modelled as a random oracle, as those schemes' analyses do, a is
 // uniform and independent of s and e, which is exactly the RLWE sample
-// lattigo produces. Each ciphertext gets its own seed from crypto/rand:
+// lattigo produces (for form 1 the XOF is blake2b, for form 2 AES-256-CTR).
+// Each ciphertext gets its own seed from crypto/rand:
 // two ciphertexts under one a would reveal the difference of their
 // plaintexts up to the errors (c0 − c0′ = m − m′ + e − e′). A master seed
 // with derived per-ciphertext seeds would save nothing measurable (32 bytes
@@ -83,10 +105,10 @@
 // in place of c1, [WriteCompactCiphertextFile] checks that c1 is still
 // the seed's expansion ([ErrSeedMismatch] otherwise): for a vector fresh
 // from [Client.EncryptSeeded] by a keyed hash of seed and c1 taken at
-// encryption (about 56 µs against 0.75 ms of expansion for an n13 level-1
-// c1), for any other (read from a file, or changed) by expanding the seed
-// again. The node never relies on that check: it has
-// only the seed, and expands it.
+// encryption (about 56 µs against 0.75 ms of blake2b expansion, or
+// 0.12 – 0.22 ms of AES-CTR expansion, for an n13 level-1 c1), for any
+// other (read from a file, or changed) by expanding the seed again. The
+// node never relies on that check: it has only the seed, and expands it.
 //
 // # Seeded evaluation keys
 //
@@ -108,10 +130,14 @@
 // SampleCRP on the keyed PRNG of that seed, and gets the key (b_i, a_i) of
 // the same form as KeyGenerator's: the same s_in and s_out, the same error
 // sampler (the parameters' Xe, in Q then extended to P), a_i uniform by the
-// same rejection sampler fed by the same XOF (blake2b, keyed with a 32-byte
-// seed where KeyGenerator's own PRNG takes 64 bytes). The keys are therefore
-// distributed as KeyGenerator's; what differs is only that the XOF key of
-// the a_i is published, which is the argument of the previous section. The
+// same rejection sampler, fed by the AES-256-CTR keystream of the seed
+// (from the counter block [CTRIVKeys], "AIOS-EK1", so that no key's stream
+// is a ciphertext's even for an equal seed) in version 2 of the seeded set,
+// by lattigo's blake2b XOF keyed with the seed in version 1 (KeyGenerator's
+// own PRNG is that XOF with a 64-byte key). The keys are therefore
+// distributed as KeyGenerator's, with the PRNG modelled as ideal as in the
+// previous section; what differs is only that the PRNG's key of the a_i is
+// published, which is the argument of the previous section. The
 // node expands a seeded set with SampleCRP and GenEvaluationKey or
 // GenGaloisKey, the protocol's documented way for parties to agree on the
 // a_i, rather than by replaying KeyGenerator's internal sampling order.

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
@@ -38,15 +40,23 @@ import (
 //	entry:           u32 values | u8 form | u8 degree | u8 limbs |
 //	                 metadata | body
 //	form 0 (full):   (degree+1) × packed polynomial
-//	form 1 (seeded): packed polynomial (c0) | 32-byte seed (degree is 1)
+//	form 1 (seeded, blake2b): packed polynomial (c0) | 32-byte seed (degree is 1)
+//	form 2 (seeded, AES-CTR): packed polynomial (c0) | 32-byte seed (degree is 1)
 //
 // "limbs" is the ciphertext's level plus one; "metadata" is lattigo's
 // rlwe.MetaData binary encoding (its fixed size); a packed polynomial is
 // its limbs 0 … limbs−1 at the bit width of their moduli (see tight limbs
-// in pack.go). In the seeded form c1 is not sent: it is the uniform
+// in pack.go). In the seeded forms c1 is not sent: it is the uniform
 // polynomial that lattigo's ringqp.UniformSampler, at level limbs−1 and
-// driven by sampling.NewKeyedPRNG(seed), writes, read as it comes in the NTT
-// domain (see [Client.EncryptSeeded]).
+// driven by the seed's PRNG, writes, read as it comes in the NTT domain
+// (see [Client.EncryptSeeded]). Form 2, which [Client.EncryptSeeded]
+// makes, drives it with the AES-256-CTR keystream of [NewCTRPRNG] keyed
+// by the seed from the counter block [CTRIVCiphertext] ("AIOS-CT1" and 8
+// zero bytes); form 1, which builds before form 2 wrote, with lattigo's
+// blake2b XOF sampling.NewKeyedPRNG(seed). For N ≥ 1024 (every preset)
+// the sampler consumes the stream as consecutive 8-byte big-endian words:
+// for limb i and coefficient j in turn, the next word's low
+// w = bitlen(q_i − 1) bits, the word skipped when they are not below q_i.
 //
 // Version 3 (written by [WriteKeyedCiphertextFile], for ciphertexts at rest
 // such as `aios encrypt`'s files) is version 2 with the 16-byte fingerprint
@@ -264,6 +274,10 @@ type EncryptedVector struct {
 	// [WriteCompactCiphertextFile] sends in place of c1. It is nil
 	// otherwise.
 	Seed []byte
+	// SeedPRNG is the generator that expands Seed into c1: AES-256-CTR
+	// (the zero value, what EncryptSeeded uses) or, for a vector read
+	// from an entry of the older seeded form, blake2b.
+	SeedPRNG SeedPRNG
 	// seal is set by the encryption that made the vector (sealOf its
 	// seed and c1), so that writing it need not expand the seed to check
 	// it; zero otherwise.
@@ -329,28 +343,87 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 // checking a file, and a seed is valid whatever its bytes. fn may not keep
 // the vector's ciphertext. An error from fn ends the scan and is returned.
 func ScanCiphertextFile(r io.Reader, p Parameters, l Limits, fn func(EncryptedVector) error) error {
-	_, err := readCiphertextFile(r, p, l, fn)
+	_, err := readCiphertextFile(r, p, l, entrySink{full: fn, compact: func(e compactEntry) error {
+		ev, err := e.decode(p)
+		if err != nil {
+			return err
+		}
+		return fn(ev)
+	}})
 	return err
 }
 
-// collectCiphertextFile reads a whole ciphertext file, expanding the c1 of
-// its seeded ciphertexts on all cores once it is read, and returns them
-// with the file's key fingerprint.
+// collectCiphertextFile reads a whole ciphertext file and returns its
+// ciphertexts with the file's key fingerprint. The entries of a compact
+// file are decoded (unpacked, checked, and their c1 expanded from the
+// seed) on GOMAXPROCS goroutines while the rest of the file is still being
+// read: a request body arrives over the network as it is decoded, and the
+// reader only frames the entries. The error is the one the first bad
+// entry in file order gives, as if they were decoded in turn.
 func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
 	var out []EncryptedVector
-	fp, err := readCiphertextFile(r, p, l, func(ev EncryptedVector) error {
-		out = append(out, ev)
-		return nil
+	var slots []*EncryptedVector
+	type job struct {
+		e    compactEntry
+		slot *EncryptedVector
+	}
+	var work chan job
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	firstBad, badErr := -1, error(nil)
+	fail := func(i int, err error) {
+		mu.Lock()
+		if firstBad < 0 || i < firstBad {
+			firstBad, badErr = i, err
+		}
+		mu.Unlock()
+	}
+	fp, err := readCiphertextFile(r, p, l, entrySink{
+		full: func(ev EncryptedVector) error {
+			out = append(out, ev)
+			return nil
+		},
+		fresh: true,
+		compact: func(e compactEntry) error {
+			if work == nil { // the first entry starts the decoders
+				work = make(chan job, 2*runtime.GOMAXPROCS(0))
+				for range runtime.GOMAXPROCS(0) {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for j := range work {
+							ev, err := j.e.decode(p)
+							if err != nil {
+								fail(j.e.index, err)
+								continue
+							}
+							if ev.Seed != nil {
+								expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+							}
+							*j.slot = ev
+						}
+					}()
+				}
+			}
+			slot := new(EncryptedVector)
+			slots = append(slots, slot)
+			work <- job{e, slot}
+			return nil
+		},
 	})
+	if work != nil {
+		close(work)
+		wg.Wait()
+	}
+	if badErr != nil {
+		return nil, nil, badErr // an entry before the reader's failure, if any, was bad
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	_ = parallel(len(out), func(i int) error {
-		if ev := out[i]; ev.Seed != nil {
-			expandC1(p, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
-		}
-		return nil
-	})
+	for _, s := range slots {
+		out = append(out, *s)
+	}
 	return out, fp, nil
 }
 
@@ -369,10 +442,20 @@ func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedV
 	return out, nil
 }
 
-// readCiphertextFile reads a ciphertext file, passing its entries to
-// yield in order (seeded ones with c1 not expanded), and returns its key
-// fingerprint (nil where it has none).
-func readCiphertextFile(r io.Reader, p Parameters, l Limits, yield func(EncryptedVector) error) ([]byte, error) {
+// entrySink takes the entries of a ciphertext file as readCiphertextFile
+// reads them: a version-1 entry decoded (full), a compact entry framed and
+// its fixed fields checked but its body not decoded (compact; with fresh
+// set each body is its own allocation, which compact may keep, else the
+// reader reuses one buffer).
+type entrySink struct {
+	full    func(EncryptedVector) error
+	compact func(compactEntry) error
+	fresh   bool
+}
+
+// readCiphertextFile reads a ciphertext file, passing its entries to sink
+// in order, and returns its key fingerprint (nil where it has none).
+func readCiphertextFile(r io.Reader, p Parameters, l Limits, sink entrySink) ([]byte, error) {
 	br := bufio.NewReader(r)
 	version, err := readMagic(br, ctFileMagic, ctFileKeyed)
 	if err != nil {
@@ -403,11 +486,12 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits, yield func(Encrypte
 	if count > MaxCiphertextsPerFile {
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
-	read := readCiphertextEntries
 	if version >= ctFileCompact {
-		read = readCompactCiphertextEntries
+		err = readCompactCiphertextEntries(br, p, l, int(count), sink.fresh, sink.compact)
+	} else {
+		err = readCiphertextEntries(br, p, l, int(count), sink.full)
 	}
-	if err := read(br, p, l, int(count), yield); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if _, err := br.ReadByte(); err != io.EOF {

@@ -178,10 +178,16 @@ func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
 // the distribution GenerateKeys gives them: see the package documentation,
 // "Seeded evaluation keys".
 func GenerateSeededKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
-	return generateKeys(p, spec, true)
+	return generateKeysWith(p, spec, true, SeedAESCTR)
 }
 
 func generateKeys(p Parameters, spec KeySpec, seeded bool) (*KeyMaterial, error) {
+	return generateKeysWith(p, spec, seeded, SeedAESCTR)
+}
+
+// generateKeysWith is generateKeys with the seeds of seeded keys expanded
+// by kind (blake2b, version 1 of the seeded set, is kept for tests).
+func generateKeysWith(p Parameters, spec KeySpec, seeded bool, kind SeedPRNG) (*KeyMaterial, error) {
 	els, err := spec.normalize(p, DefaultLimits)
 	if err != nil {
 		return nil, err
@@ -190,7 +196,7 @@ func generateKeys(p Parameters, spec KeySpec, seeded bool) (*KeyMaterial, error)
 	sk, pk := kgen.GenKeyPairNew()
 	km := &KeyMaterial{Params: p, SecretKey: sk, PublicKey: pk}
 	if seeded {
-		if km.Evaluation, err = genSeededEvaluationKeys(p, sk, spec.Relinearization, els); err != nil {
+		if km.Evaluation, err = genSeededEvaluationKeys(p, sk, spec.Relinearization, els, kind); err != nil {
 			return nil, err
 		}
 		return km, nil

@@ -15,12 +15,12 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 // SeedSize is the length of the seed from which the uniform half of a
-// seeded ciphertext or evaluation key is expanded: the key of lattigo's
-// blake2b-XOF PRNG (sampling.NewKeyedPRNG), 256 bits.
+// seeded ciphertext or evaluation key is expanded, 256 bits: the AES-256
+// key of [NewCTRPRNG], or the key of lattigo's blake2b-XOF PRNG
+// (sampling.NewKeyedPRNG) in the older forms.
 const SeedSize = 32
 
 // ErrSeedMismatch is returned when a ciphertext to be written seeded no
@@ -36,7 +36,8 @@ func newSeed() []byte {
 }
 
 // EncryptSeeded encrypts values like [Client.Encrypt], with c1 sampled from
-// a fresh seed that the result carries, so that
+// a fresh seed that the result carries (expanded by AES-256-CTR,
+// [SeedAESCTR]), so that
 // [WriteCompactCiphertextFile] can send the seed instead of c1 (half the
 // bytes). It needs the secret key: see the package documentation, "Seeded
 // ciphertexts".
@@ -46,6 +47,12 @@ func (c *Client) EncryptSeeded(values []float64) (EncryptedVector, error) {
 
 // EncryptSeededAt is [Client.EncryptSeeded] at the given level and scale.
 func (c *Client) EncryptSeededAt(values []float64, level int, scale float64) (EncryptedVector, error) {
+	return c.encryptSeeded(values, level, scale, SeedAESCTR)
+}
+
+// encryptSeeded is EncryptSeededAt with c1 expanded by kind (the blake2b
+// form is kept for tests of the older framing).
+func (c *Client) encryptSeeded(values []float64, level int, scale float64, kind SeedPRNG) (EncryptedVector, error) {
 	if c.decryptor == nil {
 		return EncryptedVector{}, fmt.Errorf("%w: seeded encryption is symmetric", ErrNoSecretKey)
 	}
@@ -54,7 +61,7 @@ func (c *Client) EncryptSeededAt(values []float64, level int, scale float64) (En
 		return EncryptedVector{}, err
 	}
 	seed := newSeed()
-	prng, err := sampling.NewKeyedPRNG(seed)
+	prng, err := seedPRNG(kind, seed, CTRIVCiphertext)
 	if err != nil {
 		return EncryptedVector{}, fmt.Errorf("he: encrypt: %w", err)
 	}
@@ -65,8 +72,8 @@ func (c *Client) EncryptSeededAt(values []float64, level int, scale float64) (En
 	if err != nil {
 		return EncryptedVector{}, fmt.Errorf("he: encrypt: %w", err)
 	}
-	ev := EncryptedVector{Values: len(values), Ciphertext: ct, Seed: seed}
-	ev.seal = sealOf(seed, ct.Value[1], ct.Level())
+	ev := EncryptedVector{Values: len(values), Ciphertext: ct, Seed: seed, SeedPRNG: kind}
+	ev.seal = sealOf(kind, seed, ct.Value[1], ct.Level())
 	return ev, nil
 }
 
@@ -74,17 +81,18 @@ func (c *Client) EncryptSeededAt(values []float64, level int, scale float64) (En
 // makes: random per process, unknown to callers.
 var sealKey = maphash.MakeSeed()
 
-// sealOf returns the keyed hash (hash/maphash under sealKey) of seed, level
-// and c1's limbs 0…level: what [checkSeed] compares instead of expanding
+// sealOf returns the keyed hash (hash/maphash under sealKey) of kind, seed,
+// level and c1's limbs 0…level: what [checkSeed] compares instead of expanding
 // the seed again. The hash is not cryptographic, and needs not be: it
 // guards the caller against writing a seed for a c1 changed after
 // encryption (a stale seed would make the node decrypt something else),
 // and a change not made with knowledge of sealKey matches the seal with
 // probability about 2^-64. A caller who wants a wrong seed on the wire can
 // write one anyway; the node never trusts the seal, it has only the seed.
-func sealOf(seed []byte, c1 ring.Poly, level int) uint64 {
+func sealOf(kind SeedPRNG, seed []byte, c1 ring.Poly, level int) uint64 {
 	var h maphash.Hash
 	h.SetSeed(sealKey)
+	h.WriteByte(byte(kind))
 	h.Write(seed)
 	var buf [4096]byte
 	h.Write(binary.LittleEndian.AppendUint32(buf[:0], uint32(level)))
@@ -104,14 +112,15 @@ func sealOf(seed []byte, c1 ring.Poly, level int) uint64 {
 
 // expandC1 writes into c1 (at level) the polynomial that lattigo's
 // symmetric encryptor samples as c1 when its uniform sampler is driven by
-// the keyed PRNG of seed: ringqp.NewUniformSampler(prng, RingQP) at levels
+// the PRNG of kind keyed by seed (for AES-CTR from the counter block
+// [CTRIVCiphertext]): ringqp.NewUniformSampler(prng, RingQP) at levels
 // (level, −1), read once from a fresh sampler, the values taken as they
 // come as the NTT-domain c1 (rlwe.Encryptor.encryptZeroSk for an NTT
-// ciphertext).
-func expandC1(p Parameters, seed []byte, level int, c1 ring.Poly) {
-	prng, err := sampling.NewKeyedPRNG(seed)
+// ciphertext). See files.go for the byte stream this consumes.
+func expandC1(p Parameters, kind SeedPRNG, seed []byte, level int, c1 ring.Poly) {
+	prng, err := seedPRNG(kind, seed, CTRIVCiphertext)
 	if err != nil {
-		panic(err) // blake2b refuses only keys over 64 bytes; seeds are SeedSize
+		panic(err) // only a seed that is not SeedSize bytes or an unknown kind, which the callers check
 	}
 	ringqp.NewUniformSampler(prng, *p.RingQP()).AtLevel(level, -1).Read(ringqp.Poly{Q: c1})
 }
@@ -163,10 +172,20 @@ func writeCompact(w io.Writer, p Parameters, version uint16, fingerprint []byte,
 	return bw.Flush()
 }
 
+// Entry forms of the compact ciphertext file.
 const (
-	formFull   = 0
-	formSeeded = 1
+	formFull      = 0
+	formSeeded    = 1 // c1 from its seed by blake2b (SeedBlake2b)
+	formSeededCTR = 2 // c1 from its seed by AES-256-CTR (SeedAESCTR)
 )
+
+// seededForm is the entry form of a seeded vector expanded by kind.
+func seededForm(kind SeedPRNG) int {
+	if kind == SeedBlake2b {
+		return formSeeded
+	}
+	return formSeededCTR
+}
 
 // compactEntryHead is the size of an entry's fixed fields: values, form,
 // degree, limbs and metadata.
@@ -175,7 +194,7 @@ var compactEntryHead = 4 + 3 + metaDataSize
 // compactBodyBytes is the size of an entry's body.
 func compactBodyBytes(p Parameters, form, degree, limbs int) int {
 	poly := packedPolyBytes(p.Q()[:limbs], p.N())
-	if form == formSeeded {
+	if form != formFull {
 		return poly + SeedSize
 	}
 	return (degree + 1) * poly
@@ -190,15 +209,15 @@ func checkSeed(p Parameters, c EncryptedVector) error {
 		return nil
 	}
 	ct := c.Ciphertext
-	if len(c.Seed) != SeedSize || ct.Degree() != 1 {
-		return fmt.Errorf("%w: a %d-byte seed on a degree-%d ciphertext", ErrSeedMismatch, len(c.Seed), ct.Degree())
+	if len(c.Seed) != SeedSize || ct.Degree() != 1 || c.SeedPRNG > SeedBlake2b {
+		return fmt.Errorf("%w: a %d-byte %v seed on a degree-%d ciphertext", ErrSeedMismatch, len(c.Seed), c.SeedPRNG, ct.Degree())
 	}
 	level := ct.Level()
-	if c.seal != 0 && sealOf(c.Seed, ct.Value[1], level) == c.seal {
+	if c.seal != 0 && sealOf(c.SeedPRNG, c.Seed, ct.Value[1], level) == c.seal {
 		return nil
 	}
 	c1 := p.RingQ().AtLevel(level).NewPoly()
-	expandC1(p, c.Seed, level, c1)
+	expandC1(p, c.SeedPRNG, c.Seed, level, c1)
 	for i := range level + 1 {
 		if !slices.Equal(c1.Coeffs[i], ct.Value[1].Coeffs[i]) {
 			return ErrSeedMismatch
@@ -237,7 +256,7 @@ func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byt
 	level := ct.Level()
 	form := formFull
 	if c.Seed != nil {
-		form = formSeeded
+		form = seededForm(c.SeedPRNG)
 	}
 	meta, err := ct.MetaData.MarshalBinary()
 	if err != nil {
@@ -250,7 +269,7 @@ func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byt
 	dst = append(dst, byte(form), byte(ct.Degree()), byte(level+1))
 	dst = append(dst, meta...)
 	moduli := p.Q()[:level+1]
-	if form == formSeeded {
+	if form != formFull {
 		dst = packPoly(dst, ct.Value[0], moduli)
 		return append(dst, c.Seed...), nil
 	}
@@ -260,13 +279,23 @@ func appendCompactCiphertext(dst []byte, p Parameters, c EncryptedVector) ([]byt
 	return dst, nil
 }
 
+// compactEntry is an entry of a compact file whose fixed fields have been
+// checked against the parameters and limits and whose body has been read,
+// not yet decoded.
+type compactEntry struct {
+	index                       int
+	values, form, degree, limbs int
+	meta                        *rlwe.MetaData
+	body                        []byte // compactBodyBytes long
+}
+
 // readCompactCiphertextEntries reads count entries of a version-2 file.
 // Each entry's fixed fields are checked against p and l before its body is
 // read (the body's size follows from them) and before the ciphertext is
-// allocated; every coefficient is checked against its modulus as it is
-// unpacked. Each entry goes to yield as it is read, a seeded one with its
-// seed and c1 not yet expanded.
-func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {
+// allocated. Each entry goes to yield as it is read, its body not yet
+// decoded (see compactEntry.decode); with fresh, in a buffer of its own,
+// else in one the next entry reuses.
+func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, fresh bool, yield func(compactEntry) error) error {
 	head := make([]byte, compactEntryHead)
 	var body []byte
 	for i := range count {
@@ -282,11 +311,11 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		switch {
 		case values < 1 || int(values) > p.MaxSlots():
 			return fileErr("%s claims %d values, want 1…%d", what, values, p.MaxSlots())
-		case form != formFull && form != formSeeded:
-			return bad(ErrMalformed, 4, "form %d, want %d (full) or %d (seeded)", form, formFull, formSeeded)
+		case form != formFull && form != formSeeded && form != formSeededCTR:
+			return bad(ErrMalformed, 4, "form %d, want %d (full), %d (seeded, blake2b) or %d (seeded, AES-CTR)", form, formFull, formSeeded, formSeededCTR)
 		case degree < 1 || degree > l.MaxCiphertextDegree:
 			return bad(ErrMalformed, 5, "ciphertext degree %d outside 1…%d", degree, l.MaxCiphertextDegree)
-		case form == formSeeded && degree != 1:
+		case form != formFull && degree != 1:
 			return bad(ErrMalformed, 5, "a seeded ciphertext of degree %d, want 1", degree)
 		case limbs < 1 || limbs > p.QCount():
 			return bad(ErrParamsMismatch, 6, "level %d outside 0…%d", limbs-1, p.MaxLevel())
@@ -299,34 +328,46 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		size := compactBodyBytes(p, form, degree, limbs)
-		if cap(body) < size {
+		if fresh || cap(body) < size {
 			body = make([]byte, size)
 		}
 		body = body[:size]
 		if _, err := io.ReadFull(br, body); err != nil {
 			return fileErr("read %s: truncated: %v", what, err)
 		}
-		level := limbs - 1
-		moduli := p.Q()[:limbs]
-		polyBytes := packedPolyBytes(moduli, p.N())
-		ct := rlwe.NewCiphertext(p.Parameters, degree, level)
-		*ct.MetaData = *meta
-		packed := degree + 1
-		if form == formSeeded {
-			packed = 1
-		}
-		for k := range packed {
-			if limb, j := unpackPoly(ct.Value[k], body[k*polyBytes:], moduli); limb >= 0 {
-				return bad(ErrMalformed, compactEntryHead+k*polyBytes, "ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb])
-			}
-		}
-		ev := EncryptedVector{Values: int(values), Ciphertext: ct}
-		if form == formSeeded {
-			ev.Seed = append([]byte(nil), body[polyBytes:]...)
-		}
-		if err := yield(ev); err != nil {
+		e := compactEntry{index: i, values: int(values), form: form, degree: degree, limbs: limbs, meta: meta, body: body}
+		if err := yield(e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// decode allocates the entry's ciphertext and unpacks its body into it,
+// every coefficient checked against its modulus; a seeded entry comes back
+// with its seed and c1 not yet expanded.
+func (e compactEntry) decode(p Parameters) (EncryptedVector, error) {
+	level := e.limbs - 1
+	moduli := p.Q()[:e.limbs]
+	polyBytes := packedPolyBytes(moduli, p.N())
+	ct := rlwe.NewCiphertext(p.Parameters, e.degree, level)
+	*ct.MetaData = *e.meta
+	packed := e.degree + 1
+	if e.form != formFull {
+		packed = 1
+	}
+	for k := range packed {
+		if limb, j := unpackPoly(ct.Value[k], e.body[k*polyBytes:], moduli); limb >= 0 {
+			return EncryptedVector{}, &DecodeError{What: fmt.Sprintf("ciphertext %d", e.index), Offset: compactEntryHead + k*polyBytes,
+				Reason: fmt.Sprintf("ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb]), Err: ErrMalformed}
+		}
+	}
+	ev := EncryptedVector{Values: e.values, Ciphertext: ct}
+	switch e.form {
+	case formSeeded:
+		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedBlake2b
+	case formSeededCTR:
+		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedAESCTR
+	}
+	return ev, nil
 }

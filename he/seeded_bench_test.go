@@ -189,3 +189,25 @@ func BenchmarkEncryptBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExpandC1: the node's cost of expanding one seeded c1 of the
+// digits batch (n13, level 1) with each generator, and their ratio.
+//
+//	go test ./he -run '^$' -bench ExpandC1 -benchtime 2000x
+func BenchmarkExpandC1(b *testing.B) {
+	p := mustPreset(b, "n13")
+	seed := newSeed()
+	c1 := p.RingQ().AtLevel(benchBatchLevel).NewPoly()
+	var took [2]time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+			t0 := time.Now()
+			expandC1(p, kind, seed, benchBatchLevel, c1)
+			took[kind] += time.Since(t0)
+		}
+	}
+	b.ReportMetric(float64(took[SeedAESCTR].Microseconds())/float64(b.N), "aes-ctr-µs/c1")
+	b.ReportMetric(float64(took[SeedBlake2b].Microseconds())/float64(b.N), "blake2b-µs/c1")
+	b.ReportMetric(float64(took[SeedBlake2b])/float64(took[SeedAESCTR]), "blake2b/aes-ctr")
+}

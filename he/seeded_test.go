@@ -2,6 +2,7 @@ package he
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/bits"
@@ -49,43 +50,54 @@ func TestPackLimb(t *testing.T) {
 // TestSeededCiphertextIsLattigos: a ciphertext read back from a seeded
 // entry is byte for byte the one lattigo's symmetric encryptor made, and the
 // c1 expanded from a seed is the one lattigo's encryptor samples with
-// WithPRNG(sampling.NewKeyedPRNG(seed)).
+// WithPRNG of the seed's PRNG, for both generators (AES-256-CTR from
+// CTRIVCiphertext, and blake2b: sampling.NewKeyedPRNG(seed)).
 func TestSeededCiphertextIsLattigos(t *testing.T) {
 	for _, name := range testPresets(t) {
 		t.Run(name, func(t *testing.T) {
 			p := mustPreset(t, name)
 			km := mustKeys(t, p, KeySpec{})
 			seed := bytes.Repeat([]byte{7}, SeedSize)
-			for level := range p.MaxLevel() + 1 {
-				prng, _ := sampling.NewKeyedPRNG(seed)
-				pt := ckks.NewPlaintext(p.Parameters, level)
-				ct, err := rlwe.NewEncryptor(p.Parameters, km.SecretKey).WithPRNG(prng).EncryptNew(pt)
+			for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+				for level := range p.MaxLevel() + 1 {
+					var prng sampling.PRNG
+					if kind == SeedBlake2b {
+						prng, _ = sampling.NewKeyedPRNG(seed)
+					} else {
+						prng = independentCTR(t, seed, CTRIVCiphertext)
+					}
+					pt := ckks.NewPlaintext(p.Parameters, level)
+					ct, err := rlwe.NewEncryptor(p.Parameters, km.SecretKey).WithPRNG(prng).EncryptNew(pt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c1 := p.RingQ().AtLevel(level).NewPoly()
+					expandC1(p, kind, seed, level, c1)
+					if !c1.Equal(&ct.Value[1]) {
+						t.Fatalf("%v, level %d: expanded c1 differs from lattigo's", kind, level)
+					}
+				}
+
+				c := NewClient(km)
+				ev, err := c.encryptSeeded([]float64{1, -2, 3.5}, 1, math.Exp2(27), kind)
 				if err != nil {
 					t.Fatal(err)
 				}
-				c1 := p.RingQ().AtLevel(level).NewPoly()
-				expandC1(p, seed, level, c1)
-				if !c1.Equal(&ct.Value[1]) {
-					t.Fatalf("level %d: expanded c1 differs from lattigo's", level)
+				var buf bytes.Buffer
+				if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{ev}); err != nil {
+					t.Fatal(err)
 				}
-			}
-
-			c := NewClient(km)
-			ev, err := c.EncryptSeededAt([]float64{1, -2, 3.5}, 1, math.Exp2(27))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{ev}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := ReadCiphertextFile(&buf, p, DefaultLimits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := ev.Ciphertext.MarshalBinary()
-			if b, _ := got[0].Ciphertext.MarshalBinary(); !bytes.Equal(b, want) || !bytes.Equal(got[0].Seed, ev.Seed) {
-				t.Fatal("the ciphertext read back is not the one encrypted")
+				if form := buf.Bytes()[10+32+4+4]; int(form) != seededForm(kind) {
+					t.Fatalf("%v: entry form %d, want %d", kind, form, seededForm(kind))
+				}
+				got, err := ReadCiphertextFile(&buf, p, DefaultLimits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := ev.Ciphertext.MarshalBinary()
+				if b, _ := got[0].Ciphertext.MarshalBinary(); !bytes.Equal(b, want) || !bytes.Equal(got[0].Seed, ev.Seed) || got[0].SeedPRNG != kind {
+					t.Fatalf("%v: the ciphertext read back is not the one encrypted", kind)
+				}
 			}
 		})
 	}
@@ -104,6 +116,8 @@ func TestCompactCiphertextFile(t *testing.T) {
 			var ct *rlwe.Ciphertext
 			ct, err = c.EncryptAt(v, 0, p.DefaultScale().Float64())
 			ev = EncryptedVector{Values: len(v), Ciphertext: ct}
+		} else if i == 2 { // the older seeded form (blake2b), still read
+			ev, err = c.encryptSeeded(v, p.MaxLevel(), p.DefaultScale().Float64(), SeedBlake2b)
 		} else {
 			ev, err = c.EncryptSeeded(v)
 		}
@@ -187,7 +201,7 @@ func TestCompactCiphertextFile(t *testing.T) {
 		"trailing":         {append(bytes.Clone(b), 0), ErrFileFormat},
 		"version 3":        {set(8, 3), ErrFileFormat},
 		"zero values":      {append(append(bytes.Clone(b[:entry]), 0, 0, 0, 0), b[entry+4:]...), ErrFileFormat},
-		"form":             {set(entry+4, 2), ErrMalformed},
+		"form":             {set(entry+4, 3), ErrMalformed},
 		"degree":           {set(entry+5, 0), ErrMalformed},
 		"seeded degree 2":  {set(entry+5, 2), ErrMalformed},
 		"level":            {set(entry+6, byte(p.QCount()+1)), ErrParamsMismatch},
@@ -215,68 +229,83 @@ var rotationsForTesting = []int{1, -1, 5}
 
 // TestSeededKeys: keys generated seeded, sent in the seeded encoding and
 // expanded by the node relinearize and rotate correctly at every preset, and
-// the expanded set is the client's, byte for byte, under the same ID.
+// the expanded set is the client's, byte for byte, under the same ID; in
+// version 2 (AES-CTR, what GenerateSeededKeys makes) and version 1
+// (blake2b, still read).
 func TestSeededKeys(t *testing.T) {
 	for _, name := range testPresets(t) {
-		t.Run(name, func(t *testing.T) {
-			p := mustPreset(t, name)
-			spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, rotationsForTesting)}
-			km, err := GenerateSeededKeys(p, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := km.Evaluation.MarshalSeeded()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: canonical %d bytes, seeded %d bytes (%.3f)", name, km.Evaluation.Size(), len(b), float64(len(b))/float64(km.Evaluation.Size()))
-			set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if set.ID() != km.Evaluation.ID() || !set.Seeded() {
-				t.Fatal("the expanded set is not the client's")
-			}
-			canon, _ := set.MarshalBinary()
-			if _, err := ParseEvaluationKeySet(p, DefaultLimits, canon); err != nil {
-				t.Fatalf("the expanded set is not canonical: %v", err)
-			}
-			if again, _ := set.MarshalSeeded(); !bytes.Equal(again, b) {
-				t.Fatal("the expanded set does not re-encode to the same seeded bytes")
-			}
+		for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+			t.Run(name+"/"+kind.String(), func(t *testing.T) { testSeededKeys(t, name, kind) })
+		}
+	}
+}
 
-			c := NewClient(km)
-			rng := rand.New(rand.NewPCG(5, 6))
-			in := randomVector(rng, p.MaxSlots(), 2)
-			ct, err := c.Encrypt(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := ckks.NewEvaluator(p.Parameters, set.Keys)
-			sq, err := ev.MulRelinNew(ct, ct)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ev.Rescale(sq, sq); err != nil {
-				t.Fatal(err)
-			}
-			want := make([]float64, len(in))
-			for i, v := range in {
-				want[i] = v * v
-			}
-			checkDecrypt(t, c, sq, want, "x²")
-			for _, k := range rotationsForTesting {
-				rot, err := ev.RotateNew(ct, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n := len(in)
-				for i := range want {
-					want[i] = in[((i+k)%n+n)%n]
-				}
-				checkDecrypt(t, c, rot, want, "rotation")
-			}
-		})
+func testSeededKeys(t *testing.T, name string, kind SeedPRNG) {
+	p := mustPreset(t, name)
+	spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, rotationsForTesting)}
+	km, err := generateKeysWith(p, spec, true, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := km.Evaluation.MarshalSeeded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != seededKeysVersion(kind) {
+		t.Fatalf("%v seeds written as version %d", kind, v)
+	}
+	// The same bytes under the other version are another (valid) set.
+	other := bytes.Clone(b)
+	binary.LittleEndian.PutUint16(other[8:], 3-seededKeysVersion(kind))
+	if set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, other); err != nil || set.ID() == km.Evaluation.ID() {
+		t.Fatalf("the seeds read under the other version: err = %v, or the same set", err)
+	}
+	t.Logf("%s: canonical %d bytes, seeded %d bytes (%.3f)", name, km.Evaluation.Size(), len(b), float64(len(b))/float64(km.Evaluation.Size()))
+	set, err := ParseSeededEvaluationKeySet(p, DefaultLimits, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.ID() != km.Evaluation.ID() || !set.Seeded() {
+		t.Fatal("the expanded set is not the client's")
+	}
+	canon, _ := set.MarshalBinary()
+	if _, err := ParseEvaluationKeySet(p, DefaultLimits, canon); err != nil {
+		t.Fatalf("the expanded set is not canonical: %v", err)
+	}
+	if again, _ := set.MarshalSeeded(); !bytes.Equal(again, b) {
+		t.Fatal("the expanded set does not re-encode to the same seeded bytes")
+	}
+
+	c := NewClient(km)
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := randomVector(rng, p.MaxSlots(), 2)
+	ct, err := c.Encrypt(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := ckks.NewEvaluator(p.Parameters, set.Keys)
+	sq, err := ev.MulRelinNew(ct, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Rescale(sq, sq); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float64, len(in))
+	for i, v := range in {
+		want[i] = v * v
+	}
+	checkDecrypt(t, c, sq, want, "x²")
+	for _, k := range rotationsForTesting {
+		rot, err := ev.RotateNew(ct, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(in)
+		for i := range want {
+			want[i] = in[((i+k)%n+n)%n]
+		}
+		checkDecrypt(t, c, rot, want, "rotation")
 	}
 }
 
@@ -311,7 +340,8 @@ func TestSeededKeysRefused(t *testing.T) {
 	}{
 		"empty":          {nil, DefaultLimits, ErrMalformed},
 		"magic":          {set(0, 'X'), DefaultLimits, ErrMalformed},
-		"version":        {set(8, 2), DefaultLimits, ErrMalformed},
+		"version":        {set(8, 3), DefaultLimits, ErrMalformed},
+		"version 0":      {set(8, 0), DefaultLimits, ErrMalformed},
 		"flag":           {set(10, 2), DefaultLimits, ErrMalformed},
 		"count":          {set(11, 3), DefaultLimits, ErrMalformed},
 		"count limit":    {b, Limits{MaxGaloisKeys: 1}, ErrTooLarge},
@@ -381,8 +411,13 @@ func FuzzReadCompactCiphertextFile(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	old, err := c.encryptSeeded([]float64{4}, p.MaxLevel(), p.DefaultScale().Float64(), SeedBlake2b)
+	if err != nil {
+		f.Fatal(err)
+	}
 	var buf bytes.Buffer
-	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{seeded, {Values: 2, Ciphertext: ct}}); err != nil {
+	// Both seeded forms (2, AES-CTR, and 1, blake2b) and a full entry.
+	if err := WriteCompactCiphertextFile(&buf, p, []EncryptedVector{seeded, old, {Values: 2, Ciphertext: ct}}); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
@@ -407,6 +442,14 @@ func FuzzParseSeededEvaluationKeySet(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	old, err := generateKeysWith(p, KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, []int{1})}, true, SeedBlake2b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if b, err = old.Evaluation.MarshalSeeded(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b) // version 1, blake2b
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ParseSeededEvaluationKeySet(p, DefaultLimits, b)
 	})
@@ -495,7 +538,7 @@ func TestSeedSeal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.seal == 0 || ev.seal != sealOf(ev.Seed, ev.Ciphertext.Value[1], ev.Ciphertext.Level()) {
+		if ev.seal == 0 || ev.seal != sealOf(ev.SeedPRNG, ev.Seed, ev.Ciphertext.Value[1], ev.Ciphertext.Level()) {
 			t.Fatalf("fresh vector: seal %#x", ev.seal)
 		}
 		return ev
@@ -512,7 +555,7 @@ func TestSeedSeal(t *testing.T) {
 	// the truncation of the expansion at the top, so the vector is valid.
 	dropped := fresh()
 	dropped.Ciphertext.Resize(1, p.MaxLevel()-1)
-	if sealOf(dropped.Seed, dropped.Ciphertext.Value[1], dropped.Ciphertext.Level()) == dropped.seal {
+	if sealOf(dropped.SeedPRNG, dropped.Seed, dropped.Ciphertext.Value[1], dropped.Ciphertext.Level()) == dropped.seal {
 		t.Fatal("level dropped: seal still matches")
 	}
 	if err := checkSeed(p, dropped); err != nil {

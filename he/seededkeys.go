@@ -9,13 +9,12 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 // The seeded evaluation key set encoding ([EvaluationKeySet.MarshalSeeded],
 // [ParseSeededEvaluationKeySet]), all integers little-endian:
 //
-//	seeded key set: "AIOSSEVK" | u16 version (1) | u8 relinearization (0 or 1) |
+//	seeded key set: "AIOSSEVK" | u16 version (1 or 2) | u8 relinearization (0 or 1) |
 //	                u32 Galois key count | [relinearization key] |
 //	                count × (u64 Galois element | key)
 //	key:            32-byte seed | rows × (packed Q polynomial | packed P polynomial)
@@ -25,14 +24,25 @@ import (
 // decomposition size ⌈#Q / #P⌉; the polynomials are the b halves
 // (Value[row][0][0]) of the key's gadget ciphertext, all limbs at their
 // moduli's bit widths (see tight limbs in pack.go). The a halves are the
-// common reference polynomial that mhe's SampleCRP draws from
-// sampling.NewKeyedPRNG(seed): mhe.EvaluationKeyGenProtocol's for the
-// relinearization key, mhe.GaloisKeyGenProtocol's for a Galois key.
+// common reference polynomial that mhe's SampleCRP draws from the seed's
+// PRNG: mhe.EvaluationKeyGenProtocol's for the relinearization key,
+// mhe.GaloisKeyGenProtocol's for a Galois key. The version names the PRNG:
+// 2 (what [GenerateSeededKeys] makes) the AES-256-CTR keystream of the
+// seed from the counter block [CTRIVKeys] ([NewCTRPRNG]), 1 lattigo's
+// blake2b XOF sampling.NewKeyedPRNG(seed), still read.
 const (
-	seededKeysMagic   = "AIOSSEVK"
-	seededKeysVersion = 1
-	seededKeysHead    = len(seededKeysMagic) + 2 + 1 + 4
+	seededKeysMagic = "AIOSSEVK"
+	seededKeysHead  = len(seededKeysMagic) + 2 + 1 + 4
 )
+
+// seededKeysVersion is the version of the seeded key set whose seeds kind
+// expands.
+func seededKeysVersion(kind SeedPRNG) uint16 {
+	if kind == SeedBlake2b {
+		return 1
+	}
+	return 2
+}
 
 // ErrNotSeeded is returned when the seeded encoding is asked of a key set
 // that was not generated seeded.
@@ -41,6 +51,7 @@ var ErrNotSeeded = errors.New("he: evaluation keys were not generated from seeds
 // keySeeds are the seeds of a seeded key set's common reference
 // polynomials.
 type keySeeds struct {
+	prng   SeedPRNG          // what expands them
 	relin  []byte            // nil without a relinearization key
 	galois map[uint64][]byte // by Galois element
 }
@@ -60,7 +71,7 @@ func (s *EvaluationKeySet) MarshalSeeded() ([]byte, error) {
 	els := s.GaloisElements()
 	b := make([]byte, 0, seededKeysHead+(1+len(els))*(8+seededKeyBytes(p)))
 	b = append(b, seededKeysMagic...)
-	b = binary.LittleEndian.AppendUint16(b, seededKeysVersion)
+	b = binary.LittleEndian.AppendUint16(b, seededKeysVersion(s.seeds.prng))
 	relin := s.Keys.RelinearizationKey
 	if relin != nil {
 		b = append(b, 1)
@@ -108,11 +119,11 @@ func MaxSeededEvaluationKeySetBytes(p Parameters, l Limits) int {
 	return seededKeysHead + seededKeyBytes(p) + l.MaxGaloisKeys*(8+seededKeyBytes(p))
 }
 
-// keyedCRS returns the common reference string of seed.
-func keyedCRS(seed []byte) mhe.CRS {
-	prng, err := sampling.NewKeyedPRNG(seed)
+// keyedCRS returns the common reference string of seed, expanded by kind.
+func keyedCRS(kind SeedPRNG, seed []byte) mhe.CRS {
+	prng, err := seedPRNG(kind, seed, CTRIVKeys)
 	if err != nil {
-		panic(err) // blake2b refuses only keys over 64 bytes; seeds are SeedSize
+		panic(err) // only a seed that is not SeedSize bytes or an unknown kind, which the callers rule out
 	}
 	return prng
 }
@@ -120,11 +131,11 @@ func keyedCRS(seed []byte) mhe.CRS {
 // genSeededEvaluationKeys generates the relinearization key (if relin) and
 // the Galois keys for els under sk, each as a single party's share of
 // lattigo's mhe key generation on a common reference polynomial drawn from
-// a fresh seed, and returns the set with its seeds. See the package
+// a fresh seed (expanded by kind), and returns the set with its seeds. See the package
 // documentation, "Seeded evaluation keys", for why these keys are
 // distributed as rlwe.KeyGenerator's.
-func genSeededEvaluationKeys(p Parameters, sk *rlwe.SecretKey, relin bool, els []uint64) (*EvaluationKeySet, error) {
-	seeds := &keySeeds{galois: make(map[uint64][]byte, len(els))}
+func genSeededEvaluationKeys(p Parameters, sk *rlwe.SecretKey, relin bool, els []uint64, kind SeedPRNG) (*EvaluationKeySet, error) {
+	seeds := &keySeeds{prng: kind, galois: make(map[uint64][]byte, len(els))}
 	var rlk *rlwe.RelinearizationKey
 	if relin {
 		// The relinearization key is rlwe's evaluation key from s² to s
@@ -134,7 +145,7 @@ func genSeededEvaluationKeys(p Parameters, sk *rlwe.SecretKey, relin bool, els [
 		s2 := rlwe.NewSecretKey(p.Parameters)
 		p.RingQP().MulCoeffsMontgomery(sk.Value, sk.Value, s2.Value)
 		seeds.relin = newSeed()
-		crp := evkg.SampleCRP(keyedCRS(seeds.relin))
+		crp := evkg.SampleCRP(keyedCRS(kind, seeds.relin))
 		share := evkg.AllocateShare()
 		if err := evkg.GenShare(s2, sk, crp, &share); err != nil {
 			return nil, fmt.Errorf("he: relinearization key: %w", err)
@@ -150,7 +161,7 @@ func genSeededEvaluationKeys(p Parameters, sk *rlwe.SecretKey, relin bool, els [
 	for i, el := range els {
 		seed := newSeed()
 		seeds.galois[el] = seed
-		crp := gkg.SampleCRP(keyedCRS(seed))
+		crp := gkg.SampleCRP(keyedCRS(kind, seed))
 		if err := gkg.GenShare(sk, el, crp, &share); err != nil {
 			return nil, fmt.Errorf("he: Galois key %d: %w", el, err)
 		}
@@ -177,7 +188,8 @@ func seededKeySet(p Parameters, rlk *rlwe.RelinearizationKey, gks []*rlwe.Galois
 
 // ParseSeededEvaluationKeySet decodes and validates a seeded evaluation key
 // set (see [EvaluationKeySet.MarshalSeeded]) and expands it: the a halves
-// are sampled from the seeds with mhe's SampleCRP and each key is finalized
+// are sampled from the seeds with mhe's SampleCRP (on the PRNG the
+// version names) and each key is finalized
 // with mhe's GenEvaluationKey or GenGaloisKey, giving the same keys as the
 // client holds. The encoding's size is checked against what its header
 // announces, and the header against p and l, before anything is allocated;
@@ -198,8 +210,13 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 		return nil, bad(ErrMalformed, 0, "not a seeded evaluation key set")
 	}
 	off := len(seededKeysMagic)
-	if v := binary.LittleEndian.Uint16(b[off:]); v != seededKeysVersion {
-		return nil, bad(ErrMalformed, off, "version %d, this build reads version %d", v, seededKeysVersion)
+	kind := SeedAESCTR
+	switch v := binary.LittleEndian.Uint16(b[off:]); v {
+	case 1:
+		kind = SeedBlake2b
+	case 2:
+	default:
+		return nil, bad(ErrMalformed, off, "version %d, this build reads versions 1 and 2", v)
 	}
 	off += 2
 	relin := b[off]
@@ -231,7 +248,7 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 		prev = el
 	}
 
-	seeds := &keySeeds{galois: make(map[uint64][]byte, count)}
+	seeds := &keySeeds{prng: kind, galois: make(map[uint64][]byte, count)}
 	evkg := mhe.NewEvaluationKeyGenProtocol(p.Parameters)
 	share := evkg.AllocateShare()
 	// readShare unpacks the key at off into share and returns its seed.
@@ -263,7 +280,7 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 		}
 		seeds.relin = seed
 		rlk = rlwe.NewRelinearizationKey(p.Parameters)
-		if err := evkg.GenEvaluationKey(share, evkg.SampleCRP(keyedCRS(seed)), &rlk.EvaluationKey); err != nil {
+		if err := evkg.GenEvaluationKey(share, evkg.SampleCRP(keyedCRS(kind, seed)), &rlk.EvaluationKey); err != nil {
 			return nil, bad(ErrMalformed, off, "relinearization key: %v", err)
 		}
 		off += keyBytes
@@ -279,7 +296,7 @@ func ParseSeededEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationK
 		seeds.galois[el] = seed
 		gks[i] = rlwe.NewGaloisKey(p.Parameters)
 		gshare := mhe.GaloisKeyGenShare{GaloisElement: el, EvaluationKeyGenShare: share}
-		if err := gkg.GenGaloisKey(gshare, gkg.SampleCRP(keyedCRS(seed)), gks[i]); err != nil {
+		if err := gkg.GenGaloisKey(gshare, gkg.SampleCRP(keyedCRS(kind, seed)), gks[i]); err != nil {
 			return nil, bad(ErrMalformed, off, "Galois key %d: %v", el, err)
 		}
 		off += 8 + keyBytes

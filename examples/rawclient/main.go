@@ -11,12 +11,15 @@
 // between “ and ”, word for word (main_test.go checks that each quote is in
 // api/openapi.yaml or README.md). The inputs travel as seeded
 // ciphertexts in the compact framing (ciphertext batch version 2: c0 with
-// tight limbs and the seed of c1, half of lattigo's encoding); the keys
+// tight limbs and the seed of c1, expanded by AES-256-CTR with crypto/aes,
+// half of lattigo's encoding); the keys
 // travel in lattigo's own encoding, which the node accepts too.
 package main
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -34,7 +37,6 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 func main() {
@@ -255,8 +257,8 @@ func Run(n *Node, modelID string, samples [][]float64) ([]int, error) {
 // returns the request body: a ciphertext batch in version 2 of the framing,
 // every ciphertext seeded: “u16 version 2, 32-byte parameters ID, u32 count,
 // then per ciphertext u32 values | u8 form | u8 degree | u8 limbs | metadata |
-// body” and “form 1 (seeded): degree is 1; the body is packed c0 then the
-// 32-byte seed”.
+// body” and “form 2 (seeded, AES-CTR; what the SDK sends): degree is 1; the
+// body is packed c0 then the 32-byte seed”.
 func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey, samples [][]float64, features, level, logScale int) ([]byte, error) {
 	enc := ckks.NewEncoder(params)
 	encryptor := rlwe.NewEncryptor(params, sk)
@@ -279,14 +281,14 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 		}
 		// “Use a fresh seed from a cryptographic random generator for every
 		// ciphertext”, and c1 is “the c1 of the first encryption by
-		// rlwe.NewEncryptor(params, sk).WithPRNG(sampling.NewKeyedPRNG(seed))”,
-		// so one WithPRNG encryptor per ciphertext: “a second encryption on
-		// the same encryptor continues the stream and gives another c1”.
+		// rlwe.NewEncryptor(params, sk).WithPRNG(prng)”, so one WithPRNG
+		// encryptor per ciphertext: “a second encryption on the same
+		// encryptor continues the stream and gives another c1”.
 		seed := make([]byte, 32)
 		if _, err := rand.Read(seed); err != nil {
 			return nil, err
 		}
-		prng, err := sampling.NewKeyedPRNG(seed)
+		prng, err := newCTRStream(seed)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +303,7 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 		// “limbs is the ciphertext's level plus one; metadata is lattigo's
 		// rlwe.MetaData binary encoding”.
 		body = binary.LittleEndian.AppendUint32(body, uint32(len(samples)))
-		body = append(body, 1, 1, byte(ct.Level()+1)) // form 1 (seeded), degree 1
+		body = append(body, 2, 1, byte(ct.Level()+1)) // form 2 (seeded, AES-CTR), degree 1
 		body = append(body, meta...)
 		for l, q := range params.Q()[:ct.Level()+1] {
 			body = packLimb(body, ct.Value[0].Coeffs[l], q)
@@ -309,6 +311,29 @@ func compactBatch(params ckks.Parameters, paramsID [32]byte, sk *rlwe.SecretKey,
 		body = append(body, seed...)
 	}
 	return body, nil
+}
+
+// ctrStream is the prng of form 2: “the AES-256-CTR keystream of the seed:
+// the AES-256 key is the seed, the initial counter block is the 8 ASCII
+// bytes AIOS-CT1 followed by 8 zero bytes”, that is “the encryption of zero
+// bytes by any AES-256-CTR implementation that increments the whole block”
+// (Go's cipher.NewCTR does). lattigo's uniform sampler reads it through
+// the io.Reader its sampling.PRNG interface is.
+type ctrStream struct{ cipher.Stream }
+
+func newCTRStream(seed []byte) (*ctrStream, error) {
+	block, err := aes.NewCipher(seed)
+	if err != nil {
+		return nil, err
+	}
+	iv := []byte("AIOS-CT1\x00\x00\x00\x00\x00\x00\x00\x00")
+	return &ctrStream{cipher.NewCTR(block, iv)}, nil
+}
+
+func (s *ctrStream) Read(b []byte) (int, error) {
+	clear(b)
+	s.XORKeyStream(b, b)
+	return len(b), nil
 }
 
 // packLimb appends one limb of coefficients below q: “Limb i holds its N
