@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -143,18 +144,41 @@ func (s *Server) prepareJob(r *http.Request, modelID string) (*inferenceJob, err
 
 // streamInput decodes the request body into j's input as it arrives (see
 // bodyStream), checked against the packing's plan.
-func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit int64) error {
+//
+// The request's admission reserved inferFactor bytes per body byte, which
+// is what a version-1 body decodes to; a compact body (seeded c1, limbs at
+// their moduli's width) decodes to about three times its size. Once the
+// file's header says how many ciphertexts it holds, whatever the
+// evaluation's working set needs beyond the admission is reserved too,
+// until release is called (503 where it does not fit now, 413 where it
+// never could).
+func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit, admitted int64) (release func(), err error) {
 	body, err := s.streamBody(w, r, limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	in, err := j.model.server.ReadInput(j.packing, body)
-	body.close()
+	defer body.close()
+	br := bufio.NewReaderSize(body, 64<<10)
+	release = func() {}
+	head, _ := br.Peek(he.CiphertextHeaderBytes) // a short or bad header: the decoder says why
+	if count, err := he.CiphertextFileCount(head); err == nil {
+		need, err := j.model.server.InputWorkingBytes(j.packing, count)
+		if err != nil {
+			return nil, err
+		}
+		if need > admitted {
+			if release, err = s.mem.reserve(need - admitted); err != nil {
+				return nil, err
+			}
+		}
+	}
+	in, err := j.model.server.ReadInput(j.packing, br)
 	if err != nil {
-		return body.fail(err)
+		release()
+		return nil, body.fail(err)
 	}
 	j.input = in
-	return nil
+	return release, nil
 }
 
 // stageInput writes the request body, an asynchronous job's input, to the
@@ -216,13 +240,15 @@ func (f *firstError) Write(p []byte) (int, error) {
 // and response are ciphertext batches. The request waits for the result.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	j, err := s.prepareJob(r, chi.URLParam(r, "id"))
+	release := func() {}
 	if err == nil {
-		err = s.streamInput(w, r, j, s.cfg.MaxInferBytes)
+		release, err = s.streamInput(w, r, j, s.cfg.MaxInferBytes, inferAdmitted(r, s.cfg.MaxInferBytes))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	defer release()
 	out, err := s.jobs.Run(r.Context(), j)
 	if r.Context().Err() != nil {
 		return // the client is gone; its job was cancelled

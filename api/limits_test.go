@@ -425,3 +425,51 @@ func TestJobBeyondBudgetRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryBudgetCompactBody: a compact body (seeded c1, limbs at their
+// moduli's width) decodes to about three times its bytes, more than its
+// admission reserves (inferFactor per byte): once the header says how many
+// ciphertexts come, /infer reserves the rest of the evaluation's working
+// set, so a budget that holds the admission but not the working set
+// answers 503, and one that holds the working set answers 200.
+func TestMemoryBudgetCompactBody(t *testing.T) {
+	n, f, info, key := inferNode(t, Config{})
+	c, err := inference.NewClient(f.model, inference.Batch, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecs, err := c.Encrypt(f.samples[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := he.WriteCompactCiphertextFile(&buf, f.keys.Params, vecs); err != nil {
+		t.Fatal(err)
+	}
+	body := buf.Bytes()
+	m, err := n.srv.model(context.Background(), info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := m.server.InputWorkingBytes(inference.Batch, len(vecs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := int64(inferFactor * len(body))
+	if need <= admitted {
+		t.Fatalf("the working set (%d bytes) fits the admission (%d): nothing to test", need, admitted)
+	}
+	path := fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, key)
+	n.srv.mem = newMemBudget(admitted + (need-admitted)/2)
+	resp, b := n.do("POST", path, n.tokens[RoleClient], body)
+	if resp.StatusCode != 503 || errorCode(b) != "overloaded" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a budget below the working set of %d bytes: %d %s, want 503 overloaded", need, resp.StatusCode, b)
+	}
+	n.srv.mem = newMemBudget(need)
+	if resp, b := n.do("POST", path, n.tokens[RoleClient], body); resp.StatusCode != 200 {
+		t.Fatalf("a budget of the working set: %d %s", resp.StatusCode, b)
+	}
+	if peak := n.srv.mem.peakReserved(); peak != need || n.srv.mem.reserved() != 0 {
+		t.Fatalf("peak reserved %d, want the working set %d; %d still reserved", peak, need, n.srv.mem.reserved())
+	}
+}

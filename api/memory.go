@@ -33,7 +33,9 @@ import (
 const (
 	// inferFactor: the body, its decoded ciphertexts, the outputs and their
 	// encoding (smaller than the input for every model with fewer classes
-	// than features; counted as one more input).
+	// than features; counted as one more input), for a version-1 body;
+	// what a compact body decodes to beyond it is reserved once its header
+	// is read (streamInput).
 	inferFactor = 3
 	// uploadFactor: the body and what it decodes to (a key set, a model).
 	uploadFactor = 2
@@ -123,6 +125,15 @@ func (b *memBudget) peakReserved() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.peak
+}
+
+// inferAdmitted is what admit reserved for an /infer request: inferFactor
+// per announced byte, or per byte of limit when none was announced.
+func inferAdmitted(r *http.Request, limit int64) int64 {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		return n * inferFactor
+	}
+	return limit * inferFactor
 }
 
 // perByte is the cost of a route whose requests hold factor bytes per

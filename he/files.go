@@ -500,6 +500,39 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits, sink entrySink) ([]
 	return fp, nil
 }
 
+// CiphertextHeaderBytes is the most a ciphertext file's header (magic,
+// version, parameters ID, a version-3 file's fingerprint, count) takes:
+// [CiphertextFileCount] needs no more of a file's first bytes.
+const CiphertextHeaderBytes = len(ctFileMagic) + 2 + 32 + FingerprintSize + 4
+
+// CiphertextFileCount reads the number of ciphertexts a ciphertext file
+// announces from its first bytes (at least CiphertextHeaderBytes of them,
+// or the whole file if shorter), so that a reader can size what decoding
+// it will hold before it starts. The count is the file's claim, checked
+// against MaxCiphertextsPerFile only; the readers check the rest.
+func CiphertextFileCount(head []byte) (int, error) {
+	r := bytes.NewReader(head)
+	version, err := readMagic(r, ctFileMagic, ctFileKeyed)
+	if err != nil {
+		return 0, err
+	}
+	skip := int64(32)
+	if version == ctFileKeyed {
+		skip += FingerprintSize
+	}
+	if _, err := r.Seek(skip, io.SeekCurrent); err != nil {
+		return 0, fileErr("read header: %v", err)
+	}
+	var count uint32
+	if err := binary.Read(r, binary.LittleEndian, &count); err != nil {
+		return 0, fileErr("read count: %v", err)
+	}
+	if count > MaxCiphertextsPerFile {
+		return 0, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
+	}
+	return int(count), nil
+}
+
 // readCiphertextEntries reads count entries of a version-1 file and
 // passes each to yield.
 func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {

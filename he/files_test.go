@@ -134,6 +134,7 @@ func FuzzReadCiphertextFile(f *testing.F) {
 		if (rerr == nil) != (serr == nil) || (rerr == nil && n != len(got)) {
 			t.Fatalf("read: %d, %v; scan: %d, %v", len(got), rerr, n, serr)
 		}
+		checkAnnouncedCount(t, b, got, rerr)
 	})
 }
 

@@ -427,8 +427,19 @@ func FuzzReadCompactCiphertextFile(f *testing.F) {
 	}
 	f.Add(buf.Bytes()) // version 3, with the key fingerprint
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = ReadCiphertextFileFor(bytes.NewReader(b), km, DefaultLimits)
+		got, err := ReadCiphertextFileFor(bytes.NewReader(b), km, DefaultLimits)
+		checkAnnouncedCount(t, b, got, err)
 	})
+}
+
+// checkAnnouncedCount: a file that reads announces, in its first
+// CiphertextHeaderBytes, the number of ciphertexts it holds.
+func checkAnnouncedCount(t *testing.T, b []byte, got []EncryptedVector, readErr error) {
+	t.Helper()
+	n, err := CiphertextFileCount(b[:min(len(b), CiphertextHeaderBytes)])
+	if readErr == nil && (err != nil || n != len(got)) {
+		t.Fatalf("read %d ciphertexts; the header announces %d (%v)", len(got), n, err)
+	}
 }
 
 func FuzzParseSeededEvaluationKeySet(f *testing.F) {

@@ -191,6 +191,16 @@ func (s *Server) WorkingBytes(packing Packing, batches int) (int64, error) {
 	return int64(batches) * int64(in+2*out) * ct, nil
 }
 
+// InputWorkingBytes is WorkingBytes for an input of the given number of
+// ciphertexts (whole batches of them in the batch packing, rounded up).
+func (s *Server) InputWorkingBytes(packing Packing, ciphertexts int) (int64, error) {
+	per := 1
+	if packing == Batch {
+		per = s.model.Features()
+	}
+	return s.WorkingBytes(packing, max(1, (ciphertexts+per-1)/per))
+}
+
 // inputCheck checks an input's ciphertexts one at a time against a plan:
 // each well formed at the plan's input level and scale; in the batch
 // packing, a whole number of batches of one ciphertext per feature, all
