@@ -16,17 +16,12 @@ import (
 	"github.com/aios-edge/aios/mpc/httptransport"
 )
 
-// flCluster is n nodes with MPC, each training on an IID part of a slice
-// of the breast-cancer data set and accepting every federation of node 0.
-func flCluster(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset) {
-	nodes, train, _ := flClusterEval(t, n, rows)
-	return nodes, train
-}
-
-// flClusterEval is flCluster whose coordinator, node 0, scores every
-// round on held-out rows of the data set (after the training rows),
-// which it also returns.
-func flClusterEval(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset, *dataset.Dataset) {
+// flCluster is n nodes with MPC, each training on an IID part of the
+// first rows of the breast-cancer data set and accepting every federation
+// of node 0, whose coordinator scores every round on held-out rows (the
+// next ones). It returns the nodes, the training rows and the held-out
+// rows.
+func flCluster(t *testing.T, n, rows int) ([]*mpcNode, *dataset.Dataset, *dataset.Dataset) {
 	t.Helper()
 	all, err := dataset.LoadCSVFile("../testvectors/datasets/breast_cancer.csv", dataset.CSVOptions{})
 	if err != nil {
@@ -104,7 +99,7 @@ func runFederation(t *testing.T, n *mpcNode, req schema.FLFederationRequest) *sc
 // TestFLList: GET /v1/fl/federations lists node 0's federations newest
 // first, each line agreeing with the federation's status; limit bounds it.
 func TestFLList(t *testing.T) {
-	nodes, d, eval := flClusterEval(t, 3, 150)
+	nodes, d, eval := flCluster(t, 3, 150)
 	rounds := 2
 	first := runFederation(t, nodes[0], dpFederation("first", d, 2, rounds, d.Len()))
 	second := runFederation(t, nodes[0], dpFederation("second", d, 2, rounds, d.Len()))

@@ -949,7 +949,7 @@ func TestConsoleFederation(t *testing.T) {
 	if testing.Short() {
 		rows, rounds = 120, 2
 	}
-	nodes, d, eval := flClusterEval(t, 3, rows)
+	nodes, d, eval := flCluster(t, 3, rows)
 	n := nodes[0]
 	st := runFederation(t, n, dpFederation("ward-fl", d, 2, rounds, d.Len()))
 	if st.State != "done" || len(st.Rounds) == 0 || st.Epsilon == "none" {
