@@ -243,6 +243,20 @@ func TestRefuseUnconfigured(t *testing.T) {
 	}
 }
 
+// testGlobal is a global state for fed's 64 digits features: a fixed
+// standardizer and random parameters (the same each call).
+func testGlobal(fed *Federation) Global {
+	rng := rand.New(rand.NewPCG(7, 7))
+	g := Global{Mean: make([]float64, 64), Std: make([]float64, 64), Params: make([]float64, fed.Parameters())}
+	for j := range g.Std {
+		g.Mean[j], g.Std[j] = 5, 4
+	}
+	for i := range g.Params {
+		g.Params[i] = rng.NormFloat64() * 0.2
+	}
+	return g
+}
+
 // TestRoundAggregation runs one float round's MPC session by hand and
 // compares the coordinator's exact aggregate with plaintext FedAvg of the
 // members' clipped updates.
@@ -254,14 +268,7 @@ func TestRoundAggregation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 7))
-	g := Global{Mean: make([]float64, 64), Std: make([]float64, 64), Params: make([]float64, fed.Parameters())}
-	for j := range g.Std {
-		g.Mean[j], g.Std[j] = 5, 4
-	}
-	for i := range g.Params {
-		g.Params[i] = rng.NormFloat64() * 0.2
-	}
+	g := testGlobal(fed)
 	rd, err := NewRound(fed, 1, StageTrain, g, time.Now())
 	if err != nil {
 		t.Fatal(err)

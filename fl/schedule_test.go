@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -94,14 +93,7 @@ func TestScheduleApplied(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rng := rand.New(rand.NewPCG(7, 7))
-		g := Global{Mean: make([]float64, 64), Std: make([]float64, 64), Params: make([]float64, fed.Parameters())}
-		for j := range g.Std {
-			g.Mean[j], g.Std[j] = 5, 4
-		}
-		for i := range g.Params {
-			g.Params[i] = rng.NormFloat64() * 0.2
-		}
+		g := testGlobal(fed)
 		last := l.Rounds // index of the last float round: the stats round is 0
 		if fed.Plan()[last] != StageTrain || fed.Plan()[last+1] == StageTrain {
 			t.Fatalf("round %d is not the last float round of %v", last, fed.Plan())

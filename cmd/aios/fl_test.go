@@ -33,21 +33,7 @@ func TestFLDemoProcesses(t *testing.T) {
 		t.Fatalf("%d rounds: %s", len(rep.Rounds), out)
 	}
 	for _, r := range rep.Rounds {
-		wantMembers := 5
-		if r.Round == 0 {
-			wantMembers-- // node 1 cheats in its first dealing
-			if len(r.Excluded) != 1 || !strings.Contains(r.Excluded[0], "node 1 (cheated: "+mpc.ReasonBadShare) {
-				t.Fatalf("round 0 excluded %v", r.Excluded)
-			}
-		}
-		if r.Round >= 4 {
-			wantMembers--
-		}
-		// Killed as round 3 starts, node 4 may have dealt in it already:
-		// its dealing then counts without its output share.
-		if r.Members != wantMembers && !(r.Round == 3 && r.Members == 4) {
-			t.Fatalf("round %d: %d members, want %d", r.Round, r.Members, wantMembers)
-		}
+		checkDropCheatMembers(t, r)
 	}
 	f := rep.Final
 	if f.CompressedAccuracy < 0.85 || f.EncryptedAgreement != 1 || f.Epsilon != nil {
@@ -94,18 +80,9 @@ func TestFLDemoRecordDP(t *testing.T) {
 	}
 	prev := 0.0
 	for _, r := range rep.Rounds {
-		wantMembers := 5
-		if r.Round == 0 {
-			wantMembers-- // node 1 cheats in its first dealing
-			if len(r.Excluded) != 1 || !strings.Contains(r.Excluded[0], "node 1 (cheated: "+mpc.ReasonBadShare) {
-				t.Fatalf("round 0 excluded %v", r.Excluded)
-			}
-		}
-		if r.Round >= 4 {
-			wantMembers-- // node 4 killed as round 3 starts (it may have dealt in round 3)
-		}
-		if (r.Members != wantMembers && !(r.Round == 3 && r.Members == 4)) || r.Epsilon == nil || *r.Epsilon <= prev {
-			t.Fatalf("round %d: %d members (want %d), ε %v after %g", r.Round, r.Members, wantMembers, r.Epsilon, prev)
+		checkDropCheatMembers(t, r)
+		if r.Epsilon == nil || *r.Epsilon <= prev {
+			t.Fatalf("round %d: ε %v after %g", r.Round, r.Epsilon, prev)
 		}
 		prev = *r.Epsilon
 	}
@@ -151,4 +128,26 @@ func TestFLDemoRecordDP(t *testing.T) {
 	}
 	t.Logf("ε %g at δ %g (z = %g): float %.4f, int8 %.4f, encrypted %.4f; centralized %.4f", *f.Epsilon, *f.Delta, rep.NoiseMultiplier,
 		f.Accuracy, f.CompressedAccuracy, f.EncryptedAccuracy, rep.CentralizedAccuracy)
+}
+
+// checkDropCheatMembers checks a round of a 5-node demo run with --drop 1
+// --cheat 1: node 1 is excluded as a cheater in round 0 (its first
+// dealing), node 4 is missing from round 4 on; killed as round 3 starts,
+// it may have dealt in round 3 already, its dealing then counting without
+// its output share.
+func checkDropCheatMembers(t *testing.T, r flDemoRound) {
+	t.Helper()
+	want := 5
+	if r.Round == 0 {
+		want--
+		if len(r.Excluded) != 1 || !strings.Contains(r.Excluded[0], "node 1 (cheated: "+mpc.ReasonBadShare) {
+			t.Fatalf("round 0 excluded %v", r.Excluded)
+		}
+	}
+	if r.Round >= 4 {
+		want--
+	}
+	if r.Members != want && !(r.Round == 3 && r.Members == 4) {
+		t.Fatalf("round %d: %d members, want %d", r.Round, r.Members, want)
+	}
 }
