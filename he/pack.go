@@ -56,8 +56,40 @@ func packLimb(dst []byte, coeffs []uint64, w uint) {
 
 // unpackLimb reads len(coeffs) coefficients at width limbWidth(q) from src
 // (exactly packedLimbBytes bytes) and returns the index of the first one
-// not below q, or -1 if all are.
+// not below q, or -1 if all are. Up to 56 bits, coefficient j is the w
+// bits at bit j·w of the little-endian word that starts at its first byte
+// (its offset in that byte is below 8): one load and shift each, without
+// the carried state of unpackLimbStream, which it is equal to
+// (TestUnpackLimbWidths) and which reads wider limbs.
 func unpackLimb(coeffs []uint64, src []byte, q uint64) int {
+	w := limbWidth(q)
+	if w > 56 {
+		return unpackLimbStream(coeffs, src, q)
+	}
+	mask := uint64(1)<<w - 1
+	bad := -1
+	var tail [8]byte
+	for j := range coeffs {
+		bit := uint(j) * w
+		o := int(bit >> 3)
+		word := src[o:]
+		if len(word) < 8 { // the last coefficients: the word padded with zeros
+			tail = [8]byte{}
+			copy(tail[:], word)
+			word = tail[:]
+		}
+		c := binary.LittleEndian.Uint64(word) >> (bit & 7) & mask
+		if c >= q && bad < 0 {
+			bad = j
+		}
+		coeffs[j] = c
+	}
+	return bad
+}
+
+// unpackLimbStream is unpackLimb for any width up to 64, reading src as a
+// stream of little-endian words and carrying the unread bits.
+func unpackLimbStream(coeffs []uint64, src []byte, q uint64) int {
 	w := limbWidth(q)
 	mask := uint64(1)<<w - 1
 	var acc uint64 // unread bits, the low n of them valid

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -585,6 +586,37 @@ func TestSeedSeal(t *testing.T) {
 		change(&ev)
 		if err := checkSeed(p, ev); !errors.Is(err, ErrSeedMismatch) {
 			t.Errorf("%s: err = %v, want ErrSeedMismatch", name, err)
+		}
+	}
+}
+
+// TestUnpackLimbWidths: unpackLimb reads what unpackLimbStream reads, and
+// what packLimb wrote, at every width from 1 to 63 bits, including the
+// last coefficients of a limb and a coefficient not below q.
+func TestUnpackLimbWidths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for w := uint(1); w < 64; w++ {
+		q := uint64(1)<<w - rng.Uint64N(uint64(1)<<(w-1)) // bitlen(q − 1) = w
+		if w == 1 {
+			q = 2
+		}
+		for _, n := range []int{8, 24, 1024} {
+			coeffs := make([]uint64, n)
+			for i := range coeffs {
+				coeffs[i] = rng.Uint64N(q)
+			}
+			coeffs[n-1] = q - 1
+			if n > 8 {
+				coeffs[n-3] = 1<<w - 1 // not below q (unless q = 2^w)
+			}
+			b := make([]byte, packedLimbBytes(q, n))
+			packLimb(b, coeffs, w)
+			got, want := make([]uint64, n), make([]uint64, n)
+			j, k := unpackLimb(got, b, q), unpackLimbStream(want, b, q)
+			if j != k || !slices.Equal(got, want) || !slices.Equal(got, coeffs) {
+				t.Fatalf("w=%d n=%d: first bad %d (stream %d); equal to the stream's %v, to what was packed %v",
+					w, n, j, k, slices.Equal(got, want), slices.Equal(got, coeffs))
+			}
 		}
 	}
 }
