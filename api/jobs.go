@@ -145,14 +145,14 @@ func (s *Server) prepareJob(r *http.Request, modelID string) (*inferenceJob, err
 // streamInput decodes the request body into j's input as it arrives (see
 // bodyStream), checked against the packing's plan.
 //
-// The request's admission reserved inferFactor bytes per body byte, which
-// is what a version-1 body decodes to; a compact body (seeded c1, limbs at
+// The request's admission reserved inferFactor bytes per body byte
+// (admittedBytes), which is what a version-1 body decodes to; a compact body (seeded c1, limbs at
 // their moduli's width) decodes to about three times its size. Once the
 // file's header says how many ciphertexts it holds, whatever the
 // evaluation's working set needs beyond the admission is reserved too,
 // until release is called (503 where it does not fit now, 413 where it
 // never could).
-func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit, admitted int64) (release func(), err error) {
+func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenceJob, limit int64) (release func(), err error) {
 	body, err := s.streamBody(w, r, limit)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func (s *Server) streamInput(w http.ResponseWriter, r *http.Request, j *inferenc
 		if err != nil {
 			return nil, err
 		}
-		if need > admitted {
+		if admitted := admittedBytes(r.Context()); need > admitted {
 			if release, err = s.mem.reserve(need - admitted); err != nil {
 				return nil, err
 			}
@@ -242,7 +242,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	j, err := s.prepareJob(r, chi.URLParam(r, "id"))
 	release := func() {}
 	if err == nil {
-		release, err = s.streamInput(w, r, j, s.cfg.MaxInferBytes, inferAdmitted(r, s.cfg.MaxInferBytes))
+		release, err = s.streamInput(w, r, j, s.cfg.MaxInferBytes)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

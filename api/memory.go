@@ -127,13 +127,15 @@ func (b *memBudget) peakReserved() int64 {
 	return b.peak
 }
 
-// inferAdmitted is what admit reserved for an /infer request: inferFactor
-// per announced byte, or per byte of limit when none was announced.
-func inferAdmitted(r *http.Request, limit int64) int64 {
-	if n := r.ContentLength; n >= 0 && n <= limit {
-		return n * inferFactor
-	}
-	return limit * inferFactor
+// admittedKey is the context key under which admit leaves what it
+// reserved for the request.
+type admittedKey struct{}
+
+// admittedBytes is what admit reserved for the request of ctx (0 where it
+// reserved nothing).
+func admittedBytes(ctx context.Context) int64 {
+	n, _ := ctx.Value(admittedKey{}).(int64)
+	return n
 }
 
 // perByte is the cost of a route whose requests hold factor bytes per
@@ -155,7 +157,8 @@ func scanBytes() int64 {
 }
 
 // admit reserves cost(announced length) for a request's body, announced
-// up to limit, for as long as the request runs. A body announced above
+// up to limit, for as long as the request runs, and says how much in the
+// request's context (admittedBytes). A body announced above
 // limit passes unreserved: the handler refuses it (413) without reading
 // it.
 func (s *Server) admit(cost func(n int64) int64, limit int64) func(http.Handler) http.Handler {
@@ -178,7 +181,7 @@ func (s *Server) admit(cost func(n int64) int64, limit int64) func(http.Handler)
 				return
 			}
 			defer release()
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), admittedKey{}, cost(n))))
 		})
 	}
 }

@@ -20,8 +20,8 @@ func (f *flServeFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.accept, "fl-accept", "", "`file` of <coordinator node id> <federation name or *> lines: the federations this node joins")
 }
 
-// config returns the federated-learning configuration (nil without
-// either flag). The data is loaded once, here, and handed to fl only.
+// config returns the federated-learning configuration (nil without any
+// of the flags). The data is loaded once, here, and handed to fl only.
 func (f *flServeFlags) config(mpcOn bool) (*api.FLConfig, error) {
 	if f.trainData == "" && f.accept == "" && f.evalData == "" {
 		return nil, nil
@@ -30,17 +30,12 @@ func (f *flServeFlags) config(mpcOn bool) (*api.FLConfig, error) {
 		return nil, usagef("--train-data, --fl-eval-data and --fl-accept need --peers")
 	}
 	cfg := &api.FLConfig{}
-	for _, d := range []struct {
-		path string
-		to   **dataset.Dataset
-	}{{f.trainData, &cfg.TrainData}, {f.evalData, &cfg.EvalData}} {
-		if d.path == "" {
-			continue
-		}
-		var err error
-		if *d.to, err = dataset.LoadCSVFile(d.path, dataset.CSVOptions{}); err != nil {
-			return nil, err
-		}
+	var err error
+	if cfg.TrainData, err = loadFLData(f.trainData); err != nil {
+		return nil, err
+	}
+	if cfg.EvalData, err = loadFLData(f.evalData); err != nil {
+		return nil, err
 	}
 	if f.accept != "" {
 		b, err := os.ReadFile(f.accept)
@@ -52,4 +47,12 @@ func (f *flServeFlags) config(mpcOn bool) (*api.FLConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// loadFLData loads a data file given to serve (nil for no path).
+func loadFLData(path string) (*dataset.Dataset, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return dataset.LoadCSVFile(path, dataset.CSVOptions{})
 }
