@@ -92,7 +92,7 @@ func runKAT(t *testing.T, v katVector) map[string]string {
 	}
 	out["compact_ciphertext_file"] = digest(t, file.Bytes())
 	spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, v.Rotations)}
-	seeded, err := generateKeysWith(p, spec, true, SeedBlake2b)
+	seeded, err := generateKeys(p, spec, true, SeedBlake2b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func ParseEvaluationKeySet(p Parameters, l Limits, b []byte) (*EvaluationKeySet,
 // ternary), a public key, and the evaluation keys spec asks for.
 // Randomness comes from crypto/rand through lattigo's PRNG.
 func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
-	return generateKeys(p, spec, false)
+	return generateKeys(p, spec, false, SeedAESCTR)
 }
 
 // GenerateSeededKeys is [GenerateKeys] with the evaluation keys generated
@@ -178,16 +178,13 @@ func GenerateKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
 // the distribution GenerateKeys gives them: see the package documentation,
 // "Seeded evaluation keys".
 func GenerateSeededKeys(p Parameters, spec KeySpec) (*KeyMaterial, error) {
-	return generateKeysWith(p, spec, true, SeedAESCTR)
+	return generateKeys(p, spec, true, SeedAESCTR)
 }
 
-func generateKeys(p Parameters, spec KeySpec, seeded bool) (*KeyMaterial, error) {
-	return generateKeysWith(p, spec, seeded, SeedAESCTR)
-}
-
-// generateKeysWith is generateKeys with the seeds of seeded keys expanded
-// by kind (blake2b, version 1 of the seeded set, is kept for tests).
-func generateKeysWith(p Parameters, spec KeySpec, seeded bool, kind SeedPRNG) (*KeyMaterial, error) {
+// generateKeys makes key material for p, its evaluation keys seeded or
+// not, the seeds of seeded keys expanded by kind (blake2b, version 1 of the
+// seeded set, only in tests of the older framing).
+func generateKeys(p Parameters, spec KeySpec, seeded bool, kind SeedPRNG) (*KeyMaterial, error) {
 	els, err := spec.normalize(p, DefaultLimits)
 	if err != nil {
 		return nil, err

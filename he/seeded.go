@@ -363,11 +363,11 @@ func (e compactEntry) decode(p Parameters) (EncryptedVector, error) {
 		}
 	}
 	ev := EncryptedVector{Values: e.values, Ciphertext: ct}
-	switch e.form {
-	case formSeeded:
-		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedBlake2b
-	case formSeededCTR:
-		ev.Seed, ev.SeedPRNG = append([]byte(nil), e.body[polyBytes:]...), SeedAESCTR
+	if e.form != formFull {
+		ev.Seed = append([]byte(nil), e.body[polyBytes:]...)
+		if e.form == formSeeded {
+			ev.SeedPRNG = SeedBlake2b // else the zero value, SeedAESCTR
+		}
 	}
 	return ev, nil
 }

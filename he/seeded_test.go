@@ -244,7 +244,7 @@ func TestSeededKeys(t *testing.T) {
 func testSeededKeys(t *testing.T, name string, kind SeedPRNG) {
 	p := mustPreset(t, name)
 	spec := KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, rotationsForTesting)}
-	km, err := generateKeysWith(p, spec, true, kind)
+	km, err := generateKeys(p, spec, true, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func FuzzParseSeededEvaluationKeySet(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
-	old, err := generateKeysWith(p, KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, []int{1})}, true, SeedBlake2b)
+	old, err := generateKeys(p, KeySpec{Relinearization: true, GaloisElements: GaloisElementsForRotations(p, []int{1})}, true, SeedBlake2b)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -26,6 +26,13 @@ const MarginBits = 3
 // each ciphertext is back at scale Δ after its rescale). Presets are tried
 // from he.PresetForDepth(depth) upwards in he.PresetNames order.
 func ChoosePreset(b Bounds) (name string, inputLevel int, err error) {
+	return choosePreset(b, nil)
+}
+
+// choosePreset is ChoosePreset taking only a (preset, level) at which the
+// bounds fit and usable, if given, returns no error; where none is, the
+// error is the last one usable returned.
+func choosePreset(b Bounds, usable func(name string, p he.Parameters, level int) error) (string, int, error) {
 	depth := len(b.Layers) - 1
 	if depth < 0 {
 		return "", 0, fmt.Errorf("%w: no layer bounds", ErrMalformed)
@@ -35,6 +42,7 @@ func ChoosePreset(b Bounds) (name string, inputLevel int, err error) {
 		return "", 0, fmt.Errorf("%w: %w", ErrNoPreset, err)
 	}
 	started := false
+	var refused error
 	for _, n := range he.PresetNames() {
 		if n == first.Name() {
 			started = true
@@ -54,10 +62,19 @@ func ChoosePreset(b Bounds) (name string, inputLevel int, err error) {
 		}
 		logScale := math.Log2(p.DefaultScale().Float64())
 		for L := depth; L <= p.MaxLevel(); L++ {
-			if fits(b, logQ, logScale, L) {
+			if !fits(b, logQ, logScale, L) {
+				continue
+			}
+			if usable == nil {
+				return n, L, nil
+			}
+			if refused = usable(n, p, L); refused == nil {
 				return n, L, nil
 			}
 		}
+	}
+	if refused != nil {
+		return "", 0, refused
 	}
 	return "", 0, fmt.Errorf("%w: depth %d, largest message 2^%.1f", ErrNoPreset, depth, largestLog2(b))
 }
@@ -89,53 +106,20 @@ func largestLog2(b Bounds) float64 {
 }
 
 // ChooseModelPreset is [ChoosePreset] for a model whose metadata holds its
-// bounds: the smallest preset, from the one ChoosePreset picks on, and
-// its lowest level, at which the bounds fit and both packings also have
-// a plan ([Model.PlanFor]:
-// the estimated logit error within [MaxRelativeLogitError]). A model whose
+// bounds: the smallest preset, and its lowest level, at which the bounds
+// fit and both packings also have a plan ([Model.PlanFor]: the estimated
+// logit error within [MaxRelativeLogitError]). A model whose
 // bounds fit a preset can still miss that error bound in it (a small
 // scale at its only fitting level); the next preset's larger modulus then
 // serves it. m is not modified.
 func ChooseModelPreset(m *Model) (name string, inputLevel int, err error) {
-	b := m.Meta.Bounds
-	first, _, err := ChoosePreset(b)
-	if err != nil {
-		return "", 0, err
-	}
-	depth := len(b.Layers) - 1
-	started := false
-	for _, n := range he.PresetNames() {
-		started = started || n == first
-		if !started {
-			continue
+	return choosePreset(m.Meta.Bounds, func(name string, p he.Parameters, level int) error {
+		c := *m
+		c.Meta.Preset, c.Meta.InputLevel = name, level
+		if _, err := c.PlanFor(Single, p); err != nil {
+			return err
 		}
-		p, perr := he.PresetByName(n)
-		if perr != nil {
-			return "", 0, perr
-		}
-		logQ := make([]float64, 0, len(p.Q()))
-		acc := 0.0
-		for _, q := range p.Q() {
-			acc += math.Log2(float64(q))
-			logQ = append(logQ, acc)
-		}
-		logScale := math.Log2(p.DefaultScale().Float64())
-		for L := depth; L <= p.MaxLevel(); L++ {
-			if !fits(b, logQ, logScale, L) {
-				continue
-			}
-			c := *m
-			c.Meta.Preset, c.Meta.InputLevel = n, L
-			if _, err = c.PlanFor(Single, p); err == nil {
-				_, err = c.PlanFor(Batch, p)
-			}
-			if err == nil {
-				return n, L, nil
-			}
-		}
-	}
-	if err == nil {
-		err = fmt.Errorf("%w: depth %d, largest message 2^%.1f", ErrNoPreset, depth, largestLog2(b))
-	}
-	return "", 0, err
+		_, err := c.PlanFor(Batch, p)
+		return err
+	})
 }
