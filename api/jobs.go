@@ -91,6 +91,10 @@ func (j *inferenceJob) Run(ctx context.Context, progress func(n int)) ([]byte, e
 	if err := he.WriteCiphertextFile(&buf, j.model.server.Params(), out); err != nil {
 		return nil, err
 	}
+	// The evaluation has returned and its outputs are written: nothing
+	// reads the input's ciphertexts any more, and the next request reuses
+	// their memory.
+	j.input.Release()
 	return buf.Bytes(), nil
 }
 

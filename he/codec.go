@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"slices"
+	"sync/atomic"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
@@ -143,6 +145,13 @@ func (w *walker) skip(n int, field string) {
 // length equal to the ring degree and that many coefficients below the
 // row's modulus.
 func (w *walker) poly(moduli []uint64, n int, field string) {
+	w.polyInto(moduli, n, field, nil)
+}
+
+// polyInto is poly copying each row's coefficients, as it checks them,
+// into row i of dst's Coeffs where dst is not nil (which must have a row of
+// n coefficients per modulus).
+func (w *walker) polyInto(moduli []uint64, n int, field string, dst [][]uint64) {
 	w.expect(uint64(len(moduli)), field+" RNS limb count")
 	for i, q := range moduli {
 		w.expect(uint64(n), field+" ring degree")
@@ -150,11 +159,19 @@ func (w *walker) poly(moduli []uint64, n int, field string) {
 			return
 		}
 		row := w.b[w.off : w.off+8*n]
+		var out []uint64
+		if dst != nil {
+			out = dst[i][:n]
+		}
 		for j := 0; j < n; j++ {
-			if c := binary.LittleEndian.Uint64(row[8*j:]); c >= q {
+			c := binary.LittleEndian.Uint64(row[8*j:])
+			if c >= q {
 				w.off += 8 * j
 				w.fail(ErrMalformed, "%s limb %d coefficient %d is %d, not below its modulus %d", field, i, j, c, q)
 				return
+			}
+			if out != nil {
+				out[j] = c
 			}
 		}
 		w.off += 8 * n
@@ -243,6 +260,14 @@ func MaxEvaluationKeySetBytes(p Parameters, l Limits) int {
 // It accepts degree 1 … l.MaxCiphertextDegree at any level, in the NTT
 // domain and not in Montgomery form, with a positive finite scale.
 func DecodeCiphertext(p Parameters, l Limits, b []byte) (*rlwe.Ciphertext, error) {
+	return decodeCiphertext(p, l, b, false)
+}
+
+// decodeCiphertext is DecodeCiphertext, taking the ciphertext from the
+// released ones (reusedCiphertext) when reuse is set. It reads lattigo's
+// encoding itself, copying each coefficient as it checks it, instead of
+// checking the bytes and then having lattigo decode them again.
+func decodeCiphertext(p Parameters, l Limits, b []byte, reuse bool) (*rlwe.Ciphertext, error) {
 	w := &walker{b: b, what: "ciphertext"}
 	if !w.checkSize(MaxCiphertextBytes(p, l)) {
 		return nil, w.err
@@ -261,24 +286,40 @@ func DecodeCiphertext(p Parameters, l Limits, b []byte) (*rlwe.Ciphertext, error
 	if w.err == nil && (limbs < 1 || limbs > uint64(p.QCount())) {
 		w.fail(ErrParamsMismatch, "level %d outside 0…%d", int64(limbs)-1, p.MaxLevel())
 	}
+	// The ciphertext is taken only for bytes of exactly its size: a short
+	// body claiming the largest shape fails below without it.
+	var ct *rlwe.Ciphertext
+	if w.err == nil && len(b) == w.off+int(polys)*polyBytes(int(limbs), p.N()) {
+		if reuse {
+			ct = reusedCiphertext(p, int(polys)-1, int(limbs)-1)
+		} else {
+			ct = rlwe.NewCiphertext(p.Parameters, int(polys)-1, int(limbs)-1)
+		}
+	}
 	for i := 0; i < int(polys) && w.err == nil; i++ {
-		w.poly(p.Q()[:limbs], p.N(), fmt.Sprintf("ciphertext[%d]", i))
+		var dst [][]uint64
+		if ct != nil {
+			dst = ct.Value[i].Coeffs
+		}
+		w.polyInto(p.Q()[:limbs], p.N(), fmt.Sprintf("ciphertext[%d]", i), dst)
 	}
 	w.end()
+	var meta *rlwe.MetaData
+	var err error
 	if w.err != nil {
-		return nil, w.err
+		err = w.err
+	} else if meta, err = unmarshalMetaData(b[1 : 1+metaDataSize]); err != nil {
+		err = &DecodeError{What: "ciphertext", Offset: 1, Reason: err.Error(), Err: ErrMalformed}
+	} else {
+		err = checkMetaData(p, meta)
 	}
-	// lattigo would decode the metadata again below; it must not panic.
-	if _, err := unmarshalMetaData(b[1 : 1+metaDataSize]); err != nil {
-		return nil, &DecodeError{What: "ciphertext", Offset: 1, Reason: err.Error(), Err: ErrMalformed}
-	}
-	ct := new(rlwe.Ciphertext)
-	if err := ct.UnmarshalBinary(b); err != nil {
-		return nil, &DecodeError{What: "ciphertext", Reason: err.Error(), Err: ErrMalformed}
-	}
-	if err := checkMetaData(p, ct.MetaData); err != nil {
+	if err != nil {
+		if reuse {
+			ReleaseCiphertexts(p, ct)
+		}
 		return nil, err
 	}
+	*ct.MetaData = *meta
 	return ct, nil
 }
 
@@ -286,8 +327,14 @@ func DecodeCiphertext(p Parameters, l Limits, b []byte) (*rlwe.Ciphertext, error
 // dereferences the parse of the scale's modulus without checking it
 // (rlwe.Scale.UnmarshalJSON), so metadata whose scale lacks a valid "Mod"
 // makes it panic; that panic, and only a panic of that decoder, becomes an
-// error here.
+// error here. The entries of a file almost always share their metadata,
+// and lattigo's JSON decoder costs tens of microseconds, so the last
+// metadata decoded is kept (lastMetaData) and a copy of it returned for
+// the same bytes.
 func unmarshalMetaData(b []byte) (m *rlwe.MetaData, err error) {
+	if last := lastMetaData.Load(); last != nil && bytes.Equal(last.b, b) {
+		return copyMetaData(&last.m), nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("metadata refused by lattigo's decoder: %v", r)
@@ -297,7 +344,28 @@ func unmarshalMetaData(b []byte) (m *rlwe.MetaData, err error) {
 	if err := m.UnmarshalBinary(b); err != nil {
 		return nil, err
 	}
+	lastMetaData.Store(&decodedMetaData{b: bytes.Clone(b), m: *copyMetaData(m)})
 	return m, nil
+}
+
+// decodedMetaData is metadata's encoding and its decoding.
+type decodedMetaData struct {
+	b []byte
+	m rlwe.MetaData
+}
+
+// lastMetaData is the metadata unmarshalMetaData decoded last.
+var lastMetaData atomic.Pointer[decodedMetaData]
+
+// copyMetaData copies m and the big numbers of its scale, so that the copy
+// shares no memory with m.
+func copyMetaData(m *rlwe.MetaData) *rlwe.MetaData {
+	c := *m
+	c.Scale.Value = *new(big.Float).Copy(&m.Scale.Value)
+	if m.Scale.Mod != nil {
+		c.Scale.Mod = new(big.Int).Set(m.Scale.Mod)
+	}
+	return &c
 }
 
 func checkMetaData(p Parameters, m *rlwe.MetaData) error {

@@ -224,12 +224,12 @@ func readMagic(r io.Reader, magic string, maxVersion uint16) (uint16, error) {
 // readSized64 reads a u64 length and that many bytes, refusing lengths above
 // limit.
 func readSized64(r io.Reader, limit int, what string) ([]byte, error) {
-	return readSized64Into(r, nil, limit, what)
+	return readSized64Into(r, func(n int) []byte { return make([]byte, n) }, limit, what)
 }
 
-// readSized64Into is readSized64 reading into buf when it has the capacity,
-// so that a reader of many entries decoded one at a time reuses one buffer.
-func readSized64Into(r io.Reader, buf []byte, limit int, what string) ([]byte, error) {
+// readSized64Into is readSized64 reading into a buffer of the announced
+// size from buf, so that a reader of many entries can reuse buffers.
+func readSized64Into(r io.Reader, buf func(n int) []byte, limit int, what string) ([]byte, error) {
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 		return nil, fileErr("read %s length: %v", what, err)
@@ -245,10 +245,7 @@ func readSized64Into(r io.Reader, buf []byte, limit int, what string) ([]byte, e
 	var b []byte
 	var err error
 	if n <= direct {
-		if n > uint64(cap(buf)) {
-			buf = make([]byte, n)
-		}
-		b = buf[:n]
+		b = buf(int(n))
 		var got int
 		got, err = io.ReadFull(r, b)
 		b = b[:got]
@@ -341,31 +338,41 @@ func ReadCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector,
 // ciphertext at a time. The c1 of a seeded ciphertext is not expanded (it
 // reads as zero; its seed is in [EncryptedVector.Seed]): scanning is for
 // checking a file, and a seed is valid whatever its bytes. fn may not keep
-// the vector's ciphertext. An error from fn ends the scan and is returned.
+// the vector's ciphertext, whose memory the next entry reuses. An error
+// from fn ends the scan and is returned.
 func ScanCiphertextFile(r io.Reader, p Parameters, l Limits, fn func(EncryptedVector) error) error {
-	_, err := readCiphertextFile(r, p, l, entrySink{full: fn, compact: func(e compactEntry) error {
-		ev, err := e.decode(p)
+	pass := func(ev EncryptedVector, err error) error {
 		if err != nil {
 			return err
 		}
-		return fn(ev)
-	}})
+		if ev.Seed != nil {
+			ev.Ciphertext.Value[1].Zero()
+		}
+		err = fn(ev)
+		ReleaseCiphertexts(p, ev.Ciphertext)
+		return err
+	}
+	_, err := readCiphertextFile(r, p, l, entrySink{
+		full:    func(e fullEntry) error { return pass(e.decode(p, l, true)) },
+		compact: func(e compactEntry) error { return pass(e.decode(p)) },
+	})
 	return err
 }
 
 // collectCiphertextFile reads a whole ciphertext file and returns its
-// ciphertexts with the file's key fingerprint. The entries of a compact
-// file are decoded (unpacked, checked, and their c1 expanded from the
-// seed) on GOMAXPROCS goroutines while the rest of the file is still being
-// read: a request body arrives over the network as it is decoded, and the
-// reader only frames the entries. The error is the one the first bad
-// entry in file order gives, as if they were decoded in turn.
+// ciphertexts with the file's key fingerprint. The entries are decoded
+// (checked, unpacked, and the c1 of a seeded one expanded from its seed)
+// on GOMAXPROCS goroutines while the rest of the file is still being read:
+// a request body arrives over the network as it is decoded, and the reader
+// only frames the entries. The error is the one the first bad entry in
+// file order gives, as if they were decoded in turn; reading stops at the
+// first bad entry found.
 func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVector, []byte, error) {
-	var out []EncryptedVector
 	var slots []*EncryptedVector
 	type job struct {
-		e    compactEntry
-		slot *EncryptedVector
+		index  int
+		decode func() (EncryptedVector, error)
+		slot   *EncryptedVector
 	}
 	var work chan job
 	var wg sync.WaitGroup
@@ -378,37 +385,52 @@ func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVect
 		}
 		mu.Unlock()
 	}
-	fp, err := readCiphertextFile(r, p, l, entrySink{
-		full: func(ev EncryptedVector) error {
-			out = append(out, ev)
-			return nil
-		},
-		fresh: true,
-		compact: func(e compactEntry) error {
-			if work == nil { // the first entry starts the decoders
-				work = make(chan job, 2*runtime.GOMAXPROCS(0))
-				for range runtime.GOMAXPROCS(0) {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for j := range work {
-							ev, err := j.e.decode(p)
-							if err != nil {
-								fail(j.e.index, err)
-								continue
-							}
-							if ev.Seed != nil {
-								expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
-							}
-							*j.slot = ev
+	queue := func(index int, decode func() (EncryptedVector, error)) error {
+		mu.Lock()
+		bad := badErr
+		mu.Unlock()
+		if bad != nil {
+			return bad // stops the reader; the first bad entry's error is returned below
+		}
+		if work == nil { // the first entry starts the decoders
+			work = make(chan job, 2*runtime.GOMAXPROCS(0))
+			for range runtime.GOMAXPROCS(0) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range work {
+						ev, err := j.decode()
+						if err != nil {
+							fail(j.index, err)
+							continue
 						}
-					}()
-				}
+						*j.slot = ev
+					}
+				}()
 			}
-			slot := new(EncryptedVector)
-			slots = append(slots, slot)
-			work <- job{e, slot}
-			return nil
+		}
+		slot := new(EncryptedVector)
+		slots = append(slots, slot)
+		work <- job{index, decode, slot}
+		return nil
+	}
+	fp, err := readCiphertextFile(r, p, l, entrySink{
+		body: getBody,
+		full: func(e fullEntry) error {
+			return queue(e.index, func() (EncryptedVector, error) {
+				defer putBody(e.body)
+				return e.decode(p, l, true)
+			})
+		},
+		compact: func(e compactEntry) error {
+			return queue(e.index, func() (EncryptedVector, error) {
+				ev, err := e.decode(p)
+				putBody(e.body)
+				if err == nil && ev.Seed != nil {
+					expandC1(p, ev.SeedPRNG, ev.Seed, ev.Ciphertext.Level(), ev.Ciphertext.Value[1])
+				}
+				return ev, err
+			})
 		},
 	})
 	if work != nil {
@@ -416,13 +438,17 @@ func collectCiphertextFile(r io.Reader, p Parameters, l Limits) ([]EncryptedVect
 		wg.Wait()
 	}
 	if badErr != nil {
-		return nil, nil, badErr // an entry before the reader's failure, if any, was bad
+		err = badErr // an entry before the reader's failure, if any, was bad
 	}
 	if err != nil {
+		for _, s := range slots {
+			ReleaseCiphertexts(p, s.Ciphertext) // nil for the bad ones
+		}
 		return nil, nil, err
 	}
-	for _, s := range slots {
-		out = append(out, *s)
+	out := make([]EncryptedVector, len(slots))
+	for i, s := range slots {
+		out[i] = *s
 	}
 	return out, fp, nil
 }
@@ -443,15 +469,29 @@ func ReadCiphertextFileFor(r io.Reader, km *KeyMaterial, l Limits) ([]EncryptedV
 }
 
 // entrySink takes the entries of a ciphertext file as readCiphertextFile
-// reads them: a version-1 entry decoded (full), a compact entry framed and
-// its fixed fields checked but its body not decoded (compact; with fresh
-// set each body is its own allocation, which compact may keep, else the
-// reader reuses one buffer).
+// reads them, framed but not decoded: a version-1 entry (full), a compact
+// entry with its fixed fields checked (compact). With body set each body
+// comes from it and the sink owns it, else the reader reuses one buffer.
 type entrySink struct {
-	full    func(EncryptedVector) error
+	full    func(fullEntry) error
 	compact func(compactEntry) error
-	fresh   bool
+	body    func(size int) []byte
 }
+
+// bodies holds the buffers of compact entries that collectCiphertextFile's
+// decoders are done with (*[]byte), for the entries of later files.
+var bodies sync.Pool
+
+// getBody returns a buffer of size bytes from bodies, or a new one.
+func getBody(size int) []byte {
+	if b, ok := bodies.Get().(*[]byte); ok && cap(*b) >= size {
+		return (*b)[:size]
+	}
+	return make([]byte, size)
+}
+
+// putBody hands b to bodies; its holder must not use it again.
+func putBody(b []byte) { bodies.Put(&b) }
 
 // readCiphertextFile reads a ciphertext file, passing its entries to sink
 // in order, and returns its key fingerprint (nil where it has none).
@@ -487,9 +527,9 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits, sink entrySink) ([]
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
 	if version >= ctFileCompact {
-		err = readCompactCiphertextEntries(br, p, l, int(count), sink.fresh, sink.compact)
+		err = readCompactCiphertextEntries(br, p, l, int(count), sink.body, sink.compact)
 	} else {
-		err = readCiphertextEntries(br, p, l, int(count), sink.full)
+		err = readCiphertextEntries(br, p, l, int(count), sink.body, sink.full)
 	}
 	if err != nil {
 		return nil, err
@@ -533,25 +573,44 @@ func CiphertextFileCount(head []byte) (int, error) {
 	return int(count), nil
 }
 
+// fullEntry is an entry of a version-1 file framed, not yet decoded.
+type fullEntry struct {
+	index, values int
+	body          []byte // lattigo's encoding of the ciphertext
+}
+
+// decode checks and decodes the entry's ciphertext (decodeCiphertext).
+func (e fullEntry) decode(p Parameters, l Limits, reuse bool) (EncryptedVector, error) {
+	ct, err := decodeCiphertext(p, l, e.body, reuse)
+	if err != nil {
+		return EncryptedVector{}, fmt.Errorf("ciphertext %d: %w", e.index, err)
+	}
+	return EncryptedVector{Values: e.values, Ciphertext: ct}, nil
+}
+
 // readCiphertextEntries reads count entries of a version-1 file and
-// passes each to yield.
-func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, yield func(EncryptedVector) error) error {
-	var buf []byte // lattigo's decoder copies what it keeps: one buffer serves every entry
+// passes each to yield, framed: in a buffer from newBody where it is set,
+// which yield then owns, else in one the next entry reuses.
+func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, newBody func(size int) []byte, yield func(fullEntry) error) error {
+	if newBody == nil {
+		var buf []byte
+		newBody = func(n int) []byte {
+			if cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			return buf[:n]
+		}
+	}
 	for i := range count {
 		values, err := readValues(br, p, i)
 		if err != nil {
 			return err
 		}
-		b, err := readSized64Into(br, buf, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
+		b, err := readSized64Into(br, newBody, MaxCiphertextBytes(p, l), fmt.Sprintf("ciphertext %d", i))
 		if err != nil {
 			return err
 		}
-		buf = b[:cap(b)]
-		ct, err := DecodeCiphertext(p, l, b)
-		if err != nil {
-			return fmt.Errorf("ciphertext %d: %w", i, err)
-		}
-		if err := yield(EncryptedVector{Values: values, Ciphertext: ct}); err != nil {
+		if err := yield(fullEntry{index: i, values: values, body: b}); err != nil {
 			return err
 		}
 	}

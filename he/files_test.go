@@ -135,6 +135,7 @@ func FuzzReadCiphertextFile(f *testing.F) {
 			t.Fatalf("read: %d, %v; scan: %d, %v", len(got), rerr, n, serr)
 		}
 		checkAnnouncedCount(t, b, got, rerr)
+		checkReadAgain(t, p, b, got, rerr)
 	})
 }
 

@@ -293,9 +293,9 @@ type compactEntry struct {
 // Each entry's fixed fields are checked against p and l before its body is
 // read (the body's size follows from them) and before the ciphertext is
 // allocated. Each entry goes to yield as it is read, its body not yet
-// decoded (see compactEntry.decode); with fresh, in a buffer of its own,
-// else in one the next entry reuses.
-func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, fresh bool, yield func(compactEntry) error) error {
+// decoded (see compactEntry.decode); in a buffer from newBody where it is
+// set, which yield then owns, else in one the next entry reuses.
+func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, newBody func(size int) []byte, yield func(compactEntry) error) error {
 	head := make([]byte, compactEntryHead)
 	var body []byte
 	for i := range count {
@@ -328,7 +328,10 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		size := compactBodyBytes(p, form, degree, limbs)
-		if fresh || cap(body) < size {
+		switch {
+		case newBody != nil:
+			body = newBody(size)
+		case cap(body) < size:
 			body = make([]byte, size)
 		}
 		body = body[:size]
@@ -343,14 +346,15 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 	return nil
 }
 
-// decode allocates the entry's ciphertext and unpacks its body into it,
-// every coefficient checked against its modulus; a seeded entry comes back
-// with its seed and c1 not yet expanded.
+// decode takes a ciphertext for the entry (reusedCiphertext) and unpacks
+// its body into it, every coefficient checked against its modulus; a
+// seeded entry comes back with its seed and c1 not yet expanded (c1 holds
+// whatever its memory held before: the caller expands it or zeroes it).
 func (e compactEntry) decode(p Parameters) (EncryptedVector, error) {
 	level := e.limbs - 1
 	moduli := p.Q()[:e.limbs]
 	polyBytes := packedPolyBytes(moduli, p.N())
-	ct := rlwe.NewCiphertext(p.Parameters, e.degree, level)
+	ct := reusedCiphertext(p, e.degree, level) // every limb is written below
 	*ct.MetaData = *e.meta
 	packed := e.degree + 1
 	if e.form != formFull {
@@ -358,6 +362,7 @@ func (e compactEntry) decode(p Parameters) (EncryptedVector, error) {
 	}
 	for k := range packed {
 		if limb, j := unpackPoly(ct.Value[k], e.body[k*polyBytes:], moduli); limb >= 0 {
+			ReleaseCiphertexts(p, ct)
 			return EncryptedVector{}, &DecodeError{What: fmt.Sprintf("ciphertext %d", e.index), Offset: compactEntryHead + k*polyBytes,
 				Reason: fmt.Sprintf("ciphertext[%d] limb %d coefficient %d is not below its modulus %d", k, limb, j, moduli[limb]), Err: ErrMalformed}
 		}

@@ -430,7 +430,38 @@ func FuzzReadCompactCiphertextFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := ReadCiphertextFileFor(bytes.NewReader(b), km, DefaultLimits)
 		checkAnnouncedCount(t, b, got, err)
+		checkReadAgain(t, p, b, got, err)
 	})
+}
+
+// checkReadAgain: a file that read reads the same again after what it gave
+// was released, however the second read reuses that memory.
+func checkReadAgain(t *testing.T, p Parameters, b []byte, got []EncryptedVector, readErr error) {
+	t.Helper()
+	if readErr != nil {
+		return
+	}
+	var want [][]byte
+	for _, ev := range got {
+		w, err := ev.Ciphertext.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, w)
+		ReleaseCiphertexts(p, ev.Ciphertext)
+	}
+	again, err := ReadCiphertextFile(bytes.NewReader(b), p, DefaultLimits)
+	if err != nil || len(again) != len(want) {
+		t.Fatalf("read %d ciphertexts, then %d (%v)", len(want), len(again), err)
+	}
+	for i, ev := range again {
+		if g, _ := ev.Ciphertext.MarshalBinary(); !bytes.Equal(g, want[i]) {
+			t.Fatalf("ciphertext %d reads differently after a release", i)
+		}
+	}
+	for _, ev := range again {
+		ReleaseCiphertexts(p, ev.Ciphertext)
+	}
 }
 
 // checkAnnouncedCount: a file that reads announces, in its first

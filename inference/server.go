@@ -2,6 +2,7 @@ package inference
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -88,6 +89,30 @@ type Input struct {
 	batches [][]*rlwe.Ciphertext // batch: one per feature; single: one per sample
 	values  []int                // samples in each batch (batch), or features (single)
 	samples int
+	// params is set on an input read from a file (ReadInput), whose
+	// ciphertexts nothing else holds, so that Release may hand them on.
+	params   *he.Parameters
+	released bool
+}
+
+// errReleased is what evaluating a released input gives.
+var errReleased = errors.New("inference: the input was released")
+
+// Release hands the memory of an input read by [Server.ReadInput] to later
+// reads of ciphertext files (he.ReleaseCiphertexts): call it once the
+// evaluation of the input has returned and its outputs are written, and
+// not while anything may still read its ciphertexts. The input keeps its
+// shape but can no longer be evaluated. Release does nothing to an input
+// made from caller-held ciphertexts ([Server.CheckInput]), nor twice.
+func (in *Input) Release() {
+	if in.params == nil || in.released {
+		return
+	}
+	in.released = true
+	for _, batch := range in.batches {
+		he.ReleaseCiphertexts(*in.params, batch...)
+		clear(batch)
+	}
 }
 
 // Packing is the input's packing.
@@ -107,7 +132,12 @@ func (s *Server) ReadInput(packing Packing, r io.Reader) (*Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.CheckInput(packing, vecs)
+	in, err := s.CheckInput(packing, vecs)
+	if err != nil {
+		return nil, err
+	}
+	in.params = &s.params
+	return in, nil
 }
 
 // CheckInput checks encrypted vectors against the plan of packing: every
@@ -296,6 +326,9 @@ func (e *BatchEvaluator) EvaluateInput(ctx context.Context, in *Input, progress 
 	if in.packing != Batch {
 		return nil, fmt.Errorf("%w: a %v input to the batch evaluator", ErrPacking, in.packing)
 	}
+	if in.released {
+		return nil, errReleased
+	}
 	var out []he.EncryptedVector
 	for b, batch := range in.batches {
 		res, err := e.Evaluate(ctx, batch)
@@ -321,6 +354,9 @@ const singleChunk = 16
 func (e *SingleEvaluator) EvaluateInput(ctx context.Context, in *Input, progress func(int)) ([]he.EncryptedVector, error) {
 	if in.packing != Single {
 		return nil, fmt.Errorf("%w: a %v input to the single evaluator", ErrPacking, in.packing)
+	}
+	if in.released {
+		return nil, errReleased
 	}
 	classes := len(e.circuit[len(e.circuit)-1].OutScale)
 	out := make([]he.EncryptedVector, 0, len(in.batches))

@@ -64,6 +64,7 @@ func TestServerRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			wire := bytes.Clone(body.Bytes())
 			in, err := srv.ReadInput(packing, &body)
 			if err != nil {
 				t.Fatal(err)
@@ -95,6 +96,42 @@ func TestServerRoundTrip(t *testing.T) {
 			}
 			if _, err := c.Decrypt(out, n+c.BatchSize()); !errors.Is(err, inference.ErrCiphertext) {
 				t.Errorf("decrypting for the wrong sample count: %v", err)
+			}
+
+			// Released, the input can no longer be evaluated, and the
+			// next read (which may reuse its memory) evaluates as well.
+			in.Release()
+			if _, err := ev.EvaluateInput(context.Background(), in, nil); err == nil {
+				t.Error("a released input was evaluated")
+			}
+			if in.Samples() != n || in.Batches() != shape.Batches {
+				t.Errorf("released input: %d samples in %d batches, want %d in %d", in.Samples(), in.Batches(), n, shape.Batches)
+			}
+			again, err := srv.ReadInput(packing, bytes.NewReader(wire))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err = ev.EvaluateInput(context.Background(), again, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err = c.Decrypt(out, n); err != nil {
+				t.Fatal(err)
+			}
+			if agree, maxErr := compare(got, want); agree != 1 || maxErr > 1e-3 {
+				t.Errorf("after a release: agreement %.3f, max logit error %.2g", agree, maxErr)
+			}
+			again.Release()
+
+			// An input made from the caller's ciphertexts is the caller's:
+			// Release leaves it as it is.
+			held, err := srv.CheckInput(packing, vecs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held.Release()
+			if _, err := ev.EvaluateInput(context.Background(), held, nil); err != nil {
+				t.Errorf("an input of caller-held ciphertexts after Release: %v", err)
 			}
 		})
 	}
