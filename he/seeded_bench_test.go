@@ -2,13 +2,16 @@ package he
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
 )
 
 // The digits-like batch of the benchmarks: 64 ciphertexts (one per input
@@ -196,7 +199,9 @@ func BenchmarkEncryptBatch(b *testing.B) {
 }
 
 // BenchmarkExpandC1: the node's cost of expanding one seeded c1 of the
-// digits batch (n13, level 1) with each generator, and their ratio.
+// digits batch (n13, level 1) with each generator, and their ratio; and
+// the AES-CTR expansion through lattigo's own uniform sampler against
+// readUniform's.
 //
 //	go test ./he -run '^$' -bench ExpandC1 -benchtime 2000x
 func BenchmarkExpandC1(b *testing.B) {
@@ -204,6 +209,7 @@ func BenchmarkExpandC1(b *testing.B) {
 	seed := newSeed()
 	c1 := p.RingQ().AtLevel(benchBatchLevel).NewPoly()
 	var took [2]time.Duration
+	var lattigo time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
@@ -211,8 +217,45 @@ func BenchmarkExpandC1(b *testing.B) {
 			expandC1(p, kind, seed, benchBatchLevel, c1)
 			took[kind] += time.Since(t0)
 		}
+		// The same AES-CTR expansion through lattigo's own sampler.
+		t0 := time.Now()
+		prng, _ := seedPRNG(SeedAESCTR, seed, CTRIVCiphertext)
+		ringqp.NewUniformSampler(prng, *p.RingQP()).AtLevel(benchBatchLevel, -1).Read(ringqp.Poly{Q: c1})
+		lattigo += time.Since(t0)
 	}
 	b.ReportMetric(float64(took[SeedAESCTR].Microseconds())/float64(b.N), "aes-ctr-µs/c1")
 	b.ReportMetric(float64(took[SeedBlake2b].Microseconds())/float64(b.N), "blake2b-µs/c1")
 	b.ReportMetric(float64(took[SeedBlake2b])/float64(took[SeedAESCTR]), "blake2b/aes-ctr")
+	b.ReportMetric(float64(lattigo.Microseconds())/float64(b.N), "lattigo-sampler-µs/c1")
+	b.ReportMetric(float64(lattigo)/float64(took[SeedAESCTR]), "lattigo-sampler/readUniform")
+}
+
+// BenchmarkUnpackLimb: unpacking one tight limb of the n13 preset's ring
+// degree at each of its moduli's widths, by groups of eight (unpackLimb)
+// against one coefficient at a time (unpackLimbEach), in the same run.
+func BenchmarkUnpackLimb(b *testing.B) {
+	p := mustPreset(b, "n13")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, q := range p.Q() {
+		coeffs := make([]uint64, p.N())
+		for i := range coeffs {
+			coeffs[i] = rng.Uint64N(q)
+		}
+		src := make([]byte, packedLimbBytes(q, p.N()))
+		packLimb(src, coeffs, limbWidth(q))
+		b.Run(fmt.Sprintf("w=%d", limbWidth(q)), func(b *testing.B) {
+			var groups, each time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				unpackLimb(coeffs, src, q)
+				t1 := time.Now()
+				unpackLimbEach(coeffs, src, q, 0)
+				groups, each = groups+t1.Sub(t0), each+time.Since(t1)
+			}
+			per := float64(b.N * p.N())
+			b.ReportMetric(float64(groups.Nanoseconds())/per, "ns/coeff")
+			b.ReportMetric(float64(each.Nanoseconds())/per, "each-ns/coeff")
+			b.ReportMetric(float64(each)/float64(groups), "speedup")
+		})
+	}
 }

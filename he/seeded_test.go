@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
 	"github.com/tuneinsight/lattigo/v5/schemes/ckks"
 	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
@@ -640,6 +641,9 @@ func TestUnpackLimbWidths(t *testing.T) {
 			if n > 8 {
 				coeffs[n-3] = 1<<w - 1 // not below q (unless q = 2^w)
 			}
+			if n == 1024 && w > 1 {
+				coeffs[100] = 1<<w - 1 // earlier, among the whole groups of eight
+			}
 			b := make([]byte, packedLimbBytes(q, n))
 			packLimb(b, coeffs, w)
 			got, want := make([]uint64, n), make([]uint64, n)
@@ -647,6 +651,41 @@ func TestUnpackLimbWidths(t *testing.T) {
 			if j != k || !slices.Equal(got, want) || !slices.Equal(got, coeffs) {
 				t.Fatalf("w=%d n=%d: first bad %d (stream %d); equal to the stream's %v, to what was packed %v",
 					w, n, j, k, slices.Equal(got, want), slices.Equal(got, coeffs))
+			}
+		}
+	}
+}
+
+// TestReadUniformIsLattigos: readUniform gives what a fresh lattigo
+// ring.UniformSampler gives on the same PRNG, at ring degrees below and
+// above the sampler's 1024-byte buffer, at every level, for both seed PRNGs,
+// and leaves the PRNG where lattigo's sampler leaves it.
+func TestReadUniformIsLattigos(t *testing.T) {
+	params := []Parameters{tinyParamsForTesting(t), mustPreset(t, "n12")}
+	if !testing.Short() {
+		params = append(params, mustPreset(t, "n13"))
+	}
+	for _, p := range params {
+		for _, kind := range []SeedPRNG{SeedAESCTR, SeedBlake2b} {
+			for level := range p.MaxLevel() + 1 {
+				for s := range 3 {
+					seed := bytes.Repeat([]byte{byte(s + 1)}, SeedSize)
+					ours, _ := seedPRNG(kind, seed, CTRIVCiphertext)
+					theirs, _ := seedPRNG(kind, seed, CTRIVCiphertext)
+					got := p.RingQ().AtLevel(level).NewPoly()
+					want := p.RingQ().AtLevel(level).NewPoly()
+					readUniform(ours, p.Q()[:level+1], p.N(), got)
+					ring.NewUniformSampler(theirs, p.RingQ().AtLevel(level)).Read(want)
+					if !got.Equal(&want) {
+						t.Fatalf("%s, %v, level %d, seed %d: readUniform differs from lattigo's sampler", p.Name(), kind, level, s)
+					}
+					var a, b [16]byte
+					ours.Read(a[:])
+					theirs.Read(b[:])
+					if a != b {
+						t.Fatalf("%s, %v, level %d: the PRNGs are left at different places", p.Name(), kind, level)
+					}
+				}
 			}
 		}
 	}
