@@ -3,14 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	"github.com/aios-edge/aios/api/client"
 	"github.com/aios-edge/aios/he"
 	"github.com/aios-edge/aios/inference"
 )
@@ -18,8 +17,9 @@ import (
 // BenchmarkInferHTTPvsInProcess evaluates one full batch of the digits
 // model (N/2 = 4096 samples at n13) two ways in the same run: in-process
 // with the batch evaluator, and over HTTP through POST /v1/models/{id}/infer
-// on loopback (request framing, validation, decoding, queue, evaluation,
-// encoding, transfer). It reports predictions/s of each and their ratio,
+// on loopback as the SDK (api/client) sends it and reads the answer
+// (request framing, validation, decoding, queue, evaluation, encoding,
+// transfer). It reports predictions/s of each and their ratio,
 // for a request in version 1 of the ciphertext framing (framing=full) and
 // in the compact version 2 of seeded ciphertexts that the SDK sends
 // (framing=compact, where the node also expands every c1 from its seed).
@@ -47,7 +47,6 @@ func BenchmarkInferHTTPvsInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	url := fmt.Sprintf("%s/v1/models/%s/infer?key=%s&packing=batch", n.ts.URL, info.ID, keyID)
 	for _, framing := range []struct {
 		name  string
 		write func(io.Writer, he.Parameters, []he.EncryptedVector) error
@@ -57,7 +56,7 @@ func BenchmarkInferHTTPvsInProcess(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run("framing="+framing.name, func(b *testing.B) {
-			benchHTTPvsInProcess(b, n, url, body.Bytes(), func() {
+			benchHTTPvsInProcess(b, n, info.ID, keyID, body.Bytes(), func() {
 				if _, err := ev.Evaluate(context.Background(), cts); err != nil {
 					b.Fatal(err)
 				}
@@ -66,21 +65,17 @@ func BenchmarkInferHTTPvsInProcess(b *testing.B) {
 	}
 }
 
-// benchHTTPvsInProcess times inProc and a POST of body to url in turns and
-// reports the predictions/s of each and their ratio.
-func benchHTTPvsInProcess(b *testing.B, n *testNode, url string, body []byte, inProc func(), samples int) {
-	post := func() {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+n.tokens[RoleClient])
-		resp, err := n.ts.Client().Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatalf("infer: %d %s", resp.StatusCode, out.Bytes())
+// benchHTTPvsInProcess times inProc and the SDK's POST of body to the
+// model's /infer under keyID in turns and reports the predictions/s of
+// each and their ratio.
+func benchHTTPvsInProcess(b *testing.B, n *testNode, modelID, keyID string, body []byte, inProc func(), samples int) {
+	c, err := client.New(n.ts.URL, n.tokens[RoleClient], client.Options{HTTPClient: n.ts.Client(), MaxRetries: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	post := func() { // as the SDK sends a batch and takes the answer
+		if _, err := c.Infer(context.Background(), modelID, keyID, "batch", body); err != nil {
+			b.Fatalf("infer: %v", err)
 		}
 	}
 	post() // the node builds and caches its evaluator for (model, keys) on first use

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -262,6 +263,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", schema.CiphertextMediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Header().Set("X-Aios-Samples", fmt.Sprint(j.input.Samples()))
 	w.Write(out)
 }
@@ -323,6 +325,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", schema.CiphertextMediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Header().Set("X-Aios-Samples", fmt.Sprint(info.Samples))
 	w.Write(b)
 }

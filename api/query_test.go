@@ -29,7 +29,8 @@ func TestMissingQueryParameters(t *testing.T) {
 }
 
 // TestJobResultSamples: a job's result carries X-Aios-Samples, as /infer's
-// answer does.
+// answer does, and both announce their Content-Length (so that a client
+// can read the answer into one buffer).
 func TestJobResultSamples(t *testing.T) {
 	n, f, info, keyID := inferNode(t, Config{})
 	_, body := encryptFor(t, f, inference.Batch, f.samples)
@@ -45,9 +46,16 @@ func TestJobResultSamples(t *testing.T) {
 		_, b := n.do("GET", "/v1/jobs/"+job.ID, n.tokens[RoleClient], nil)
 		json.Unmarshal(b, &job)
 	}
-	resp, _ = n.do("GET", "/v1/jobs/"+job.ID+"/result", n.tokens[RoleClient], nil)
+	resp, out := n.do("GET", "/v1/jobs/"+job.ID+"/result", n.tokens[RoleClient], nil)
 	if got := resp.Header.Get("X-Aios-Samples"); resp.StatusCode != 200 || got != strconv.Itoa(len(f.samples)) {
 		t.Fatalf("result: %d, X-Aios-Samples %q, want %d", resp.StatusCode, got, len(f.samples))
+	}
+	if resp.ContentLength != int64(len(out)) {
+		t.Errorf("result: Content-Length %d for %d bytes", resp.ContentLength, len(out))
+	}
+	resp, out = n.do("POST", fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, keyID), n.tokens[RoleClient], body)
+	if resp.StatusCode != 200 || resp.ContentLength != int64(len(out)) || resp.Header.Get("X-Aios-Samples") != strconv.Itoa(len(f.samples)) {
+		t.Errorf("infer: %d, Content-Length %d for %d bytes, X-Aios-Samples %q", resp.StatusCode, resp.ContentLength, len(out), resp.Header.Get("X-Aios-Samples"))
 	}
 }
 

@@ -108,7 +108,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err != nil {
 			return nil, nil, err
 		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, c.opt.MaxResponseBytes+1))
+		b, err := readResponse(resp, c.opt.MaxResponseBytes)
 		resp.Body.Close()
 		if err != nil {
 			return nil, nil, err
@@ -141,6 +141,21 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		return nil, nil, e
 	}
+}
+
+// readResponse reads resp's body, at most limit+1 bytes of it (so that a
+// longer one shows): into one buffer of the announced length where the
+// node sent one within limit (net/http holds the body to it), else as it
+// comes.
+func readResponse(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit+1))
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v any) error {
