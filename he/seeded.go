@@ -159,19 +159,19 @@ func readUniform(prng sampling.PRNG, moduli []uint64, n int, pol ring.Poly) {
 	for j, q := range moduli {
 		mask := uint64(1)<<bits.Len64(q-1) - 1
 		coeffs := pol.Coeffs[j][:n]
-		for i := range coeffs {
-			for {
-				if ptr == n {
-					fill()
-					ptr = 0
-				}
-				x := binary.BigEndian.Uint64(words[ptr:]) & mask
-				ptr += 8
-				if x < q {
-					coeffs[i] = x
-					break
-				}
+		// Every draw is stored and the index moves on only past one below
+		// q, so that a rejection (up to half the draws, at random) costs no
+		// mispredicted branch: x − q wraps to a number with bit 63 set
+		// exactly when x < q (both are below 2^62).
+		for i := 0; i < n; {
+			if ptr == n {
+				fill()
+				ptr = 0
 			}
+			x := binary.BigEndian.Uint64(words[ptr:]) & mask
+			ptr += 8
+			coeffs[i] = x
+			i += int((x - q) >> 63)
 		}
 	}
 }
