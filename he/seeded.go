@@ -198,10 +198,11 @@ func writeCompact(w io.Writer, p Parameters, version uint16, fingerprint []byte,
 	if err != nil {
 		return err
 	}
-	// Expanding a seed costs about as much as encoding a vector (a vector
-	// still sealed by the encryptor that made it is checked by its seal,
-	// far cheaper): the checks run on all cores before anything is
-	// written.
+	// Every seed is checked before anything is written (expanding one costs
+	// about as much as encoding a vector; a vector still sealed by the
+	// encryptor that made it is checked by its seal, far cheaper). Then the
+	// entries are encoded on all cores, two per core at a time, and
+	// written in order.
 	err = parallel(len(cts), func(i int) error {
 		if err := checkSeed(p, cts[i]); err != nil {
 			return fmt.Errorf("he: encode ciphertext %d: %w", i, err)
@@ -211,13 +212,23 @@ func writeCompact(w io.Writer, p Parameters, version uint16, fingerprint []byte,
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	for i, c := range cts {
-		if buf, err = appendCompactCiphertext(buf[:0], p, c); err != nil {
-			return fmt.Errorf("he: encode ciphertext %d: %w", i, err)
-		}
-		if _, err := bw.Write(buf); err != nil {
+	bufs := make([][]byte, min(len(cts), 2*runtime.GOMAXPROCS(0)))
+	for start := 0; start < len(cts); start += len(bufs) {
+		chunk := cts[start:min(start+len(bufs), len(cts))]
+		err := parallel(len(chunk), func(i int) error {
+			var err error
+			if bufs[i], err = appendCompactCiphertext(bufs[i][:0], p, chunk[i]); err != nil {
+				return fmt.Errorf("he: encode ciphertext %d: %w", start+i, err)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
+		}
+		for _, b := range bufs[:len(chunk)] {
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
 		}
 	}
 	return bw.Flush()
