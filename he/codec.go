@@ -310,8 +310,9 @@ func decodeCiphertext(p Parameters, l Limits, b []byte, reuse bool) (*rlwe.Ciphe
 		err = w.err
 	} else if meta, err = unmarshalMetaData(b[1 : 1+metaDataSize]); err != nil {
 		err = &DecodeError{What: "ciphertext", Offset: 1, Reason: err.Error(), Err: ErrMalformed}
-	} else {
-		err = checkMetaData(p, meta)
+	} else if err = checkMetaData(p, meta); err == nil && ct == nil {
+		// Unreachable: bytes that walk whole are exactly the size above.
+		err = &DecodeError{What: "ciphertext", Reason: "size does not match its shape", Err: ErrMalformed}
 	}
 	if err != nil {
 		if reuse {

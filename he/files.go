@@ -478,7 +478,7 @@ type entrySink struct {
 	body    func(size int) []byte
 }
 
-// bodies holds the buffers of compact entries that collectCiphertextFile's
+// bodies holds the buffers of entries that collectCiphertextFile's
 // decoders are done with (*[]byte), for the entries of later files.
 var bodies sync.Pool
 

@@ -10,7 +10,7 @@ import (
 // of ciphertexts. Allocated anew, that memory is zeroed by the runtime and,
 // where the heap has handed pages back to the kernel, faulted in again;
 // on a 2-core VM that cost about as much as the decoding itself
-// (BENCHMARKS.md). The readers of compact files ([ReadCiphertextFile],
+// (BENCHMARKS.md). The readers of ciphertext files ([ReadCiphertextFile],
 // [ScanCiphertextFile]) therefore take their ciphertexts from pools that
 // [ReleaseCiphertexts] fills once their holder is done with them. Each pool
 // is a sync.Pool, which the runtime empties over two garbage collections:

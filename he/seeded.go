@@ -137,9 +137,9 @@ var uniformBuffers sync.Pool
 // whenever its first n bytes are used up; for each limb in turn and each
 // coefficient, big-endian 8-byte words masked to the bit length of q − 1
 // and drawn again while not below q. It is lattigo's loop without its
-// per-coefficient function call and with its buffer reused, about 1.4
-// times as fast (BenchmarkExpandC1); TestReadUniformIsLattigos checks the
-// two are equal.
+// per-coefficient function call, with its buffer reused and without a
+// branch on a rejection, about 1.7 times as fast (BenchmarkExpandC1);
+// TestReadUniformIsLattigos checks the two are equal.
 func readUniform(prng sampling.PRNG, moduli []uint64, n int, pol ring.Poly) {
 	bp, _ := uniformBuffers.Get().(*[]byte)
 	if bp == nil || len(*bp) != max(1024, n) {

@@ -134,6 +134,9 @@ func (s *Server) ReadInput(packing Packing, r io.Reader) (*Input, error) {
 	}
 	in, err := s.CheckInput(packing, vecs)
 	if err != nil {
+		for _, v := range vecs { // read here, held by nothing else
+			he.ReleaseCiphertexts(s.params, v.Ciphertext)
+		}
 		return nil, err
 	}
 	in.params = &s.params
