@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -381,5 +382,54 @@ func TestInferBodyLimit(t *testing.T) {
 	// Unannounced (chunked): the limit stops the decoder mid-body.
 	if status, code := post(io.MultiReader(bytes.NewReader(body)), -1); status != 413 || code != "too_large" {
 		t.Errorf("unannounced: %d %s", status, code)
+	}
+}
+
+// TestConcurrentInferencesKeepTheirInputs: clients whose requests overlap
+// (one decoding while another's job evaluates, with two job workers) each
+// get the predictions of their own samples, round after round. A request's
+// decoded ciphertexts are reused by later reads once its answer is
+// written; one reused too early would change another request's input.
+func TestConcurrentInferencesKeepTheirInputs(t *testing.T) {
+	n, f, info, keyID := inferNode(t, Config{JobWorkers: 2, RatePerSecond: -1})
+	const clients, per = 3, 6
+	rounds := 4
+	if testing.Short() {
+		rounds = 2
+	}
+	type client struct {
+		c       *inference.Client
+		body    []byte
+		answers [][]byte
+	}
+	cs := make([]*client, clients)
+	for i := range cs {
+		c, body := encryptFor(t, f, inference.Batch, f.samples[i*per:(i+1)*per])
+		cs[i] = &client{c: c, body: body}
+	}
+	url := fmt.Sprintf("/v1/models/%s/infer?key=%s&packing=batch", info.ID, keyID)
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				resp, b := n.do("POST", url, n.tokens[RoleClient], c.body)
+				if resp.StatusCode != 200 {
+					t.Errorf("infer: %d %s", resp.StatusCode, b)
+					return
+				}
+				c.answers = append(c.answers, b)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range cs {
+		want := f.ref[i*per : (i+1)*per]
+		for r, b := range c.answers {
+			if got := decryptPredictions(t, f, c.c, inference.Batch, b, per); !slices.Equal(got, want) {
+				t.Errorf("client %d, round %d: predictions %v, want %v", i, r, got, want)
+			}
+		}
 	}
 }
