@@ -526,10 +526,20 @@ func readCiphertextFile(r io.Reader, p Parameters, l Limits, sink entrySink) ([]
 	if count > MaxCiphertextsPerFile {
 		return nil, fileErr("%d ciphertexts, at most %d per file", count, MaxCiphertextsPerFile)
 	}
+	body := sink.body
+	if body == nil { // one buffer serves every entry
+		var buf []byte
+		body = func(n int) []byte {
+			if cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			return buf[:n]
+		}
+	}
 	if version >= ctFileCompact {
-		err = readCompactCiphertextEntries(br, p, l, int(count), sink.body, sink.compact)
+		err = readCompactCiphertextEntries(br, p, l, int(count), body, sink.compact)
 	} else {
-		err = readCiphertextEntries(br, p, l, int(count), sink.body, sink.full)
+		err = readCiphertextEntries(br, p, l, int(count), body, sink.full)
 	}
 	if err != nil {
 		return nil, err
@@ -589,18 +599,8 @@ func (e fullEntry) decode(p Parameters, l Limits, reuse bool) (EncryptedVector, 
 }
 
 // readCiphertextEntries reads count entries of a version-1 file and
-// passes each to yield, framed: in a buffer from newBody where it is set,
-// which yield then owns, else in one the next entry reuses.
+// passes each to yield, framed, in a buffer from newBody.
 func readCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, newBody func(size int) []byte, yield func(fullEntry) error) error {
-	if newBody == nil {
-		var buf []byte
-		newBody = func(n int) []byte {
-			if cap(buf) < n {
-				buf = make([]byte, n)
-			}
-			return buf[:n]
-		}
-	}
 	for i := range count {
 		values, err := readValues(br, p, i)
 		if err != nil {

@@ -355,11 +355,9 @@ type compactEntry struct {
 // Each entry's fixed fields are checked against p and l before its body is
 // read (the body's size follows from them) and before the ciphertext is
 // allocated. Each entry goes to yield as it is read, its body not yet
-// decoded (see compactEntry.decode); in a buffer from newBody where it is
-// set, which yield then owns, else in one the next entry reuses.
+// decoded (see compactEntry.decode), in a buffer from newBody.
 func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, count int, newBody func(size int) []byte, yield func(compactEntry) error) error {
 	head := make([]byte, compactEntryHead)
-	var body []byte
 	for i := range count {
 		what := fmt.Sprintf("ciphertext %d", i)
 		bad := func(sentinel error, at int, format string, args ...any) error {
@@ -389,14 +387,7 @@ func readCompactCiphertextEntries(br *bufio.Reader, p Parameters, l Limits, coun
 		if err := checkMetaData(p, meta); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		size := compactBodyBytes(p, form, degree, limbs)
-		switch {
-		case newBody != nil:
-			body = newBody(size)
-		case cap(body) < size:
-			body = make([]byte, size)
-		}
-		body = body[:size]
+		body := newBody(compactBodyBytes(p, form, degree, limbs))
 		if _, err := io.ReadFull(br, body); err != nil {
 			return fileErr("read %s: truncated: %v", what, err)
 		}
